@@ -1,1 +1,6 @@
+//! The strata engine: spec loading, lowering, graph, plan, apply and state.
+//!
+//! The binary (`src/main.rs`) is a thin layer over these modules; only `main` prints errors.
 
+pub mod diag;
+pub mod spec;

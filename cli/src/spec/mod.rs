@@ -1,0 +1,971 @@
+//! strata.yaml: parsing with spans, environment overlays, typed decoding with diagnostics.
+//!
+//! Loading never stops at the first problem: every section (and every entry of a map section)
+//! decodes on its own, so one pass reports everything a user has to fix.
+
+pub mod refs;
+pub mod units;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::diag::{Diagnostics, SourceFile, SpecDiagnostic, did_you_mean};
+use refs::{RefExpr, env_var_looks_secret, find_refs};
+use yaml::{Node, Span};
+
+/// The sections the core owns. Lowerings (mesh, cdn, ...) add their own through the registry.
+pub const CORE_SECTIONS: &[&str] = &[
+    "version",
+    "project",
+    "state",
+    "providers",
+    "services",
+    "resources",
+    "environments",
+];
+
+/// Providers strata knows, for "did you mean" on `providers:` keys and raw resources.
+pub const KNOWN_PROVIDERS: &[&str] = &[
+    "kubernetes",
+    "aws",
+    "gcp",
+    "azure",
+    "cloudflare",
+    "local",
+    "test",
+];
+
+/// Environment name used when `--env` is not given.
+pub const DEFAULT_ENV: &str = "default";
+
+/// Where state lives. Defaults to a local file under `.strata/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StateConfig {
+    /// A JSON file on disk (default `.strata/state.json`, or `.strata/<env>/state.json` when an
+    /// environment is selected).
+    Local {
+        #[serde(default)]
+        path: Option<String>,
+    },
+    /// An object in S3 or an S3-compatible store.
+    S3(S3StateConfig),
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig::Local { path: None }
+    }
+}
+
+/// `state: { backend: s3, ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct S3StateConfig {
+    pub bucket: String,
+    /// Object key; may contain `${env}` so each environment has its own state.
+    pub key: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint of an S3-compatible store (MinIO, R2, Ceph); implies path-style addressing.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// `s3` (lock object next to the state, conditional write) or `dynamodb`.
+    #[serde(default)]
+    pub lock: Option<LockKind>,
+    #[serde(default)]
+    pub dynamodb_table: Option<String>,
+    /// Client-side encryption of the state object.
+    #[serde(default)]
+    pub encryption: Option<EncryptionConfig>,
+    /// Server-side encryption: `AES256` (SSE-S3) or `aws:kms` with `kms_key_id`.
+    #[serde(default)]
+    pub sse: Option<String>,
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// Lock lease in seconds; a live holder renews it.
+    #[serde(default)]
+    pub lease_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LockKind {
+    S3,
+    Dynamodb,
+}
+
+/// Client-side state encryption (AES-256-GCM) with a key from an environment variable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// Name of the environment variable holding the base64 32-byte key.
+    pub key_env: String,
+}
+
+/// An existing workload the platform wraps (strata does not deploy it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub namespace: String,
+    pub port: u16,
+    /// Versions present as pod label `version=<v>` (for canary and blue/green splits).
+    #[serde(default)]
+    pub versions: Vec<String>,
+    /// Service account the pods run as (defaults to the service name); used for mesh identity.
+    #[serde(default)]
+    pub service_account: Option<String>,
+    /// Port protocol: http (default), http2, grpc or tcp.
+    #[serde(default)]
+    pub protocol: Option<String>,
+}
+
+impl Service {
+    pub fn service_account(&self, name: &str) -> String {
+        self.service_account
+            .clone()
+            .unwrap_or_else(|| name.to_string())
+    }
+}
+
+/// A path into the spec document: map keys and list indexes.
+pub type Path = Vec<String>;
+
+/// Builds a [`Path`] from anything displayable: `path(["mesh", "traffic", name])`.
+pub fn path<I, S>(segments: I) -> Path
+where
+    I: IntoIterator<Item = S>,
+    S: ToString,
+{
+    segments.into_iter().map(|s| s.to_string()).collect()
+}
+
+/// Maps spec paths back to source spans, looking in the selected environment's overlay first
+/// (a value an overlay set is reported where the overlay set it).
+pub struct SourceIndex {
+    pub file: SourceFile,
+    pub root: Node,
+    pub env: Option<String>,
+}
+
+impl SourceIndex {
+    fn overlay_path(&self, p: &[String]) -> Option<Path> {
+        let env = self.env.as_ref()?;
+        let mut full = path(["environments", env.as_str()]);
+        full.extend(p.iter().cloned());
+        Some(full)
+    }
+
+    /// Span of the value at `p`, or of its nearest ancestor that exists in the source.
+    pub fn value_span(&self, p: &[String]) -> Option<Span> {
+        for len in (0..=p.len()).rev() {
+            let prefix = &p[..len];
+            if let Some(n) = self
+                .overlay_path(prefix)
+                .and_then(|op| self.root.get_path(&op).map(|n| n.span))
+            {
+                return Some(n);
+            }
+            if let Some(n) = self.root.get_path(prefix) {
+                return Some(n.span);
+            }
+        }
+        None
+    }
+
+    /// Span of the key introducing `p` (for unknown keys), else the value span.
+    pub fn key_span(&self, p: &[String]) -> Option<Span> {
+        if let Some(s) = self.overlay_path(p).and_then(|op| self.root.key_span(&op)) {
+            return Some(s);
+        }
+        self.root.key_span(p).or_else(|| self.value_span(p))
+    }
+
+    /// Span of the first occurrence of `needle` in the source (used for `${...}` references
+    /// that reach generated objects, whose own paths do not exist in the source).
+    pub fn find_text(&self, needle: &str) -> Option<Span> {
+        self.file.text.find(needle).map(|offset| Span {
+            offset,
+            len: needle.len(),
+        })
+    }
+}
+
+/// What lowerings and the core decode against: the merged document for one environment, the
+/// services, and a sink for diagnostics that knows where every path came from.
+pub struct SpecContext<'a> {
+    pub project: &'a str,
+    pub env: &'a str,
+    pub services: &'a BTreeMap<String, Service>,
+    pub doc: &'a Value,
+    pub source: &'a SourceIndex,
+    pub diags: Diagnostics,
+}
+
+impl SpecContext<'_> {
+    /// Reports a problem with the value at `p`.
+    pub fn error(
+        &mut self,
+        p: &[String],
+        code: &'static str,
+        summary: &str,
+        detail: impl Into<String>,
+        help: Option<String>,
+    ) {
+        let d = SpecDiagnostic::new(code, summary, detail)
+            .with_help_opt(help)
+            .at(self.source.value_span(p), &self.source.file);
+        self.diags.push(d);
+    }
+
+    /// Reports a problem with the key at `p` (unknown or misplaced keys).
+    pub fn key_error(
+        &mut self,
+        p: &[String],
+        code: &'static str,
+        summary: &str,
+        detail: impl Into<String>,
+        help: Option<String>,
+    ) {
+        let d = SpecDiagnostic::new(code, summary, detail)
+            .with_help_opt(help)
+            .at(self.source.key_span(p), &self.source.file);
+        self.diags.push(d);
+    }
+
+    /// Decodes `value` (found at `p`) into `T`, turning serde's error into a diagnostic at the
+    /// right span with a "did you mean" for unknown keys and variants.
+    pub fn decode<T: DeserializeOwned>(&mut self, p: &[String], value: &Value) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let mut full: Path = p.to_vec();
+                for seg in e.path().iter() {
+                    match seg {
+                        serde_path_to_error::Segment::Map { key } => full.push(key.clone()),
+                        serde_path_to_error::Segment::Seq { index } => full.push(index.to_string()),
+                        serde_path_to_error::Segment::Enum { .. }
+                        | serde_path_to_error::Segment::Unknown => {}
+                    }
+                }
+                let message = e.into_inner().to_string();
+                self.report_serde_error(&full, &message);
+                None
+            }
+        }
+    }
+
+    fn report_serde_error(&mut self, p: &[String], message: &str) {
+        let where_ = display_path(p);
+        if let Some((unknown, expected)) = parse_unknown(message, "unknown field `") {
+            let mut full = p.to_vec();
+            // serde_path_to_error may or may not include the unknown key itself in the path.
+            if full.last().map(String::as_str) != Some(unknown.as_str()) {
+                full.push(unknown.clone());
+            }
+            let parent = display_path(&full[..full.len() - 1]);
+            let help = did_you_mean(&unknown, expected.iter().map(String::as_str)).or_else(|| {
+                (!expected.is_empty()).then(|| format!("valid keys here: {}", expected.join(", ")))
+            });
+            let detail = if parent.is_empty() {
+                format!("`{unknown}` is not a key strata knows at the top level.")
+            } else {
+                format!("`{unknown}` is not a valid key in `{parent}`.")
+            };
+            self.key_error(&full, "spec::unknown-key", "Unknown key", detail, help);
+        } else if let Some((unknown, expected)) = parse_unknown(message, "unknown variant `") {
+            let help = did_you_mean(&unknown, expected.iter().map(String::as_str))
+                .or_else(|| Some(format!("valid values: {}", expected.join(", "))));
+            self.error(
+                p,
+                "spec::invalid-value",
+                "Invalid value",
+                format!("`{unknown}` is not a valid value for `{where_}`."),
+                help,
+            );
+        } else if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            self.error(
+                p,
+                "spec::missing-key",
+                "Missing required key",
+                format!(
+                    "`{}` needs the key `{field}`.",
+                    if where_.is_empty() {
+                        "the spec"
+                    } else {
+                        &where_
+                    }
+                ),
+                Some(format!("add `{field}: ...` here")),
+            );
+        } else if message.starts_with("invalid type") {
+            let (found, expected) = split_invalid_type(message);
+            self.error(
+                p,
+                "spec::wrong-type",
+                "Wrong type",
+                format!("`{where_}` must be {expected}, but it is {found}."),
+                None,
+            );
+        } else {
+            // Custom errors from value types (durations, percentages) are full sentences already.
+            self.error(
+                p,
+                "spec::invalid-value",
+                "Invalid value",
+                format!("`{where_}`: {message}"),
+                None,
+            );
+        }
+    }
+}
+
+/// `spec.ports[0].port` for humans.
+pub fn display_path(p: &[String]) -> String {
+    strata_sdk::value::display_path(p)
+}
+
+fn parse_unknown(message: &str, prefix: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix(prefix)?;
+    let (name, tail) = rest.split_once('`')?;
+    let expected = tail
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    Some((name.to_string(), expected))
+}
+
+fn split_invalid_type(message: &str) -> (String, String) {
+    // "invalid type: string \"x\", expected u16"
+    let body = message.trim_start_matches("invalid type: ");
+    let (found, expected) = body
+        .rsplit_once(", expected ")
+        .unwrap_or((body, "another type"));
+    let expected = match expected {
+        e if e.starts_with('u')
+            || e.starts_with('i') && e[1..].chars().all(|c| c.is_ascii_digit()) =>
+        {
+            "an integer".to_string()
+        }
+        "f64" | "f32" => "a number".to_string(),
+        "a string" | "a boolean" | "a sequence" | "a map" => expected.to_string(),
+        e if e.starts_with("struct") || e.starts_with("map") => "a map".to_string(),
+        e if e.starts_with("a sequence") || e.starts_with("sequence") => "a list".to_string(),
+        e => e.to_string(),
+    };
+    let found = found.replace("sequence", "a list").replace("map", "a map");
+    let found = if found.starts_with("a ") || found.starts_with("an ") {
+        found
+    } else {
+        format!("a {found}")
+    };
+    (found, expected)
+}
+
+/// The parsed spec for one environment, before lowering.
+pub struct ParsedSpec {
+    pub source: SourceIndex,
+    pub project: String,
+    pub env: String,
+    pub version: u32,
+    pub state: StateConfig,
+    pub providers: BTreeMap<String, Value>,
+    pub services: BTreeMap<String, Service>,
+    /// The merged document (env overlay applied, `${env...}` substituted).
+    pub doc: Value,
+    /// Values that came from secret environment variables: redacted from every output.
+    pub secrets: Vec<String>,
+}
+
+/// Parses `text` for environment `env` (None: the base spec) with every problem collected.
+pub fn parse_spec(
+    file_name: &str,
+    text: &str,
+    env: Option<&str>,
+    extra_sections: &[&str],
+) -> Result<(ParsedSpec, Diagnostics), Diagnostics> {
+    parse_spec_with_env(file_name, text, env, extra_sections, &|k| {
+        std::env::var(k).ok()
+    })
+}
+
+/// [`parse_spec`] with an injectable environment-variable lookup (tests).
+pub fn parse_spec_with_env(
+    file_name: &str,
+    text: &str,
+    env: Option<&str>,
+    extra_sections: &[&str],
+    getenv: &dyn Fn(&str) -> Option<String>,
+) -> Result<(ParsedSpec, Diagnostics), Diagnostics> {
+    let file = SourceFile::new(file_name, text);
+    let mut diags = Diagnostics::default();
+    let (root, yaml_errors) = match yaml::parse(text) {
+        Ok(r) => r,
+        Err(e) => {
+            diags.push(
+                SpecDiagnostic::new(
+                    "spec::syntax",
+                    "Invalid YAML",
+                    format!("The file is not valid YAML: {}.", e.message),
+                )
+                .with_help(
+                    "check indentation, colons and closing brackets or quotes near this point",
+                )
+                .at(Some(e.span), &file),
+            );
+            return Err(diags);
+        }
+    };
+    for e in yaml_errors {
+        diags.push(
+            SpecDiagnostic::new(
+                "spec::duplicate-key",
+                "Duplicate key",
+                format!("{}.", capitalize(&e.message)),
+            )
+            .at(Some(e.span), &file),
+        );
+    }
+    let source = SourceIndex {
+        file: file.clone(),
+        root,
+        env: env.map(str::to_string),
+    };
+    let base = source.root.to_value();
+    let Value::Object(base_map) = &base else {
+        diags.push(
+            SpecDiagnostic::new(
+                "spec::wrong-type",
+                "Wrong type",
+                "The top level of strata.yaml must be a map of sections.",
+            )
+            .with_help("start with `version: 1` and `project: <name>`")
+            .at(Some(source.root.span), &file),
+        );
+        return Err(diags);
+    };
+
+    // Unknown top-level sections, with "did you mean" across core and plugged-in sections.
+    let all_sections: Vec<&str> = CORE_SECTIONS
+        .iter()
+        .chain(extra_sections)
+        .copied()
+        .collect();
+    for key in base_map.keys() {
+        if !all_sections.contains(&key.as_str()) {
+            let help = did_you_mean(key, all_sections.iter().copied())
+                .or_else(|| Some(format!("sections: {}", all_sections.join(", "))));
+            diags.push(
+                SpecDiagnostic::new(
+                    "spec::unknown-key",
+                    "Unknown key",
+                    format!("`{key}` is not a section strata knows."),
+                )
+                .with_help_opt(help)
+                .at(source.root.key_span(&path([key])), &file),
+            );
+        }
+    }
+
+    // Environment overlay.
+    let mut doc = base.clone();
+    if let Some(obj) = doc.as_object_mut() {
+        obj.remove("environments");
+    }
+    let environments = base_map.get("environments").cloned().unwrap_or(Value::Null);
+    let env_names: Vec<String> = match &environments {
+        Value::Object(m) => m.keys().cloned().collect(),
+        Value::Null => Vec::new(),
+        _ => {
+            diags.push(
+                SpecDiagnostic::new(
+                    "spec::wrong-type",
+                    "Wrong type",
+                    "`environments` must be a map of environment names to overlays.",
+                )
+                .at(source.value_span(&path(["environments"])), &file),
+            );
+            Vec::new()
+        }
+    };
+    for name in &env_names {
+        let overlay = &environments[name];
+        if !overlay.is_object() && !overlay.is_null() {
+            diags.push(
+                SpecDiagnostic::new(
+                    "spec::wrong-type",
+                    "Wrong type",
+                    format!("The overlay for environment `{name}` must be a map (or `{{}}`)."),
+                )
+                .at(
+                    source.value_span(&path(["environments", name.as_str()])),
+                    &file,
+                ),
+            );
+        } else if let Some(Value::Object(o)) = Some(overlay) {
+            for key in o.keys() {
+                if matches!(key.as_str(), "environments" | "project" | "version")
+                    || !all_sections.contains(&key.as_str())
+                {
+                    let help = did_you_mean(
+                        key,
+                        all_sections
+                            .iter()
+                            .copied()
+                            .filter(|s| !matches!(*s, "environments" | "project" | "version")),
+                    );
+                    diags.push(
+                        SpecDiagnostic::new(
+                            "spec::unknown-key",
+                            "Unknown key",
+                            format!("`{key}` cannot be set in an environment overlay."),
+                        )
+                        .with_help_opt(help)
+                        .at(
+                            source.root.key_span(&path([
+                                "environments",
+                                name.as_str(),
+                                key.as_str(),
+                            ])),
+                            &file,
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let env_name = match env {
+        None => DEFAULT_ENV.to_string(),
+        Some(e) => {
+            if let Some(overlay) = environments.get(e) {
+                strata_sdk::value::deep_merge(&mut doc, overlay);
+            } else {
+                let help = did_you_mean(e, env_names.iter().map(String::as_str)).or_else(|| {
+                    if env_names.is_empty() {
+                        Some("declare it under `environments:`".into())
+                    } else {
+                        Some(format!("declared environments: {}", env_names.join(", ")))
+                    }
+                });
+                diags.push(
+                    SpecDiagnostic::new(
+                        "spec::unknown-env",
+                        "Unknown environment",
+                        format!("The environment `{e}` is not declared in `environments`."),
+                    )
+                    .with_help_opt(help)
+                    .at(source.key_span(&path(["environments"])), &file),
+                );
+                return Err(diags);
+            }
+            e.to_string()
+        }
+    };
+
+    // `${env}` and `${env.VAR}` are known now: substitute them everywhere.
+    let mut secrets = Vec::new();
+    substitute_env_refs(
+        &mut doc,
+        &env_name,
+        &source,
+        &mut diags,
+        &mut secrets,
+        getenv,
+    );
+
+    let services_map = BTreeMap::new();
+    let mut cx = SpecContext {
+        project: "",
+        env: &env_name,
+        services: &services_map,
+        doc: &doc,
+        source: &source,
+        diags: Diagnostics::default(),
+    };
+
+    let version = match doc.get("version") {
+        None => {
+            cx.error(
+                &[],
+                "spec::missing-key",
+                "Missing required key",
+                "The spec needs `version: 1` at the top level.",
+                Some("add `version: 1`".into()),
+            );
+            1
+        }
+        Some(v) => match v.as_u64() {
+            Some(1) => 1,
+            _ => {
+                cx.error(
+                    &path(["version"]),
+                    "spec::invalid-value",
+                    "Unsupported version",
+                    format!("strata understands spec version 1; this file says {v}."),
+                    Some("set `version: 1`".into()),
+                );
+                1
+            }
+        },
+    };
+    let project = match doc.get("project") {
+        Some(Value::String(s)) if is_dns_label(s) => s.clone(),
+        Some(Value::String(s)) => {
+            cx.error(
+                &path(["project"]),
+                "spec::invalid-name",
+                "Invalid name",
+                format!("`{s}` cannot be a project name: it becomes a label value, so it must be lowercase letters, digits and `-`, at most 63 characters."),
+                Some(format!("try `{}`", to_dns_label(s))),
+            );
+            to_dns_label(s)
+        }
+        Some(_) => {
+            cx.error(
+                &path(["project"]),
+                "spec::wrong-type",
+                "Wrong type",
+                "`project` must be a string.",
+                None,
+            );
+            "project".into()
+        }
+        None => {
+            cx.error(
+                &[],
+                "spec::missing-key",
+                "Missing required key",
+                "The spec needs `project: <name>` at the top level.",
+                Some("add `project: my-platform`".into()),
+            );
+            "project".into()
+        }
+    };
+    let state = match doc.get("state") {
+        None | Some(Value::Null) => StateConfig::default(),
+        Some(v) => {
+            let mut v = v.clone();
+            if let Some(o) = v.as_object_mut() {
+                o.entry("backend").or_insert(Value::String("local".into()));
+            }
+            cx.decode(&path(["state"]), &v).unwrap_or_default()
+        }
+    };
+    let mut providers = BTreeMap::new();
+    match doc.get("providers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (name, conf) in m {
+                if !KNOWN_PROVIDERS.contains(&name.as_str()) {
+                    let help = did_you_mean(name, KNOWN_PROVIDERS.iter().copied());
+                    cx.key_error(
+                        &path(["providers", name.as_str()]),
+                        "spec::unknown-provider",
+                        "Unknown provider",
+                        format!("`{name}` is not a provider strata has."),
+                        help,
+                    );
+                } else if !conf.is_object() && !conf.is_null() {
+                    cx.error(
+                        &path(["providers", name.as_str()]),
+                        "spec::wrong-type",
+                        "Wrong type",
+                        format!("The configuration of provider `{name}` must be a map."),
+                        None,
+                    );
+                } else {
+                    providers.insert(
+                        name.clone(),
+                        if conf.is_null() {
+                            Value::Object(Default::default())
+                        } else {
+                            conf.clone()
+                        },
+                    );
+                }
+            }
+        }
+        Some(_) => cx.error(
+            &path(["providers"]),
+            "spec::wrong-type",
+            "Wrong type",
+            "`providers` must be a map of provider names to settings.",
+            None,
+        ),
+    }
+    let mut services = BTreeMap::new();
+    match doc.get("services") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (name, v) in m {
+                let p = path(["services", name.as_str()]);
+                if !is_dns_label(name) {
+                    cx.key_error(&p, "spec::invalid-name", "Invalid name", format!("`{name}` cannot be a service name: use lowercase letters, digits and `-`."), None);
+                }
+                if let Some(s) = cx.decode::<Service>(&p, v) {
+                    if !is_dns_label(&s.namespace) {
+                        cx.error(
+                            &path(["services", name.as_str(), "namespace"]),
+                            "spec::invalid-name",
+                            "Invalid name",
+                            format!("`{}` is not a valid namespace name.", s.namespace),
+                            None,
+                        );
+                    }
+                    let mut seen = Vec::new();
+                    for (i, ver) in s.versions.iter().enumerate() {
+                        if seen.contains(&ver) {
+                            cx.error(
+                                &path(["services", name.as_str(), "versions", &i.to_string()]),
+                                "spec::duplicate-name",
+                                "Duplicate name",
+                                format!(
+                                    "The version `{ver}` is listed twice for service `{name}`."
+                                ),
+                                None,
+                            );
+                        }
+                        seen.push(ver);
+                    }
+                    if s.port == 0 {
+                        cx.error(
+                            &path(["services", name.as_str(), "port"]),
+                            "spec::invalid-value",
+                            "Invalid value",
+                            "A port must be between 1 and 65535.",
+                            None,
+                        );
+                    }
+                    services.insert(name.clone(), s);
+                }
+            }
+        }
+        Some(_) => cx.error(
+            &path(["services"]),
+            "spec::wrong-type",
+            "Wrong type",
+            "`services` must be a map of service names to their settings.",
+            None,
+        ),
+    }
+    let cx_diags = std::mem::take(&mut cx.diags);
+    diags.extend(cx_diags);
+    let parsed = ParsedSpec {
+        source,
+        project,
+        env: env_name,
+        version,
+        state,
+        providers,
+        services,
+        doc,
+        secrets,
+    };
+    Ok((parsed, diags))
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+fn substitute_env_refs(
+    v: &mut Value,
+    env_name: &str,
+    source: &SourceIndex,
+    diags: &mut Diagnostics,
+    secrets: &mut Vec<String>,
+    getenv: &dyn Fn(&str) -> Option<String>,
+) {
+    match v {
+        Value::String(s) if s.contains("${") => {
+            let sites = find_refs(s);
+            for site in &sites {
+                if let Err(msg) = &site.expr {
+                    let needle = format!("${{{}", site.raw);
+                    diags.push(
+                        SpecDiagnostic::new(
+                            "spec::bad-reference",
+                            "Invalid reference",
+                            format!("{msg}."),
+                        )
+                        .at(source.find_text(&needle), &source.file),
+                    );
+                }
+            }
+            let needs_env = sites.iter().any(|r| {
+                matches!(
+                    r.expr,
+                    Ok(RefExpr::EnvName | RefExpr::EnvVar(_) | RefExpr::Secret(_))
+                )
+            });
+            if !needs_env {
+                return;
+            }
+            // Substitute env refs only; resource refs stay for plan/apply time.
+            let mut out = String::new();
+            let mut last = 0;
+            for site in &sites {
+                let replacement = match &site.expr {
+                    Ok(RefExpr::EnvName) => Some(env_name.to_string()),
+                    Ok(RefExpr::EnvVar(var)) | Ok(RefExpr::Secret(var)) => match getenv(var) {
+                        Some(val) => {
+                            let secret = matches!(site.expr, Ok(RefExpr::Secret(_)))
+                                || env_var_looks_secret(var);
+                            if secret && val.len() >= 3 && !secrets.contains(&val) {
+                                secrets.push(val.clone());
+                            }
+                            Some(val)
+                        }
+                        None => {
+                            let needle = format!("${{{}}}", site.raw);
+                            diags.push(
+                                SpecDiagnostic::new("spec::missing-env-var", "Environment variable not set", format!("The spec reads the environment variable `{var}`, which is not set."))
+                                    .with_help(format!("export {var}=... before running strata"))
+                                    .at(source.find_text(&needle), &source.file),
+                            );
+                            Some(String::new())
+                        }
+                    },
+                    _ => None,
+                };
+                if let Some(r) = replacement {
+                    out.push_str(&s[last..site.start]);
+                    out.push_str(&r);
+                    last = site.end;
+                }
+            }
+            out.push_str(&s[last..]);
+            *s = out;
+        }
+        Value::Array(a) => a
+            .iter_mut()
+            .for_each(|c| substitute_env_refs(c, env_name, source, diags, secrets, getenv)),
+        Value::Object(m) => m
+            .values_mut()
+            .for_each(|c| substitute_env_refs(c, env_name, source, diags, secrets, getenv)),
+        _ => {}
+    }
+}
+
+/// RFC 1123 label: what Kubernetes accepts for namespaces, services and label values we derive.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn to_dns_label(s: &str) -> String {
+    let mut out: String = s
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    out = out.trim_matches('-').to_string();
+    out.truncate(63);
+    if out.is_empty() {
+        "project".into()
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, env: Option<&str>) -> Result<(ParsedSpec, Diagnostics), Diagnostics> {
+        parse_spec_with_env("strata.yaml", text, env, &["mesh"], &|k| {
+            (k == "CF_TOKEN").then(|| "s3cr3t-value".to_string())
+        })
+    }
+
+    #[test]
+    fn parses_core_sections() {
+        let (s, d) = parse("version: 1\nproject: apex\nservices:\n  api: { namespace: apex, port: 8080, versions: [v1, v2] }\n", None).unwrap();
+        assert!(d.is_empty(), "{:?}", d.items);
+        assert_eq!(s.project, "apex");
+        assert_eq!(s.services["api"].versions, vec!["v1", "v2"]);
+        assert_eq!(s.state, StateConfig::Local { path: None });
+        assert_eq!(s.env, DEFAULT_ENV);
+    }
+
+    #[test]
+    fn unknown_keys_get_did_you_mean_at_the_key() {
+        let text = "version: 1\nproject: apex\nservices:\n  api: { namespace: apex, prot: 8080 }\n";
+        let (_, d) = parse(text, None).unwrap();
+        assert_eq!(d.len(), 1, "{:?}", d.items);
+        let diag = &d.items[0];
+        assert_eq!(diag.code, "spec::unknown-key");
+        assert_eq!(diag.help.as_deref(), Some("did you mean `port`?"));
+        let span = diag.span.unwrap();
+        assert_eq!(&text[span.offset..span.offset + span.len], "prot");
+    }
+
+    #[test]
+    fn unknown_sections_are_reported() {
+        let (_, d) = parse("version: 1\nproject: apex\nmehs: {}\n", None).unwrap();
+        assert_eq!(d.items[0].help.as_deref(), Some("did you mean `mesh`?"));
+    }
+
+    #[test]
+    fn env_overlay_and_env_refs() {
+        let text = "version: 1\nproject: apex\nstate: { backend: local, path: \"st/${env}.json\" }\nproviders:\n  cloudflare: { token: \"${env.CF_TOKEN}\" }\nenvironments:\n  dev:\n    state: { path: dev.json }\n";
+        let (s, d) = parse(text, Some("dev")).unwrap();
+        assert!(d.is_empty(), "{:?}", d.items);
+        assert_eq!(
+            s.state,
+            StateConfig::Local {
+                path: Some("dev.json".into())
+            }
+        );
+        assert_eq!(s.providers["cloudflare"]["token"], "s3cr3t-value");
+        assert_eq!(s.secrets, vec!["s3cr3t-value".to_string()]);
+        let (s, _) = parse(text, None).unwrap();
+        assert_eq!(
+            s.state,
+            StateConfig::Local {
+                path: Some("st/default.json".into())
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_env_is_an_error() {
+        let text = "version: 1\nproject: apex\nenvironments: { dev: {}, prod: {} }\n";
+        let d = parse(text, Some("prd")).err().unwrap();
+        assert_eq!(d.items[0].help.as_deref(), Some("did you mean `prod`?"));
+    }
+
+    #[test]
+    fn wrong_types_are_explained() {
+        let (_, d) = parse(
+            "version: 1\nproject: apex\nservices:\n  api: { namespace: apex, port: high }\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(d.items[0].code, "spec::wrong-type");
+        assert!(
+            d.items[0].detail.contains("must be an integer"),
+            "{}",
+            d.items[0].detail
+        );
+    }
+}

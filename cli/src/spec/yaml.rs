@@ -1,0 +1,474 @@
+//! YAML to a node tree that remembers where every key and value came from.
+//!
+//! serde-based YAML crates drop positions once a value is built, but semantic errors (a split
+//! that does not sum to 100, a reference to an unknown service) must point at the right line. So
+//! the spec is parsed from yaml-rust2's event stream into [`Node`]s carrying byte spans, then
+//! converted to `serde_json::Value` for typed decoding; the node tree is kept to map a value path
+//! back to its span when a diagnostic needs one.
+
+use serde_json::{Map, Number, Value};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A byte range in the source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl From<Span> for miette::SourceSpan {
+    fn from(s: Span) -> Self {
+        (s.offset, s.len).into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    /// Entries in source order; keys are always strings (the spec has no complex keys).
+    Map(Vec<(Key, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub span: Span,
+}
+
+/// A YAML syntax problem, or a structural one the spec does not accept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YamlError {
+    pub message: String,
+    pub span: Span,
+    /// A problem with one node (a duplicate key, an unknown alias) rather than the syntax:
+    /// parsing can continue and report more.
+    pub recoverable: bool,
+}
+
+impl Node {
+    /// The node at a path of map keys and sequence indexes.
+    pub fn get_path(&self, path: &[String]) -> Option<&Node> {
+        let mut cur = self;
+        for seg in path {
+            cur = cur.child(seg)?;
+        }
+        Some(cur)
+    }
+
+    fn child(&self, seg: &str) -> Option<&Node> {
+        match &self.kind {
+            NodeKind::Map(entries) => entries.iter().find(|(k, _)| k.name == seg).map(|(_, v)| v),
+            NodeKind::Seq(items) => items.get(seg.parse::<usize>().ok()?),
+            _ => None,
+        }
+    }
+
+    /// The span of the key that introduces the node at `path`, if it is a map entry.
+    pub fn key_span(&self, path: &[String]) -> Option<Span> {
+        let (last, parent) = path.split_last()?;
+        match &self.get_path(parent)?.kind {
+            NodeKind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| &k.name == last)
+                .map(|(k, _)| k.span),
+            _ => None,
+        }
+    }
+
+    /// Converts to JSON. Key order is preserved (serde_json's `preserve_order`).
+    pub fn to_value(&self) -> Value {
+        match &self.kind {
+            NodeKind::Null => Value::Null,
+            NodeKind::Bool(b) => Value::Bool(*b),
+            NodeKind::Int(i) => Value::Number((*i).into()),
+            NodeKind::Float(f) => Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            NodeKind::Str(s) => Value::String(s.clone()),
+            NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_value).collect()),
+            NodeKind::Map(entries) => {
+                let mut m = Map::with_capacity(entries.len());
+                for (k, v) in entries {
+                    m.insert(k.name.clone(), v.to_value());
+                }
+                Value::Object(m)
+            }
+        }
+    }
+}
+
+/// Parses one YAML document. An empty document is an empty map.
+///
+/// Returns the tree and every recoverable problem found (duplicate keys, ...); a syntax error
+/// stops parsing and is returned alone.
+pub fn parse(source: &str) -> Result<(Node, Vec<YamlError>), YamlError> {
+    let lines = LineIndex::new(source);
+    let mut builder = Builder {
+        lines: &lines,
+        stack: Vec::new(),
+        root: None,
+        anchors: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut parser = Parser::new_from_str(source);
+    if let Err(e) = parser.load(&mut builder, false) {
+        let offset = lines.offset(e.marker());
+        return Err(YamlError {
+            message: e.info().to_string(),
+            span: Span {
+                offset,
+                len: usize::from(offset < source.len()),
+            },
+            recoverable: false,
+        });
+    }
+    let root = builder.root.unwrap_or(Node {
+        kind: NodeKind::Map(Vec::new()),
+        span: Span::default(),
+    });
+    let root = if root.kind == NodeKind::Null {
+        Node {
+            kind: NodeKind::Map(Vec::new()),
+            span: root.span,
+        }
+    } else {
+        root
+    };
+    Ok((root, builder.errors))
+}
+
+/// Maps yaml-rust2 markers (line, column in characters) to byte offsets, so spans are right in
+/// files with non-ASCII text.
+struct LineIndex<'a> {
+    source: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(source: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { source, starts }
+    }
+
+    fn offset(&self, m: &Marker) -> usize {
+        let line = m.line().saturating_sub(1).min(self.starts.len() - 1);
+        let start = self.starts[line];
+        let text = &self.source[start..];
+        // Columns count characters; walk them to find the byte offset.
+        let byte = text
+            .char_indices()
+            .nth(m.col())
+            .map_or(text.len(), |(i, _)| i);
+        (start + byte).min(self.source.len())
+    }
+}
+
+enum Frame {
+    Seq {
+        start: usize,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        start: usize,
+        anchor: usize,
+        entries: Vec<(Key, Node)>,
+        pending_key: Option<Node>,
+    },
+}
+
+struct Builder<'a> {
+    lines: &'a LineIndex<'a>,
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    anchors: Vec<(usize, Node)>,
+    errors: Vec<YamlError>,
+}
+
+impl Builder<'_> {
+    fn push_node(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.push((anchor, node.clone()));
+        }
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+            }
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => {
+                    let name = match key.kind {
+                        NodeKind::Str(s) => s,
+                        NodeKind::Int(i) => i.to_string(),
+                        NodeKind::Bool(b) => b.to_string(),
+                        NodeKind::Float(f) => f.to_string(),
+                        NodeKind::Null => "null".to_string(),
+                        NodeKind::Seq(_) | NodeKind::Map(_) => {
+                            self.errors.push(YamlError {
+                                message: "a map key must be a plain string".into(),
+                                span: key.span,
+                                recoverable: true,
+                            });
+                            return;
+                        }
+                    };
+                    if entries.iter().any(|(k, _)| k.name == name) {
+                        self.errors.push(YamlError {
+                            message: format!("the key `{name}` appears twice in the same map"),
+                            span: key.span,
+                            recoverable: true,
+                        });
+                        return;
+                    }
+                    entries.push((
+                        Key {
+                            name,
+                            span: key.span,
+                        },
+                        node,
+                    ));
+                }
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder<'_> {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let offset = self.lines.offset(&mark);
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let len = scalar_len(self.lines.source, offset, &text, style);
+                let kind = resolve_scalar(text, style, tag.as_ref());
+                self.push_node(
+                    Node {
+                        kind,
+                        span: Span { offset, len },
+                    },
+                    anchor,
+                );
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
+                start: offset,
+                anchor,
+                items: Vec::new(),
+            }),
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
+                start: offset,
+                anchor,
+                entries: Vec::new(),
+                pending_key: None,
+            }),
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(frame) = self.stack.pop() else {
+                    return;
+                };
+                let (kind, start, anchor) = match frame {
+                    Frame::Seq {
+                        start,
+                        anchor,
+                        items,
+                    } => (NodeKind::Seq(items), start, anchor),
+                    Frame::Map {
+                        start,
+                        anchor,
+                        entries,
+                        ..
+                    } => (NodeKind::Map(entries), start, anchor),
+                };
+                let len = offset.saturating_sub(start).max(1);
+                self.push_node(
+                    Node {
+                        kind,
+                        span: Span { offset: start, len },
+                    },
+                    anchor,
+                );
+            }
+            Event::Alias(id) => {
+                let found = self
+                    .anchors
+                    .iter()
+                    .rev()
+                    .find(|(a, _)| *a == id)
+                    .map(|(_, n)| n.clone());
+                match found {
+                    Some(mut n) => {
+                        n.span = Span { offset, len: 1 };
+                        self.push_node(n, 0);
+                    }
+                    None => self.errors.push(YamlError {
+                        message: "this alias refers to an anchor that is not defined".into(),
+                        span: Span { offset, len: 1 },
+                        recoverable: true,
+                    }),
+                }
+            }
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
+        }
+    }
+}
+
+/// Length of a scalar in the source: exact for plain scalars, the quoted text plus quotes for
+/// quoted ones, the first line for block scalars (labels only need to point at the start).
+fn scalar_len(source: &str, offset: usize, text: &str, style: TScalarStyle) -> usize {
+    let rest = &source[offset.min(source.len())..];
+    let line_len = rest.find('\n').unwrap_or(rest.len());
+    let len = match style {
+        TScalarStyle::Plain => text.len(),
+        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
+            let quote = if style == TScalarStyle::SingleQuoted {
+                '\''
+            } else {
+                '"'
+            };
+            rest.char_indices()
+                .skip(1)
+                .find(|&(_, c)| c == quote)
+                .map_or(line_len, |(i, _)| i + 1)
+        }
+        _ => line_len,
+    };
+    len.clamp(1, line_len.max(1))
+}
+
+/// YAML 1.2 core schema resolution of plain scalars; quoted scalars are always strings.
+fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> NodeKind {
+    if let Some(tag) = tag {
+        if tag.suffix == "str" {
+            return NodeKind::Str(text);
+        }
+    }
+    if style != TScalarStyle::Plain {
+        return NodeKind::Str(text);
+    }
+    match text.as_str() {
+        "" | "~" | "null" | "Null" | "NULL" => return NodeKind::Null,
+        "true" | "True" | "TRUE" => return NodeKind::Bool(true),
+        "false" | "False" | "FALSE" => return NodeKind::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" => return NodeKind::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return NodeKind::Float(f64::NEG_INFINITY),
+        _ => {}
+    }
+    if let Some(hex) = text.strip_prefix("0x") {
+        if let Ok(i) = i64::from_str_radix(hex, 16) {
+            return NodeKind::Int(i);
+        }
+    }
+    if let Some(oct) = text.strip_prefix("0o") {
+        if let Ok(i) = i64::from_str_radix(oct, 8) {
+            return NodeKind::Int(i);
+        }
+    }
+    let looks_numeric = text
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.');
+    if looks_numeric {
+        if let Ok(i) = text.parse::<i64>() {
+            return NodeKind::Int(i);
+        }
+        let is_float_syntax = text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+        if is_float_syntax {
+            if let Ok(f) = text.parse::<f64>() {
+                return NodeKind::Float(f);
+            }
+        }
+    }
+    NodeKind::Str(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn keeps_spans_of_keys_and_values() {
+        let src = "project: apex\nservices:\n  api: { port: 8080 }\n";
+        let (root, errs) = parse(src).unwrap();
+        assert!(errs.is_empty());
+        let port = root.get_path(&p(&["services", "api", "port"])).unwrap();
+        assert_eq!(
+            &src[port.span.offset..port.span.offset + port.span.len],
+            "8080"
+        );
+        let key = root.key_span(&p(&["services", "api"])).unwrap();
+        assert_eq!(&src[key.offset..key.offset + key.len], "api");
+    }
+
+    #[test]
+    fn spans_are_bytes_even_after_non_ascii() {
+        let src = "a: \"é日本\"\nb: value\n";
+        let (root, _) = parse(src).unwrap();
+        let b = root.get_path(&p(&["b"])).unwrap();
+        assert_eq!(&src[b.span.offset..b.span.offset + b.span.len], "value");
+        let a = root.get_path(&p(&["a"])).unwrap();
+        assert_eq!(&src[a.span.offset..a.span.offset + a.span.len], "\"é日本\"");
+    }
+
+    #[test]
+    fn resolves_core_schema_scalars() {
+        let (root, _) = parse("a: 1\nb: 1.5\nc: true\nd: ~\ne: '1'\nf: 10%\ng: 0x10\n").unwrap();
+        assert_eq!(
+            root.to_value(),
+            serde_json::json!({"a": 1, "b": 1.5, "c": true, "d": null, "e": "1", "f": "10%", "g": 16})
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_reported() {
+        let (_, errs) = parse("a: 1\na: 2\n").unwrap();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].message.contains("appears twice"));
+        assert_eq!(errs[0].span.offset, 5);
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(!err.recoverable);
+        assert!(err.span.offset > 0);
+    }
+
+    #[test]
+    fn anchors_and_aliases() {
+        let (root, _) = parse("base: &b { x: 1 }\nother: *b\n").unwrap();
+        assert_eq!(root.to_value()["other"], serde_json::json!({"x": 1}));
+    }
+
+    #[test]
+    fn empty_document_is_empty_map() {
+        let (root, _) = parse("").unwrap();
+        assert_eq!(root.to_value(), serde_json::json!({}));
+    }
+}
