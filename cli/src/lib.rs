@@ -3,4 +3,6 @@
 //! The binary (`src/main.rs`) is a thin layer over these modules; only `main` prints errors.
 
 pub mod diag;
+pub mod lower;
 pub mod spec;
+pub mod state;

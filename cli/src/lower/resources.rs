@@ -1,0 +1,246 @@
+//! `resources:` — raw provider resources, the escape hatch for anything no section covers.
+//!
+//! ```yaml
+//! resources:
+//!   - name: edge-config            # optional for kubernetes; the address is resources.<name>
+//!     depends_on: [cdn.assets]
+//!     kubernetes: { apiVersion: v1, kind: ConfigMap, metadata: {...}, data: {...} }
+//!   - name: zone-record
+//!     aws: { kind: route53_record, ... }   # other providers: `kind` plus the attributes
+//! ```
+
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Deserialize;
+use serde_json::Value;
+use strata_sdk::{Address, Resource};
+
+use super::Lowering;
+use crate::diag::did_you_mean;
+use crate::spec::{KNOWN_PROVIDERS, SpecContext, path};
+
+/// One raw resource entry.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[allow(dead_code)] // fields are read from the JSON value; the struct exists for the schema
+pub struct RawResource {
+    /// Name used in the address (`resources.<name>`); required except for Kubernetes objects,
+    /// whose address is derived from kind, namespace and name.
+    pub name: Option<String>,
+    /// Addresses this resource must be applied after (in addition to its references).
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// A Kubernetes manifest (any kind, core or custom).
+    pub kubernetes: Option<BTreeMap<String, Value>>,
+    /// An AWS resource: `kind` plus its attributes.
+    pub aws: Option<BTreeMap<String, Value>>,
+    pub gcp: Option<BTreeMap<String, Value>>,
+    pub azure: Option<BTreeMap<String, Value>>,
+    pub cloudflare: Option<BTreeMap<String, Value>>,
+    /// Built-in local resources (`kind: file`).
+    pub local: Option<BTreeMap<String, Value>>,
+}
+
+pub struct RawResources;
+
+impl Lowering for RawResources {
+    fn section(&self) -> &'static str {
+        "resources"
+    }
+
+    fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
+        <Vec<RawResource>>::json_schema(generator)
+    }
+
+    fn lower(&self, cx: &mut SpecContext<'_>, section: &Value) -> Vec<Resource> {
+        let Some(items) = section.as_array() else {
+            cx.error(
+                &path(["resources"]),
+                "spec::wrong-type",
+                "Wrong type",
+                "`resources` must be a list of resources.",
+                None,
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            if let Some(r) = lower_one(cx, i, item) {
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
+const ENTRY_KEYS: &[&str] = &["name", "depends_on"];
+
+fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resource> {
+    let idx = i.to_string();
+    let here = path(["resources", idx.as_str()]);
+    let Some(entry) = item.as_object() else {
+        cx.error(&here, "spec::wrong-type", "Wrong type", "Each entry of `resources` must be a map with one provider key, like `kubernetes: {...}`.", None);
+        return None;
+    };
+    let mut provider: Option<(&str, &Value)> = None;
+    let mut ok = true;
+    for (key, value) in entry {
+        if ENTRY_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        if KNOWN_PROVIDERS.contains(&key.as_str()) {
+            if let Some((first, _)) = provider {
+                cx.key_error(&path(["resources", idx.as_str(), key.as_str()]), "spec::ambiguous-resource", "More than one provider", format!("This resource names both `{first}` and `{key}`; each entry describes exactly one resource."), Some("split it into two entries".into()));
+                ok = false;
+            } else {
+                provider = Some((key.as_str(), value));
+            }
+        } else {
+            let candidates: Vec<&str> = ENTRY_KEYS.iter().chain(KNOWN_PROVIDERS).copied().collect();
+            cx.key_error(
+                &path(["resources", idx.as_str(), key.as_str()]),
+                "spec::unknown-key",
+                "Unknown key",
+                format!("`{key}` is not a valid key in a resource entry."),
+                did_you_mean(key, candidates),
+            );
+            ok = false;
+        }
+    }
+    let Some((provider, body)) = provider else {
+        if ok {
+            cx.error(
+                &here,
+                "spec::missing-key",
+                "Missing provider",
+                "This resource does not say which provider owns it.",
+                Some(format!("add one of: {}", KNOWN_PROVIDERS.join(", "))),
+            );
+        }
+        return None;
+    };
+    let body_path = path(["resources", idx.as_str(), provider]);
+    let Some(body) = body.as_object() else {
+        cx.error(
+            &body_path,
+            "spec::wrong-type",
+            "Wrong type",
+            format!("`{provider}` must be a map of the resource's attributes."),
+            None,
+        );
+        return None;
+    };
+    let name = match entry.get("name") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            cx.error(
+                &path(["resources", idx.as_str(), "name"]),
+                "spec::wrong-type",
+                "Wrong type",
+                "`name` must be a string.",
+                None,
+            );
+            return None;
+        }
+    };
+    let depends_on = match entry.get("depends_on") {
+        None => Vec::new(),
+        Some(v) => {
+            let dp = path(["resources", idx.as_str(), "depends_on"]);
+            let list: Vec<String> = cx.decode(&dp, v)?;
+            let mut out = Vec::new();
+            for (j, a) in list.iter().enumerate() {
+                match Address::parse(a) {
+                    Ok(addr) => out.push(addr),
+                    Err(e) => cx.error(
+                        &path(["resources", idx.as_str(), "depends_on", &j.to_string()]),
+                        "spec::bad-reference",
+                        "Invalid address",
+                        format!("{e}."),
+                        None,
+                    ),
+                }
+            }
+            out
+        }
+    };
+
+    let (kind, attrs, derived) = if provider == "kubernetes" {
+        let api_version = body.get("apiVersion").and_then(Value::as_str);
+        let kind = body.get("kind").and_then(Value::as_str);
+        let obj_name = body
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str);
+        let (Some(api_version), Some(kind), Some(obj_name)) = (api_version, kind, obj_name) else {
+            let missing = [
+                ("apiVersion", api_version.is_none()),
+                ("kind", kind.is_none()),
+                ("metadata.name", obj_name.is_none()),
+            ]
+            .iter()
+            .filter(|(_, m)| *m)
+            .map(|(k, _)| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+            cx.error(&body_path, "spec::missing-key", "Missing required key", format!("A Kubernetes manifest needs apiVersion, kind and metadata.name; this one lacks {missing}."), None);
+            return None;
+        };
+        let ns = body
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str);
+        let mut segs = vec!["resources".to_string(), kind.to_ascii_lowercase()];
+        if let Some(ns) = ns {
+            segs.push(ns.to_string());
+        }
+        segs.push(obj_name.to_string());
+        (
+            format!("{api_version}/{kind}"),
+            Value::Object(body.clone().into_iter().collect()),
+            Some(segs.join(".")),
+        )
+    } else {
+        let Some(kind) = body.get("kind").and_then(Value::as_str) else {
+            cx.error(
+                &body_path,
+                "spec::missing-key",
+                "Missing required key",
+                format!("A `{provider}` resource needs `kind`, like `kind: route53_record`."),
+                None,
+            );
+            return None;
+        };
+        let mut attrs = body.clone();
+        attrs.remove("kind");
+        (
+            kind.to_string(),
+            Value::Object(attrs.into_iter().collect()),
+            None,
+        )
+    };
+    let address = match (name, derived) {
+        (Some(n), _) => {
+            Address::from_segments(["resources", n.as_str()]).map_err(|e| e.to_string())
+        }
+        (None, Some(d)) => Address::parse(&d).map_err(|e| e.to_string()),
+        (None, None) => Err(format!(
+            "A `{provider}` resource needs a `name`, which becomes its address `resources.<name>`."
+        )),
+    };
+    let address = match address {
+        Ok(a) => a,
+        Err(msg) => {
+            cx.error(&here, "spec::invalid-name", "Invalid name", msg, None);
+            return None;
+        }
+    };
+    Some(Resource {
+        address,
+        provider: provider.to_string(),
+        kind,
+        attrs,
+        depends_on,
+    })
+}
