@@ -117,6 +117,12 @@ pub trait Provider: Send + Sync {
         Vec::new()
     }
 
+    /// Ordering this provider's kinds imply beyond references (a namespace before the objects
+    /// in it, a CRD before its custom resources), as `(dependent, dependency)` pairs.
+    fn implicit_dependencies(&self, _resources: &[&Resource]) -> Vec<(Address, Address)> {
+        Vec::new()
+    }
+
     /// Reads many resources at once. Returns one entry per request, in order: `Ok(None)` when
     /// the object does not exist. Providers should batch (one LIST per kind and namespace).
     async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Observed>, ProviderError>>;
