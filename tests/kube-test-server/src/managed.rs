@@ -1,0 +1,628 @@
+//! Field ownership (`metadata.managedFields`) and server-side apply.
+//!
+//! The model is a faithful-in-spirit simplification of
+//! structured-merge-diff:
+//!
+//! * A field path is the list of map keys from the object root. Maps are
+//!   recursed into; everything else is a leaf: scalars, `null`, empty maps,
+//!   and **all lists, which are atomic** (including lists that the real
+//!   apiserver merges by key, such as `containers`, `ports` or `env`; two
+//!   managers applying different containers therefore conflict here, where
+//!   real Kubernetes would merge them).
+//! * Each manager entry, identified by (manager, operation, subresource),
+//!   owns a set of paths. An applier owns exactly the leaves of its last
+//!   applied configuration; an updater (POST/PUT/PATCH) takes ownership of the
+//!   leaves its write changed, stealing them from everybody else.
+//! * Identity and system fields (`apiVersion`, `kind`, `metadata.name`,
+//!   `namespace`, `uid`, `resourceVersion`, …) are never owned; `status` is
+//!   owned only through the `/status` subresource for kinds that have one.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+/// A path of map keys from the object root.
+pub type FieldPath = Vec<String>;
+pub type FieldSet = BTreeSet<FieldPath>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Apply,
+    Update,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Apply => "Apply",
+            Operation::Update => "Update",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManagedEntry {
+    pub manager: String,
+    pub operation: Operation,
+    pub api_version: String,
+    pub time: String,
+    pub subresource: Option<String>,
+    pub fields: FieldSet,
+}
+
+impl ManagedEntry {
+    fn is(&self, manager: &str, op: Operation, sub: Option<&str>) -> bool {
+        self.manager == manager && self.operation == op && self.subresource.as_deref() == sub
+    }
+
+    /// The manager as the apiserver names it in conflict messages: appliers
+    /// by name only, updaters with the API version they wrote with.
+    pub fn display(&self) -> String {
+        match self.operation {
+            Operation::Apply => format!("{:?}", self.manager),
+            Operation::Update => format!("{:?} using {}", self.manager, self.api_version),
+        }
+    }
+}
+
+/// Which part of an object a write addresses; decides whether `status` is
+/// part of the owned (and written) fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The main resource of a kind without a status subresource.
+    Whole,
+    /// The main resource of a kind with a status subresource: `status` is
+    /// not owned (and the caller keeps the stored status).
+    MainWithoutStatus,
+    /// The `/status` subresource: only `status` is owned.
+    StatusOnly,
+}
+
+impl Scope {
+    pub fn subresource(self) -> Option<&'static str> {
+        (self == Scope::StatusOnly).then_some("status")
+    }
+}
+
+/// metadata fields that belong to the user and so can be owned.
+const OWNED_METADATA: &[&str] = &["labels", "annotations", "finalizers", "ownerReferences"];
+
+/// The owned leaf paths of `obj` within `scope`.
+pub fn leaves(obj: &Value, scope: Scope) -> FieldSet {
+    let mut out = FieldSet::new();
+    let Some(map) = obj.as_object() else {
+        return out;
+    };
+    for (k, v) in map {
+        let include = match k.as_str() {
+            "apiVersion" | "kind" => false,
+            "status" => scope != Scope::MainWithoutStatus,
+            "metadata" => {
+                if scope == Scope::StatusOnly {
+                    false
+                } else {
+                    if let Some(meta) = v.as_object() {
+                        for (mk, mv) in meta {
+                            if OWNED_METADATA.contains(&mk.as_str()) {
+                                collect(mv, &mut vec!["metadata".into(), mk.clone()], &mut out);
+                            }
+                        }
+                    }
+                    false
+                }
+            }
+            _ => scope != Scope::StatusOnly,
+        };
+        if include {
+            collect(v, &mut vec![k.clone()], &mut out);
+        }
+    }
+    out
+}
+
+fn collect(v: &Value, path: &mut Vec<String>, out: &mut FieldSet) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, child) in m {
+                path.push(k.clone());
+                collect(child, path, out);
+                path.pop();
+            }
+        }
+        _ => {
+            out.insert(path.clone());
+        }
+    }
+}
+
+pub fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |cur, k| cur.as_object()?.get(k))
+}
+
+/// Sets `path` to `value`, creating (or replacing non-map) intermediates.
+pub fn set_path(root: &mut Value, path: &[String], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        *root = value;
+        return;
+    };
+    let mut cur = root;
+    for k in parents {
+        cur = ensure_object(cur)
+            .entry(k.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    ensure_object(cur).insert(last.clone(), value);
+}
+
+fn ensure_object(v: &mut Value) -> &mut Map<String, Value> {
+    if !v.is_object() {
+        *v = Value::Object(Map::new());
+    }
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("just made an object"),
+    }
+}
+
+/// Removes `path`, then removes parent maps that became empty (but never
+/// `metadata` or the root), so removing the last label drops `labels`.
+pub fn remove_path(root: &mut Value, path: &[String]) {
+    fn go(cur: &mut Value, path: &[String], depth: usize) -> bool {
+        let Some(map) = cur.as_object_mut() else {
+            return false;
+        };
+        match path {
+            [] => false,
+            [last] => map.shift_remove(last).is_some(),
+            [first, rest @ ..] => {
+                let Some(child) = map.get_mut(first) else {
+                    return false;
+                };
+                let removed = go(child, rest, depth + 1);
+                let keep_empty = depth == 0 && first == "metadata";
+                if removed && !keep_empty && child.as_object().is_some_and(Map::is_empty) {
+                    map.shift_remove(first);
+                }
+                removed
+            }
+        }
+    }
+    go(root, path, 0);
+}
+
+/// The paths of `set` overlapping `p` (ancestors, `p` itself, descendants),
+/// found through the ordering instead of a scan: CRDs own tens of thousands
+/// of schema fields, and apply checks every one of them.
+fn overlapping<'a>(set: &'a FieldSet, p: &[String]) -> impl Iterator<Item = &'a FieldPath> {
+    let ancestors = (1..p.len()).filter_map(move |i| set.get(&p[..i]));
+    let rest = set
+        .range::<[String], _>((std::ops::Bound::Included(p), std::ops::Bound::Unbounded))
+        .take_while(move |q| q.starts_with(p));
+    ancestors.chain(rest)
+}
+
+fn any_overlap(set: &FieldSet, p: &[String]) -> bool {
+    overlapping(set, p).next().is_some()
+}
+
+/// `.spec.replicas`-style rendering, as in apply conflict messages.
+pub fn path_string(path: &[String]) -> String {
+    path.iter().map(|k| format!(".{k}")).collect()
+}
+
+/// An apply conflict: `path` (from the applied config) is owned by
+/// `manager` (its display form) with a different value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conflict {
+    pub manager: String,
+    pub path: FieldPath,
+}
+
+/// Formats conflicts exactly like the apiserver
+/// (`Apply failed with 1 conflict: conflict with "m" using v1: .data.k`).
+pub fn conflict_message(conflicts: &[Conflict]) -> String {
+    if let [c] = conflicts {
+        return format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            c.manager,
+            path_string(&c.path)
+        );
+    }
+    let mut managers: Vec<&str> = conflicts.iter().map(|c| c.manager.as_str()).collect();
+    managers.sort();
+    managers.dedup();
+    let mut lines = Vec::new();
+    for m in managers {
+        lines.push(format!("conflicts with {m}:"));
+        for c in conflicts.iter().filter(|c| c.manager == m) {
+            lines.push(format!("- {}", path_string(&c.path)));
+        }
+    }
+    format!(
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
+    )
+}
+
+/// Whether applying `config` at `p` clashes with another manager owning `q`
+/// (`p` and `q` overlap). Owning a map node never clashes with its children,
+/// and applying an empty map never clashes with what is inside it.
+fn clashes(live: &Value, config: &Value, p: &[String], q: &[String]) -> bool {
+    if p.len() > q.len() {
+        // q is an ancestor of p: a clash only if q holds a non-map leaf that
+        // applying p would turn into a map.
+        get_path(live, q).is_some_and(|lv| !lv.is_object())
+    } else {
+        let cv = get_path(config, p);
+        if cv.is_some_and(|v| v.as_object().is_some_and(Map::is_empty)) {
+            return false;
+        }
+        get_path(live, p) != cv
+    }
+}
+
+pub struct ApplyRequest<'a> {
+    pub manager: &'a str,
+    pub api_version: &'a str,
+    pub force: bool,
+    pub now: &'a str,
+    pub scope: Scope,
+}
+
+/// Server-side apply of `config` onto `live` (an empty object when the
+/// object does not exist yet). Updates `entries` and returns the merged
+/// object, or the conflicts when not forced.
+pub fn apply(
+    live: &Value,
+    config: &Value,
+    entries: &mut Vec<ManagedEntry>,
+    req: &ApplyRequest<'_>,
+) -> Result<Value, Vec<Conflict>> {
+    let sub = req.scope.subresource();
+    let (nulls, applied): (FieldSet, FieldSet) = leaves(config, req.scope)
+        .into_iter()
+        .partition(|p| get_path(config, p).is_some_and(Value::is_null));
+    let is_self = |e: &ManagedEntry| e.is(req.manager, Operation::Apply, sub);
+
+    // 1. Conflicts with fields other managers own.
+    let mut conflicts: Vec<(usize, Conflict)> = Vec::new();
+    for (i, e) in entries.iter().enumerate().filter(|(_, e)| !is_self(e)) {
+        for p in &applied {
+            let clash = overlapping(&e.fields, p).any(|q| clashes(live, config, p, q));
+            if clash {
+                conflicts.push((
+                    i,
+                    Conflict {
+                        manager: e.display(),
+                        path: p.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    if !conflicts.is_empty() {
+        if !req.force {
+            return Err(conflicts.into_iter().map(|(_, c)| c).collect());
+        }
+        // Forcing moves ownership of the contested fields to the applier.
+        for (i, c) in &conflicts {
+            let lost: Vec<FieldPath> = overlapping(&entries[*i].fields, &c.path).cloned().collect();
+            for q in lost {
+                entries[*i].fields.remove(&q);
+            }
+        }
+    }
+
+    // 2. Fields applied last time but not now are removed, unless still
+    //    owned by someone else.
+    let mut obj = live.clone();
+    let previous = entries
+        .iter()
+        .find(|e| is_self(e))
+        .map(|e| e.fields.clone())
+        .unwrap_or_default();
+    for r in &previous {
+        let still_applied = any_overlap(&applied, r);
+        let owned_elsewhere = entries
+            .iter()
+            .filter(|e| !is_self(e))
+            .any(|e| any_overlap(&e.fields, r));
+        if !still_applied && !owned_elsewhere {
+            remove_path(&mut obj, r);
+        }
+    }
+    // An explicit null in the config removes the field.
+    for p in &nulls {
+        remove_path(&mut obj, p);
+    }
+
+    // 3. Merge the config in; lists and scalars replace, maps merge.
+    for p in &applied {
+        let v = get_path(config, p).cloned().unwrap_or(Value::Null);
+        if v.as_object().is_some_and(Map::is_empty) {
+            if !get_path(&obj, p).is_some_and(Value::is_object) {
+                set_path(&mut obj, p, v);
+            }
+        } else {
+            set_path(&mut obj, p, v);
+        }
+    }
+
+    // 4. The applier now owns exactly what it applied.
+    match entries.iter_mut().find(|e| is_self(e)) {
+        Some(e) => {
+            e.fields = applied;
+            e.time = req.now.to_string();
+            e.api_version = req.api_version.to_string();
+        }
+        None => entries.push(ManagedEntry {
+            manager: req.manager.to_string(),
+            operation: Operation::Apply,
+            api_version: req.api_version.to_string(),
+            time: req.now.to_string(),
+            subresource: sub.map(str::to_string),
+            fields: applied,
+        }),
+    }
+    entries.retain(|e| !e.fields.is_empty());
+    Ok(obj)
+}
+
+/// Records a non-apply write (create, update, patch) of `new` over `old` by
+/// `manager`: it takes the fields whose value it changed.
+pub fn record_update(
+    entries: &mut Vec<ManagedEntry>,
+    old: Option<&Value>,
+    new: &Value,
+    manager: &str,
+    api_version: &str,
+    now: &str,
+    scope: Scope,
+) {
+    let sub = scope.subresource();
+    let changed: FieldSet = leaves(new, scope)
+        .into_iter()
+        .filter(|p| old.and_then(|o| get_path(o, p)) != get_path(new, p))
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    for e in entries
+        .iter_mut()
+        .filter(|e| !e.is(manager, Operation::Update, sub))
+    {
+        e.fields.retain(|q| !any_overlap(&changed, q));
+    }
+    match entries
+        .iter_mut()
+        .find(|e| e.is(manager, Operation::Update, sub))
+    {
+        Some(e) => {
+            e.fields.extend(changed);
+            e.time = now.to_string();
+            e.api_version = api_version.to_string();
+        }
+        None => entries.push(ManagedEntry {
+            manager: manager.to_string(),
+            operation: Operation::Update,
+            api_version: api_version.to_string(),
+            time: now.to_string(),
+            subresource: sub.map(str::to_string),
+            fields: changed,
+        }),
+    }
+    entries.retain(|e| !e.fields.is_empty());
+}
+
+/// Drops owned paths that no longer exist in `obj` (removed by a write) and
+/// entries left empty.
+pub fn prune(entries: &mut Vec<ManagedEntry>, obj: &Value) {
+    for e in entries.iter_mut() {
+        e.fields.retain(|p| get_path(obj, p).is_some());
+    }
+    entries.retain(|e| !e.fields.is_empty());
+}
+
+/// The `fieldsV1` form of a field set: nested `f:<name>` maps, `{}` leaves,
+/// and `".": {}` on a node owned itself as well as through children.
+pub fn fields_v1(set: &FieldSet) -> Value {
+    let mut root = Map::new();
+    let mut iter = set.iter().peekable();
+    while let Some(path) = iter.next() {
+        let mut cur = &mut root;
+        for k in path {
+            cur = ensure_object(
+                cur.entry(format!("f:{k}"))
+                    .or_insert_with(|| Value::Object(Map::new())),
+            );
+        }
+        // Sorted order puts a path's descendants right after it.
+        if iter.peek().is_some_and(|next| next.starts_with(path)) {
+            cur.insert(".".into(), Value::Object(Map::new()));
+        }
+    }
+    Value::Object(root)
+}
+
+/// The `metadata.managedFields` array for `entries`.
+pub fn render(entries: &[ManagedEntry]) -> Value {
+    entries
+        .iter()
+        .map(|e| {
+            let mut m = Map::new();
+            m.insert("manager".into(), e.manager.clone().into());
+            m.insert("operation".into(), e.operation.as_str().into());
+            m.insert("apiVersion".into(), e.api_version.clone().into());
+            m.insert("time".into(), e.time.clone().into());
+            m.insert("fieldsType".into(), "FieldsV1".into());
+            m.insert("fieldsV1".into(), fields_v1(&e.fields));
+            if let Some(s) = &e.subresource {
+                m.insert("subresource".into(), s.clone().into());
+            }
+            Value::Object(m)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn p(s: &str) -> FieldPath {
+        s.split('.')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn req<'a>(manager: &'a str, force: bool) -> ApplyRequest<'a> {
+        ApplyRequest {
+            manager,
+            api_version: "v1",
+            force,
+            now: "2024-01-01T00:00:00Z",
+            scope: Scope::Whole,
+        }
+    }
+
+    #[test]
+    fn leaves_skip_identity_and_recurse_maps() {
+        let obj = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "x", "labels": {"a": "1"}, "resourceVersion": "3"},
+            "data": {"k": "v", "e": {}}, "list": [1, 2],
+        });
+        let got: Vec<String> = leaves(&obj, Scope::Whole)
+            .iter()
+            .map(|p| path_string(p))
+            .collect();
+        assert_eq!(got, [".data.e", ".data.k", ".list", ".metadata.labels.a"]);
+    }
+
+    #[test]
+    fn fields_v1_format() {
+        let set: FieldSet = [p("data.k"), p("metadata.labels"), p("metadata.labels.a")].into();
+        assert_eq!(
+            fields_v1(&set),
+            json!({"f:data": {"f:k": {}}, "f:metadata": {"f:labels": {".": {}, "f:a": {}}}})
+        );
+    }
+
+    #[test]
+    fn apply_removes_fields_no_longer_applied() {
+        let mut entries = Vec::new();
+        let live = apply(
+            &json!({}),
+            &json!({"data": {"a": "1", "b": "2"}}),
+            &mut entries,
+            &req("m", false),
+        )
+        .unwrap();
+        let live = apply(
+            &live,
+            &json!({"data": {"a": "1"}}),
+            &mut entries,
+            &req("m", false),
+        )
+        .unwrap();
+        assert_eq!(live, json!({"data": {"a": "1"}}));
+        assert_eq!(entries[0].fields, [p("data.a")].into());
+    }
+
+    #[test]
+    fn shared_field_survives_one_owner_leaving() {
+        let mut entries = Vec::new();
+        let live = apply(
+            &json!({}),
+            &json!({"data": {"a": "1"}}),
+            &mut entries,
+            &req("m1", false),
+        )
+        .unwrap();
+        let live = apply(
+            &live,
+            &json!({"data": {"a": "1"}}),
+            &mut entries,
+            &req("m2", false),
+        )
+        .unwrap();
+        let live = apply(&live, &json!({"data": {}}), &mut entries, &req("m1", false)).unwrap();
+        assert_eq!(live, json!({"data": {"a": "1"}}));
+    }
+
+    #[test]
+    fn conflict_then_force() {
+        let mut entries = Vec::new();
+        let live = json!({"data": {"a": "1"}});
+        record_update(&mut entries, None, &live, "editor", "v1", "t", Scope::Whole);
+        let err = apply(
+            &live,
+            &json!({"data": {"a": "2"}}),
+            &mut entries,
+            &req("m", false),
+        )
+        .unwrap_err();
+        assert_eq!(
+            conflict_message(&err),
+            "Apply failed with 1 conflict: conflict with \"editor\" using v1: .data.a"
+        );
+        let live = apply(
+            &live,
+            &json!({"data": {"a": "2"}}),
+            &mut entries,
+            &req("m", true),
+        )
+        .unwrap();
+        assert_eq!(live, json!({"data": {"a": "2"}}));
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].manager, "m");
+    }
+
+    #[test]
+    fn update_steals_changed_fields() {
+        let mut entries = Vec::new();
+        let live = apply(
+            &json!({}),
+            &json!({"spec": {"replicas": 1, "x": 1}}),
+            &mut entries,
+            &req("m", false),
+        )
+        .unwrap();
+        let new = json!({"spec": {"replicas": 3, "x": 1}});
+        record_update(
+            &mut entries,
+            Some(&live),
+            &new,
+            "kubectl-edit",
+            "apps/v1",
+            "t",
+            Scope::Whole,
+        );
+        assert_eq!(entries[0].fields, [p("spec.x")].into());
+        assert_eq!(entries[1].fields, [p("spec.replicas")].into());
+    }
+
+    #[test]
+    fn multi_conflict_message() {
+        let cs = vec![
+            Conflict {
+                manager: "\"b\"".into(),
+                path: p("x"),
+            },
+            Conflict {
+                manager: "\"a\" using v1".into(),
+                path: p("y.z"),
+            },
+            Conflict {
+                manager: "\"b\"".into(),
+                path: p("w"),
+            },
+        ];
+        assert_eq!(
+            conflict_message(&cs),
+            "Apply failed with 3 conflicts: conflicts with \"a\" using v1:\n- .y.z\nconflicts with \"b\":\n- .x\n- .w"
+        );
+    }
+}
