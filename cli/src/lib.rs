@@ -2,7 +2,10 @@
 //!
 //! The binary (`src/main.rs`) is a thin layer over these modules; only `main` prints errors.
 
+pub mod config;
 pub mod diag;
 pub mod lower;
+pub mod providers;
 pub mod spec;
 pub mod state;
+pub mod testing;
