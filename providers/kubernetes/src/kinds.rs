@@ -154,8 +154,10 @@ pub fn builtin_namespaced(kind: &KindRef) -> Option<bool> {
 /// How `metadata.name` is validated for a kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameRule {
-    /// RFC 1123 label: at most 63 lowercase alphanumerics or `-` (Namespace, Service).
+    /// RFC 1123 label: at most 63 lowercase alphanumerics or `-` (Namespace).
     Dns1123Label,
+    /// RFC 1035 label: an RFC 1123 label starting with a letter (Service).
+    Dns1035Label,
     /// RFC 1123 subdomain: at most 253 characters of lowercase alphanumerics, `-` and `.`.
     Dns1123Subdomain,
     /// Any string without `/` or `%` other than `.` and `..` (RBAC objects, `system:foo`).
@@ -165,7 +167,8 @@ pub enum NameRule {
 /// The name rule the API server applies to a kind.
 pub fn name_rule(kind: &KindRef) -> NameRule {
     match (kind.group.as_str(), kind.kind.as_str()) {
-        ("", "Namespace") | ("", "Service") => NameRule::Dns1123Label,
+        ("", "Namespace") => NameRule::Dns1123Label,
+        ("", "Service") => NameRule::Dns1035Label,
         ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
         _ => NameRule::Dns1123Subdomain,
     }

@@ -252,6 +252,10 @@ pub fn check_dns1123_subdomain(s: &str) -> Option<String> {
 fn check_name(s: &str, rule: NameRule) -> Option<String> {
     match rule {
         NameRule::Dns1123Label => check_dns1123_label(s),
+        NameRule::Dns1035Label => check_dns1123_label(s).or_else(|| {
+            (!s.starts_with(|c: char| c.is_ascii_lowercase()))
+                .then(|| "must start with a lowercase letter (RFC 1035 label)".to_string())
+        }),
         NameRule::Dns1123Subdomain => check_dns1123_subdomain(s),
         NameRule::PathSegment => {
             if s.is_empty() {
@@ -379,6 +383,8 @@ mod tests {
         assert!(problems("v1/ConfigMap", cm).is_empty());
         let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a.b", "namespace": "a"}});
         assert!(problems("v1/Service", svc)[0].1.contains("RFC 1123 label"));
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "1api", "namespace": "a"}});
+        assert!(problems("v1/Service", svc)[0].1.contains("RFC 1035 label"));
         let ns =
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x".repeat(64)}});
         assert!(problems("v1/Namespace", ns)[0].1.contains("at most 63"));
