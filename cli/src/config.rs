@@ -12,9 +12,7 @@ use strata_sdk::{Address, Resource};
 
 use crate::diag::{Diagnostics, SpecDiagnostic, did_you_mean};
 use crate::lower;
-use crate::providers::{
-    ProviderContext, ProviderFactory, ProviderSet, RateLimit, split_engine_settings,
-};
+use crate::providers::{ProviderContext, ProviderFactory, ProviderSet, RateLimit, split_engine_settings};
 use crate::spec::refs::{RefExpr, find_refs, visit_strings};
 use crate::spec::{ParsedSpec, Path, SpecContext, parse_spec_with_env, path};
 
@@ -55,20 +53,13 @@ impl Config {
 
     /// The graph in Graphviz DOT, edges pointing from a resource to what it depends on.
     pub fn to_dot(&self) -> String {
-        let mut out =
-            String::from("digraph strata {\n  rankdir = \"RL\";\n  node [shape = box];\n");
+        let mut out = String::from("digraph strata {\n  rankdir = \"RL\";\n  node [shape = box];\n");
         for r in &self.resources {
-            out.push_str(&format!(
-                "  \"{}\" [label = \"{}\\n{}\"];\n",
-                r.address, r.address, r.kind
-            ));
+            out.push_str(&format!("  \"{}\" [label = \"{}\\n{}\"];\n", r.address, r.address, r.kind));
         }
         for (i, ds) in self.deps.iter().enumerate() {
             for &d in ds {
-                out.push_str(&format!(
-                    "  \"{}\" -> \"{}\";\n",
-                    self.resources[i].address, self.resources[d].address
-                ));
+                out.push_str(&format!("  \"{}\" -> \"{}\";\n", self.resources[i].address, self.resources[d].address));
             }
         }
         out.push_str("}\n");
@@ -87,8 +78,7 @@ pub fn topo_order(deps: &[Vec<usize>]) -> Vec<usize> {
             dependents[d].push(i);
         }
     }
-    let mut ready: std::collections::VecDeque<usize> =
-        (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut ready: std::collections::VecDeque<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
     let mut order = Vec::with_capacity(n);
     while let Some(i) = ready.pop_front() {
         order.push(i);
@@ -120,11 +110,8 @@ pub fn load_with_env(
     getenv: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Diagnostics> {
     let lowerings = lower::registry();
-    let sections: Vec<&str> = lowerings
-        .iter()
-        .map(|l| l.section())
-        .filter(|s| !crate::spec::CORE_SECTIONS.contains(s))
-        .collect();
+    let sections: Vec<&str> =
+        lowerings.iter().map(|l| l.section()).filter(|s| !crate::spec::CORE_SECTIONS.contains(s)).collect();
     let (parsed, mut diags) = parse_spec_with_env(file_name, text, env, &sections, getenv)?;
 
     // Lower every section present.
@@ -155,10 +142,7 @@ pub fn load_with_env(
                 SpecDiagnostic::new(
                     "spec::duplicate-address",
                     "Duplicate resource",
-                    format!(
-                        "Two resources have the address `{}`; addresses must be unique.",
-                        r.address
-                    ),
+                    format!("Two resources have the address `{}`; addresses must be unique.", r.address),
                 )
                 .with_help("give one of them a different `name`")
                 .at(parsed.source.value_span(&origin), &parsed.source.file),
@@ -171,19 +155,12 @@ pub fn load_with_env(
     let resources = unique;
 
     // Providers: one instance per provider name used or configured.
-    let pcx = ProviderContext {
-        project: parsed.project.clone(),
-        env: parsed.env.clone(),
-    };
+    let pcx = ProviderContext { project: parsed.project.clone(), env: parsed.env.clone() };
     let mut providers = ProviderSet::default();
     let mut names: BTreeSet<String> = parsed.providers.keys().cloned().collect();
     names.extend(resources.iter().map(|r| r.provider.clone()));
     for name in &names {
-        let config = parsed
-            .providers
-            .get(name)
-            .cloned()
-            .unwrap_or(Value::Object(Default::default()));
+        let config = parsed.providers.get(name).cloned().unwrap_or(Value::Object(Default::default()));
         let (own, limit) = split_engine_settings(&config);
         if let Some(limit) = limit {
             match serde_json::from_value::<RateLimit>(limit) {
@@ -231,11 +208,7 @@ pub fn load_with_env(
                 SpecDiagnostic::new(
                     "provider::invalid",
                     "Invalid resource",
-                    format!(
-                        "`{}` ({}): {message}.",
-                        r.address,
-                        strata_sdk::value::display_path(&attr_path)
-                    ),
+                    format!("`{}` ({}): {message}.", r.address, strata_sdk::value::display_path(&attr_path)),
                 )
                 .at(parsed.source.value_span(&full), &parsed.source.file),
             );
@@ -255,33 +228,21 @@ pub fn load_with_env(
         });
         for site in found {
             match &site.expr {
-                Ok(RefExpr::Resource(raw)) => {
-                    match resolve_reference(raw, &index, &resources, &providers) {
-                        Ok(reference) => {
-                            deps[i].insert(reference.target);
-                            refs[i].push(reference);
-                        }
-                        Err((summary, detail, help)) => diags.push(
-                            SpecDiagnostic::new("spec::bad-reference", summary, detail)
-                                .with_help_opt(help)
-                                .at(
-                                    parsed.source.find_text(&format!("${{{raw}}}")),
-                                    &parsed.source.file,
-                                ),
-                        ),
+                Ok(RefExpr::Resource(raw)) => match resolve_reference(raw, &index, &resources, &providers) {
+                    Ok(reference) => {
+                        deps[i].insert(reference.target);
+                        refs[i].push(reference);
                     }
-                }
+                    Err((summary, detail, help)) => diags.push(
+                        SpecDiagnostic::new("spec::bad-reference", summary, detail)
+                            .with_help_opt(help)
+                            .at(parsed.source.find_text(&format!("${{{raw}}}")), &parsed.source.file),
+                    ),
+                },
                 Ok(_) => {}
                 Err(message) => diags.push(
-                    SpecDiagnostic::new(
-                        "spec::bad-reference",
-                        "Invalid reference",
-                        format!("{message}."),
-                    )
-                    .at(
-                        parsed.source.find_text(&format!("${{{}", site.raw)),
-                        &parsed.source.file,
-                    ),
+                    SpecDiagnostic::new("spec::bad-reference", "Invalid reference", format!("{message}."))
+                        .at(parsed.source.find_text(&format!("${{{}", site.raw)), &parsed.source.file),
                 ),
             }
         }
@@ -298,17 +259,11 @@ pub fn load_with_env(
                         SpecDiagnostic::new(
                             "spec::bad-reference",
                             "Unknown resource",
-                            format!(
-                                "`{}` depends on `{d}`, which is not a resource in this spec.",
-                                r.address
-                            ),
+                            format!("`{}` depends on `{d}`, which is not a resource in this spec.", r.address),
                         )
                         .with_help_opt(did_you_mean(d.as_str(), addresses.iter().copied()))
                         .at(
-                            parsed
-                                .source
-                                .find_text(d.as_str())
-                                .or_else(|| parsed.source.value_span(&p)),
+                            parsed.source.find_text(d.as_str()).or_else(|| parsed.source.value_span(&p)),
                             &parsed.source.file,
                         ),
                     );
@@ -332,10 +287,7 @@ pub fn load_with_env(
 
     // Cycles: each strongly connected component with more than one node (or a self-loop).
     for cycle in find_cycles(&deps) {
-        let names: Vec<&str> = cycle
-            .iter()
-            .map(|&i| resources[i].address.as_str())
-            .collect();
+        let names: Vec<&str> = cycle.iter().map(|&i| resources[i].address.as_str()).collect();
         let first = &resources[cycle[0]];
         let shown = format!("{} → {}", names.join(" → "), names[0]);
         let span = refs[cycle[0]]
@@ -357,15 +309,7 @@ pub fn load_with_env(
     if !diags.is_empty() {
         return Err(diags.sorted());
     }
-    Ok(Config {
-        parsed,
-        resources,
-        index,
-        deps,
-        refs,
-        providers,
-        warnings: Diagnostics::default(),
-    })
+    Ok(Config { parsed, resources, index, deps, refs, providers, warnings: Diagnostics::default() })
 }
 
 type RefError = (&'static str, String, Option<String>);
@@ -387,14 +331,9 @@ fn resolve_reference(
         };
         let attr: Vec<String> = segs[n..].iter().map(|s| s.to_string()).collect();
         let r = &resources[target];
-        let outputs = providers
-            .get(&r.provider)
-            .map(|p| p.outputs(&r.kind))
-            .unwrap_or_default();
+        let outputs = providers.get(&r.provider).map(|p| p.outputs(&r.kind)).unwrap_or_default();
         if attr.is_empty() {
-            let help = outputs
-                .first()
-                .map(|o| format!("did you mean `${{{raw}.{o}}}`?"));
+            let help = outputs.first().map(|o| format!("did you mean `${{{raw}.{o}}}`?"));
             return Err((
                 "Incomplete reference",
                 format!("`${{{raw}}}` names a resource, not one of its attributes."),
@@ -410,24 +349,15 @@ fn resolve_reference(
             let help = did_you_mean(&attr[0], candidates.iter().map(String::as_str))
                 .map(|h| h.replace("did you mean `", &format!("did you mean `{candidate}.")))
                 .or_else(|| {
-                    (!outputs.is_empty())
-                        .then(|| format!("`{candidate}` has the outputs: {}", outputs.join(", ")))
+                    (!outputs.is_empty()).then(|| format!("`{candidate}` has the outputs: {}", outputs.join(", ")))
                 });
             return Err((
                 "Unknown attribute",
-                format!(
-                    "`{candidate}` has no attribute or output `{}`.",
-                    attr.join(".")
-                ),
+                format!("`{candidate}` has no attribute or output `{}`.", attr.join(".")),
                 help,
             ));
         }
-        return Ok(Reference {
-            raw: raw.to_string(),
-            target,
-            attr,
-            is_output,
-        });
+        return Ok(Reference { raw: raw.to_string(), target, attr, is_output });
     }
     let known: Vec<&str> = index.keys().map(Address::as_str).collect();
     // Suggest against the address part of the reference (all but the last segment).
@@ -436,17 +366,12 @@ fn resolve_reference(
         let attr = segs.last().copied().unwrap_or_default();
         h.replace("?`", "").replace("`?", &format!(".{attr}`?"))
     });
-    Err((
-        "Unknown reference",
-        format!("`${{{raw}}}` does not refer to any resource in this spec."),
-        help,
-    ))
+    Err(("Unknown reference", format!("`${{{raw}}}` does not refer to any resource in this spec."), help))
 }
 
 /// Strongly connected components that are cycles, each as a walk in dependency order.
 fn find_cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    let mut g: DiGraph<(), ()> =
-        DiGraph::with_capacity(deps.len(), deps.iter().map(Vec::len).sum());
+    let mut g: DiGraph<(), ()> = DiGraph::with_capacity(deps.len(), deps.iter().map(Vec::len).sum());
     let nodes: Vec<NodeIndex> = (0..deps.len()).map(|_| g.add_node(())).collect();
     for (i, ds) in deps.iter().enumerate() {
         for &d in ds {
@@ -469,10 +394,7 @@ fn find_cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
         let mut seen = BTreeSet::from([start]);
         let mut cur = start;
         loop {
-            let next = deps[cur]
-                .iter()
-                .copied()
-                .find(|d| members.contains(d) && (*d == start || !seen.contains(d)));
+            let next = deps[cur].iter().copied().find(|d| members.contains(d) && (*d == start || !seen.contains(d)));
             match next {
                 Some(n) if n == start => break,
                 Some(n) => {
@@ -496,8 +418,7 @@ pub fn origin_path(doc: &Value, r: &Resource) -> Path {
     if segs[0] == "resources" {
         if let Some(items) = doc.get("resources").and_then(Value::as_array) {
             for (i, item) in items.iter().enumerate() {
-                let named = item.get("name").and_then(Value::as_str)
-                    == Some(segs.get(1).copied().unwrap_or_default())
+                let named = item.get("name").and_then(Value::as_str) == Some(segs.get(1).copied().unwrap_or_default())
                     && segs.len() == 2;
                 let body = item.get(&r.provider);
                 let same_object = body.is_some_and(|b| b == &r.attrs || strip_kind(b) == r.attrs);
@@ -529,11 +450,7 @@ fn strip_kind(v: &Value) -> Value {
 }
 
 fn first_origin(doc: &Value, resources: &[Resource], provider: &str) -> Path {
-    resources
-        .iter()
-        .find(|r| r.provider == provider)
-        .map(|r| origin_path(doc, r))
-        .unwrap_or_default()
+    resources.iter().find(|r| r.provider == provider).map(|r| origin_path(doc, r)).unwrap_or_default()
 }
 
 /// Convenience for tests: a factory with one shared test provider under `test`.
@@ -575,9 +492,7 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert_eq!(d.items[0].code, "graph::cycle");
         assert!(
-            d.items[0]
-                .detail
-                .contains("resources.a → resources.c → resources.b → resources.a"),
+            d.items[0].detail.contains("resources.a → resources.c → resources.b → resources.a"),
             "{}",
             d.items[0].detail
         );
@@ -590,21 +505,14 @@ mod tests {
         );
         let d = load_test(&text).err().unwrap();
         assert_eq!(d.len(), 2, "{:?}", d.items);
-        assert_eq!(
-            d.items[0].help.as_deref(),
-            Some("did you mean `resources.alpha.id`?")
-        );
-        assert_eq!(
-            d.items[1].help.as_deref(),
-            Some("did you mean `resources.alpha.id`?")
-        );
+        assert_eq!(d.items[0].help.as_deref(), Some("did you mean `resources.alpha.id`?"));
+        assert_eq!(d.items[1].help.as_deref(), Some("did you mean `resources.alpha.id`?"));
     }
 
     #[test]
     fn duplicate_addresses_are_reported() {
-        let text = format!(
-            "{HEAD}resources:\n  - name: a\n    test: {{ kind: w }}\n  - name: a\n    test: {{ kind: w }}\n"
-        );
+        let text =
+            format!("{HEAD}resources:\n  - name: a\n    test: {{ kind: w }}\n  - name: a\n    test: {{ kind: w }}\n");
         let d = load_test(&text).err().unwrap();
         assert_eq!(d.items[0].code, "spec::duplicate-address");
     }

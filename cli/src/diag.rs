@@ -18,10 +18,7 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
-        SourceFile {
-            name: name.into(),
-            text: text.into(),
-        }
+        SourceFile { name: name.into(), text: text.into() }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -51,14 +48,7 @@ pub struct SpecDiagnostic {
 
 impl SpecDiagnostic {
     pub fn new(code: &'static str, summary: impl Into<String>, detail: impl Into<String>) -> Self {
-        SpecDiagnostic {
-            code,
-            summary: summary.into(),
-            detail: detail.into(),
-            help: None,
-            span: None,
-            source: None,
-        }
+        SpecDiagnostic { code, summary: summary.into(), detail: detail.into(), help: None, span: None, source: None }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -124,9 +114,7 @@ impl Diagnostic for SpecDiagnostic {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -135,10 +123,7 @@ impl Diagnostic for SpecDiagnostic {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let span = self.span?;
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            Some(self.detail.clone()),
-            span,
-        ))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(Some(self.detail.clone()), span))))
     }
 
     fn url<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
@@ -174,8 +159,7 @@ impl Diagnostics {
     }
     /// Sorted by position so output reads top to bottom.
     pub fn sorted(mut self) -> Self {
-        self.items
-            .sort_by_key(|d| d.span.map_or(usize::MAX, |s| s.offset));
+        self.items.sort_by_key(|d| d.span.map_or(usize::MAX, |s| s.offset));
         self
     }
 
@@ -187,10 +171,7 @@ impl Diagnostics {
             out.push('\n');
         }
         let n = self.items.len();
-        out.push_str(&format!(
-            "Error: {n} problem{} found; nothing was changed.\n",
-            if n == 1 { "" } else { "s" }
-        ));
+        out.push_str(&format!("Error: {n} problem{} found; nothing was changed.\n", if n == 1 { "" } else { "s" }));
         out
     }
 
@@ -211,14 +192,8 @@ impl std::error::Error for Diagnostics {}
 /// Renders one diagnostic with miette's graphical handler, with a file:line:col header.
 pub fn render_report(d: &SpecDiagnostic, color: bool) -> String {
     use miette::{GraphicalReportHandler, GraphicalTheme};
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(100)
-        .with_links(false);
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
     let mut out = String::new();
     let _ = handler.render_report(&mut out, d);
     if let Some((file, line, col)) = d.location() {
@@ -244,8 +219,7 @@ where
             best = Some((score, c));
         }
     }
-    best.filter(|(s, _)| *s >= 0.8)
-        .map(|(_, c)| format!("did you mean `{c}`?"))
+    best.filter(|(s, _)| *s >= 0.8).map(|(_, c)| format!("did you mean `{c}`?"))
 }
 
 #[cfg(test)]
@@ -254,10 +228,7 @@ mod tests {
 
     #[test]
     fn suggests_close_names() {
-        assert_eq!(
-            did_you_mean("splt", ["split", "routes", "timeout"]).as_deref(),
-            Some("did you mean `split`?")
-        );
+        assert_eq!(did_you_mean("splt", ["split", "routes", "timeout"]).as_deref(), Some("did you mean `split`?"));
         assert_eq!(did_you_mean("zzzz", ["split", "routes"]), None);
     }
 

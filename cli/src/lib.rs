@@ -5,7 +5,10 @@
 pub mod config;
 pub mod diag;
 pub mod lower;
+pub mod plan;
 pub mod providers;
+pub mod redact;
+pub mod retry;
 pub mod spec;
 pub mod state;
 pub mod testing;

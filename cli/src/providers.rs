@@ -30,12 +30,7 @@ pub struct RateLimit {
 /// Makes provider instances. The CLI uses [`DefaultFactory`]; tests pass their own to inject
 /// test providers.
 pub trait ProviderFactory: Send + Sync {
-    fn create(
-        &self,
-        name: &str,
-        config: &Value,
-        cx: &ProviderContext,
-    ) -> Result<Arc<dyn Provider>, String>;
+    fn create(&self, name: &str, config: &Value, cx: &ProviderContext) -> Result<Arc<dyn Provider>, String>;
 }
 
 /// The providers built into strata.
@@ -45,12 +40,7 @@ pub struct DefaultFactory;
 pub const TEST_PROVIDER_ENV: &str = "STRATA_ENABLE_TEST_PROVIDER";
 
 impl ProviderFactory for DefaultFactory {
-    fn create(
-        &self,
-        name: &str,
-        config: &Value,
-        _cx: &ProviderContext,
-    ) -> Result<Arc<dyn Provider>, String> {
+    fn create(&self, name: &str, config: &Value, _cx: &ProviderContext) -> Result<Arc<dyn Provider>, String> {
         match name {
             "test" => {
                 if std::env::var(TEST_PROVIDER_ENV).as_deref() != Ok("1") {
@@ -62,9 +52,7 @@ impl ProviderFactory for DefaultFactory {
                     .map_err(|e| format!("invalid `test` provider settings: {e}"))?;
                 Ok(Arc::new(TestProvider::from_config(&conf)?))
             }
-            other => Err(format!(
-                "the `{other}` provider is not available in this build of strata"
-            )),
+            other => Err(format!("the `{other}` provider is not available in this build of strata")),
         }
     }
 }
@@ -83,16 +71,8 @@ impl StaticFactory {
 }
 
 impl ProviderFactory for StaticFactory {
-    fn create(
-        &self,
-        name: &str,
-        _config: &Value,
-        _cx: &ProviderContext,
-    ) -> Result<Arc<dyn Provider>, String> {
-        self.providers
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("no `{name}` provider in this test"))
+    fn create(&self, name: &str, _config: &Value, _cx: &ProviderContext) -> Result<Arc<dyn Provider>, String> {
+        self.providers.get(name).cloned().ok_or_else(|| format!("no `{name}` provider in this test"))
     }
 }
 

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use strata_sdk::{
-    Address, Applied, DeleteRequest, ErrorClass, KindSchema, Observed, Ownership, PathPattern,
-    Provider, ProviderError, ReadRequest, ResourceChange,
+    Address, Applied, DeleteRequest, ErrorClass, KindSchema, Observed, Ownership, PathPattern, Provider, ProviderError,
+    ReadRequest, ResourceChange,
 };
 
 /// One recorded call.
@@ -100,44 +100,18 @@ impl TestProvider {
         let mut p = TestProvider::new().with_latency(Duration::from_millis(config.latency_ms));
         for (addr, n) in &config.fail {
             let spec = if *n < 0 || *n >= u32::MAX as i64 {
-                FailSpec {
-                    times: u32::MAX,
-                    class: ErrorClass::Invalid,
-                    retry_after: None,
-                    op: None,
-                }
+                FailSpec { times: u32::MAX, class: ErrorClass::Invalid, retry_after: None, op: None }
             } else {
-                FailSpec {
-                    times: *n as u32,
-                    class: ErrorClass::Retryable,
-                    retry_after: None,
-                    op: None,
-                }
+                FailSpec { times: *n as u32, class: ErrorClass::Retryable, retry_after: None, op: None }
             };
             p.failures.lock().unwrap().insert(addr.clone(), spec);
         }
-        let kinds: std::collections::BTreeSet<&String> = config
-            .force_new
-            .keys()
-            .chain(config.sensitive.keys())
-            .chain(config.asynchronous.iter())
-            .collect();
+        let kinds: std::collections::BTreeSet<&String> =
+            config.force_new.keys().chain(config.sensitive.keys()).chain(config.asynchronous.iter()).collect();
         for kind in kinds {
             let schema = KindSchema {
-                force_new: config
-                    .force_new
-                    .get(kind)
-                    .into_iter()
-                    .flatten()
-                    .map(PathPattern::new)
-                    .collect(),
-                sensitive: config
-                    .sensitive
-                    .get(kind)
-                    .into_iter()
-                    .flatten()
-                    .map(PathPattern::new)
-                    .collect(),
+                force_new: config.force_new.get(kind).into_iter().flatten().map(PathPattern::new).collect(),
+                sensitive: config.sensitive.get(kind).into_iter().flatten().map(PathPattern::new).collect(),
                 ignore_changes: Vec::new(),
                 asynchronous: config.asynchronous.contains(kind),
             };
@@ -170,10 +144,7 @@ impl TestProvider {
 
     /// Makes calls on `address` fail as `spec` says.
     pub fn fail(&self, address: &str, spec: FailSpec) {
-        self.failures
-            .lock()
-            .unwrap()
-            .insert(address.to_string(), spec);
+        self.failures.lock().unwrap().insert(address.to_string(), spec);
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -190,11 +161,7 @@ impl TestProvider {
 
     /// The stored object for an address, as a remote API would have it.
     pub fn object(&self, address: &str) -> Option<Value> {
-        self.store
-            .lock()
-            .unwrap()
-            .get(address)
-            .map(|(a, _)| a.clone())
+        self.store.lock().unwrap().get(address).map(|(a, _)| a.clone())
     }
 
     /// Changes a stored object behind strata's back (drift).
@@ -208,10 +175,7 @@ impl TestProvider {
     /// Pre-populates a stored object (e.g. one a crashed run created).
     pub fn insert(&self, address: &str, attrs: Value) {
         let outputs = json!({"id": format!("{address}-pre")});
-        self.store
-            .lock()
-            .unwrap()
-            .insert(address.to_string(), (attrs, outputs));
+        self.store.lock().unwrap().insert(address.to_string(), (attrs, outputs));
     }
 
     pub fn object_count(&self) -> usize {
@@ -220,8 +184,7 @@ impl TestProvider {
 
     fn persist(&self) {
         if let Some(path) = &self.store_file {
-            let bytes =
-                serde_json::to_vec_pretty(&*self.store.lock().unwrap()).expect("store serializes");
+            let bytes = serde_json::to_vec_pretty(&*self.store.lock().unwrap()).expect("store serializes");
             let _ = std::fs::write(path, bytes);
         }
     }
@@ -243,17 +206,11 @@ impl TestProvider {
             let mut failures = self.failures.lock().unwrap();
             match failures.get_mut(address) {
                 // Reads fail only when asked for explicitly; other failures target writes.
-                Some(spec)
-                    if spec.times > 0
-                        && (spec.op == Some(op) || spec.op.is_none() && op != "read") =>
-                {
+                Some(spec) if spec.times > 0 && (spec.op == Some(op) || spec.op.is_none() && op != "read") => {
                     if spec.times != u32::MAX {
                         spec.times -= 1;
                     }
-                    let mut e = ProviderError::new(
-                        spec.class,
-                        format!("injected {op} failure for {address}"),
-                    );
+                    let mut e = ProviderError::new(spec.class, format!("injected {op} failure for {address}"));
                     e.retry_after = spec.retry_after;
                     Some(e)
                 }
@@ -327,10 +284,7 @@ impl Provider for TestProvider {
         let store = self.store.lock().unwrap();
         for (r, fail) in requests.iter().zip(failures) {
             if fail {
-                out.push(Err(ProviderError::retryable(format!(
-                    "injected read failure for {}",
-                    r.address
-                ))));
+                out.push(Err(ProviderError::retryable(format!("injected read failure for {}", r.address))));
                 continue;
             }
             out.push(Ok(store.get(r.address.as_str()).map(|(attrs, outputs)| {
@@ -340,9 +294,7 @@ impl Provider for TestProvider {
                     attrs: attrs.clone(),
                     outputs: outputs.clone(),
                     ownership: if foreign {
-                        Ownership::Foreign {
-                            detail: format!("{} exists but was not created by strata", r.address),
-                        }
+                        Ownership::Foreign { detail: format!("{} exists but was not created by strata", r.address) }
                     } else {
                         Ownership::Ours
                     },
@@ -373,9 +325,7 @@ impl Provider for TestProvider {
             .call("update", &address, || {
                 let mut store = self.store.lock().unwrap();
                 let Some(entry) = store.get_mut(&address) else {
-                    return Err(ProviderError::not_found(format!(
-                        "{address} does not exist"
-                    )));
+                    return Err(ProviderError::not_found(format!("{address} does not exist")));
                 };
                 entry.0 = change.attrs.clone();
                 Ok(Applied {

@@ -5,7 +5,9 @@
 //! from those same types), validates it with spans, and returns the resources it implies.
 //! New sections plug in by adding a module here and a line to [`registry`].
 
+pub mod flags;
 mod resources;
+mod scaling;
 
 use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
@@ -30,16 +32,12 @@ pub trait Lowering: Send + Sync {
 
 /// Every lowering strata has, in the order their resources are listed.
 pub fn registry() -> Vec<Box<dyn Lowering>> {
-    vec![Box::new(RawResources)]
+    vec![Box::new(RawResources), Box::new(scaling::Scaling), Box::new(flags::Flags)]
 }
 
 /// Names of the sections lowerings own (for top-level "did you mean").
 pub fn section_names() -> Vec<&'static str> {
-    registry()
-        .iter()
-        .map(|l| l.section())
-        .filter(|s| !crate::spec::CORE_SECTIONS.contains(s))
-        .collect()
+    registry().iter().map(|l| l.section()).filter(|s| !crate::spec::CORE_SECTIONS.contains(s)).collect()
 }
 
 /// Builds a Kubernetes resource for a lowering: `kind` is `apiVersion/Kind` as the provider

@@ -79,7 +79,13 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
     let idx = i.to_string();
     let here = path(["resources", idx.as_str()]);
     let Some(entry) = item.as_object() else {
-        cx.error(&here, "spec::wrong-type", "Wrong type", "Each entry of `resources` must be a map with one provider key, like `kubernetes: {...}`.", None);
+        cx.error(
+            &here,
+            "spec::wrong-type",
+            "Wrong type",
+            "Each entry of `resources` must be a map with one provider key, like `kubernetes: {...}`.",
+            None,
+        );
         return None;
     };
     let mut provider: Option<(&str, &Value)> = None;
@@ -90,7 +96,15 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
         }
         if KNOWN_PROVIDERS.contains(&key.as_str()) {
             if let Some((first, _)) = provider {
-                cx.key_error(&path(["resources", idx.as_str(), key.as_str()]), "spec::ambiguous-resource", "More than one provider", format!("This resource names both `{first}` and `{key}`; each entry describes exactly one resource."), Some("split it into two entries".into()));
+                cx.key_error(
+                    &path(["resources", idx.as_str(), key.as_str()]),
+                    "spec::ambiguous-resource",
+                    "More than one provider",
+                    format!(
+                        "This resource names both `{first}` and `{key}`; each entry describes exactly one resource."
+                    ),
+                    Some("split it into two entries".into()),
+                );
                 ok = false;
             } else {
                 provider = Some((key.as_str(), value));
@@ -169,10 +183,7 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
     let (kind, attrs, derived) = if provider == "kubernetes" {
         let api_version = body.get("apiVersion").and_then(Value::as_str);
         let kind = body.get("kind").and_then(Value::as_str);
-        let obj_name = body
-            .get("metadata")
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str);
+        let obj_name = body.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str);
         let (Some(api_version), Some(kind), Some(obj_name)) = (api_version, kind, obj_name) else {
             let missing = [
                 ("apiVersion", api_version.is_none()),
@@ -184,23 +195,22 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
             .map(|(k, _)| format!("`{k}`"))
             .collect::<Vec<_>>()
             .join(", ");
-            cx.error(&body_path, "spec::missing-key", "Missing required key", format!("A Kubernetes manifest needs apiVersion, kind and metadata.name; this one lacks {missing}."), None);
+            cx.error(
+                &body_path,
+                "spec::missing-key",
+                "Missing required key",
+                format!("A Kubernetes manifest needs apiVersion, kind and metadata.name; this one lacks {missing}."),
+                None,
+            );
             return None;
         };
-        let ns = body
-            .get("metadata")
-            .and_then(|m| m.get("namespace"))
-            .and_then(Value::as_str);
+        let ns = body.get("metadata").and_then(|m| m.get("namespace")).and_then(Value::as_str);
         let mut segs = vec!["resources".to_string(), kind.to_ascii_lowercase()];
         if let Some(ns) = ns {
             segs.push(ns.to_string());
         }
         segs.push(obj_name.to_string());
-        (
-            format!("{api_version}/{kind}"),
-            Value::Object(body.clone().into_iter().collect()),
-            Some(segs.join(".")),
-        )
+        (format!("{api_version}/{kind}"), Value::Object(body.clone().into_iter().collect()), Some(segs.join(".")))
     } else {
         let Some(kind) = body.get("kind").and_then(Value::as_str) else {
             cx.error(
@@ -214,20 +224,14 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
         };
         let mut attrs = body.clone();
         attrs.remove("kind");
-        (
-            kind.to_string(),
-            Value::Object(attrs.into_iter().collect()),
-            None,
-        )
+        (kind.to_string(), Value::Object(attrs.into_iter().collect()), None)
     };
     let address = match (name, derived) {
-        (Some(n), _) => {
-            Address::from_segments(["resources", n.as_str()]).map_err(|e| e.to_string())
-        }
+        (Some(n), _) => Address::from_segments(["resources", n.as_str()]).map_err(|e| e.to_string()),
         (None, Some(d)) => Address::parse(&d).map_err(|e| e.to_string()),
-        (None, None) => Err(format!(
-            "A `{provider}` resource needs a `name`, which becomes its address `resources.<name>`."
-        )),
+        (None, None) => {
+            Err(format!("A `{provider}` resource needs a `name`, which becomes its address `resources.<name>`."))
+        }
     };
     let address = match address {
         Ok(a) => a,
@@ -236,11 +240,5 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
             return None;
         }
     };
-    Some(Resource {
-        address,
-        provider: provider.to_string(),
-        kind,
-        attrs,
-        depends_on,
-    })
+    Some(Resource { address, provider: provider.to_string(), kind, attrs, depends_on })
 }

@@ -19,26 +19,11 @@ use refs::{RefExpr, env_var_looks_secret, find_refs};
 use yaml::{Node, Span};
 
 /// The sections the core owns. Lowerings (mesh, cdn, ...) add their own through the registry.
-pub const CORE_SECTIONS: &[&str] = &[
-    "version",
-    "project",
-    "state",
-    "providers",
-    "services",
-    "resources",
-    "environments",
-];
+pub const CORE_SECTIONS: &[&str] =
+    &["version", "project", "state", "providers", "services", "resources", "environments"];
 
 /// Providers strata knows, for "did you mean" on `providers:` keys and raw resources.
-pub const KNOWN_PROVIDERS: &[&str] = &[
-    "kubernetes",
-    "aws",
-    "gcp",
-    "azure",
-    "cloudflare",
-    "local",
-    "test",
-];
+pub const KNOWN_PROVIDERS: &[&str] = &["kubernetes", "aws", "gcp", "azure", "cloudflare", "local", "test"];
 
 /// Environment name used when `--env` is not given.
 pub const DEFAULT_ENV: &str = "default";
@@ -129,9 +114,7 @@ pub struct Service {
 
 impl Service {
     pub fn service_account(&self, name: &str) -> String {
-        self.service_account
-            .clone()
-            .unwrap_or_else(|| name.to_string())
+        self.service_account.clone().unwrap_or_else(|| name.to_string())
     }
 }
 
@@ -167,10 +150,7 @@ impl SourceIndex {
     pub fn value_span(&self, p: &[String]) -> Option<Span> {
         for len in (0..=p.len()).rev() {
             let prefix = &p[..len];
-            if let Some(n) = self
-                .overlay_path(prefix)
-                .and_then(|op| self.root.get_path(&op).map(|n| n.span))
-            {
+            if let Some(n) = self.overlay_path(prefix).and_then(|op| self.root.get_path(&op).map(|n| n.span)) {
                 return Some(n);
             }
             if let Some(n) = self.root.get_path(prefix) {
@@ -191,10 +171,7 @@ impl SourceIndex {
     /// Span of the first occurrence of `needle` in the source (used for `${...}` references
     /// that reach generated objects, whose own paths do not exist in the source).
     pub fn find_text(&self, needle: &str) -> Option<Span> {
-        self.file.text.find(needle).map(|offset| Span {
-            offset,
-            len: needle.len(),
-        })
+        self.file.text.find(needle).map(|offset| Span { offset, len: needle.len() })
     }
 }
 
@@ -251,8 +228,7 @@ impl SpecContext<'_> {
                     match seg {
                         serde_path_to_error::Segment::Map { key } => full.push(key.clone()),
                         serde_path_to_error::Segment::Seq { index } => full.push(index.to_string()),
-                        serde_path_to_error::Segment::Enum { .. }
-                        | serde_path_to_error::Segment::Unknown => {}
+                        serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
                     }
                 }
                 let message = e.into_inner().to_string();
@@ -271,9 +247,8 @@ impl SpecContext<'_> {
                 full.push(unknown.clone());
             }
             let parent = display_path(&full[..full.len() - 1]);
-            let help = did_you_mean(&unknown, expected.iter().map(String::as_str)).or_else(|| {
-                (!expected.is_empty()).then(|| format!("valid keys here: {}", expected.join(", ")))
-            });
+            let help = did_you_mean(&unknown, expected.iter().map(String::as_str))
+                .or_else(|| (!expected.is_empty()).then(|| format!("valid keys here: {}", expected.join(", "))));
             let detail = if parent.is_empty() {
                 format!("`{unknown}` is not a key strata knows at the top level.")
             } else {
@@ -290,22 +265,12 @@ impl SpecContext<'_> {
                 format!("`{unknown}` is not a valid value for `{where_}`."),
                 help,
             );
-        } else if let Some(field) = message
-            .strip_prefix("missing field `")
-            .and_then(|r| r.split('`').next())
-        {
+        } else if let Some(field) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
             self.error(
                 p,
                 "spec::missing-key",
                 "Missing required key",
-                format!(
-                    "`{}` needs the key `{field}`.",
-                    if where_.is_empty() {
-                        "the spec"
-                    } else {
-                        &where_
-                    }
-                ),
+                format!("`{}` needs the key `{field}`.", if where_.is_empty() { "the spec" } else { &where_ }),
                 Some(format!("add `{field}: ...` here")),
             );
         } else if message.starts_with("invalid type") {
@@ -319,13 +284,7 @@ impl SpecContext<'_> {
             );
         } else {
             // Custom errors from value types (durations, percentages) are full sentences already.
-            self.error(
-                p,
-                "spec::invalid-value",
-                "Invalid value",
-                format!("`{where_}`: {message}"),
-                None,
-            );
+            self.error(p, "spec::invalid-value", "Invalid value", format!("`{where_}`: {message}"), None);
         }
     }
 }
@@ -338,25 +297,16 @@ pub fn display_path(p: &[String]) -> String {
 fn parse_unknown(message: &str, prefix: &str) -> Option<(String, Vec<String>)> {
     let rest = message.strip_prefix(prefix)?;
     let (name, tail) = rest.split_once('`')?;
-    let expected = tail
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect();
+    let expected = tail.split('`').skip(1).step_by(2).map(str::to_string).collect();
     Some((name.to_string(), expected))
 }
 
 fn split_invalid_type(message: &str) -> (String, String) {
     // "invalid type: string \"x\", expected u16"
     let body = message.trim_start_matches("invalid type: ");
-    let (found, expected) = body
-        .rsplit_once(", expected ")
-        .unwrap_or((body, "another type"));
+    let (found, expected) = body.rsplit_once(", expected ").unwrap_or((body, "another type"));
     let expected = match expected {
-        e if e.starts_with('u')
-            || e.starts_with('i') && e[1..].chars().all(|c| c.is_ascii_digit()) =>
-        {
+        e if e.starts_with('u') || e.starts_with('i') && e[1..].chars().all(|c| c.is_ascii_digit()) => {
             "an integer".to_string()
         }
         "f64" | "f32" => "a number".to_string(),
@@ -366,11 +316,7 @@ fn split_invalid_type(message: &str) -> (String, String) {
         e => e.to_string(),
     };
     let found = found.replace("sequence", "a list").replace("map", "a map");
-    let found = if found.starts_with("a ") || found.starts_with("an ") {
-        found
-    } else {
-        format!("a {found}")
-    };
+    let found = if found.starts_with("a ") || found.starts_with("an ") { found } else { format!("a {found}") };
     (found, expected)
 }
 
@@ -396,9 +342,7 @@ pub fn parse_spec(
     env: Option<&str>,
     extra_sections: &[&str],
 ) -> Result<(ParsedSpec, Diagnostics), Diagnostics> {
-    parse_spec_with_env(file_name, text, env, extra_sections, &|k| {
-        std::env::var(k).ok()
-    })
+    parse_spec_with_env(file_name, text, env, extra_sections, &|k| std::env::var(k).ok())
 }
 
 /// [`parse_spec`] with an injectable environment-variable lookup (tests).
@@ -420,9 +364,7 @@ pub fn parse_spec_with_env(
                     "Invalid YAML",
                     format!("The file is not valid YAML: {}.", e.message),
                 )
-                .with_help(
-                    "check indentation, colons and closing brackets or quotes near this point",
-                )
+                .with_help("check indentation, colons and closing brackets or quotes near this point")
                 .at(Some(e.span), &file),
             );
             return Err(diags);
@@ -430,19 +372,11 @@ pub fn parse_spec_with_env(
     };
     for e in yaml_errors {
         diags.push(
-            SpecDiagnostic::new(
-                "spec::duplicate-key",
-                "Duplicate key",
-                format!("{}.", capitalize(&e.message)),
-            )
-            .at(Some(e.span), &file),
+            SpecDiagnostic::new("spec::duplicate-key", "Duplicate key", format!("{}.", capitalize(&e.message)))
+                .at(Some(e.span), &file),
         );
     }
-    let source = SourceIndex {
-        file: file.clone(),
-        root,
-        env: env.map(str::to_string),
-    };
+    let source = SourceIndex { file: file.clone(), root, env: env.map(str::to_string) };
     let base = source.root.to_value();
     let Value::Object(base_map) = &base else {
         diags.push(
@@ -458,11 +392,7 @@ pub fn parse_spec_with_env(
     };
 
     // Unknown top-level sections, with "did you mean" across core and plugged-in sections.
-    let all_sections: Vec<&str> = CORE_SECTIONS
-        .iter()
-        .chain(extra_sections)
-        .copied()
-        .collect();
+    let all_sections: Vec<&str> = CORE_SECTIONS.iter().chain(extra_sections).copied().collect();
     for key in base_map.keys() {
         if !all_sections.contains(&key.as_str()) {
             let help = did_you_mean(key, all_sections.iter().copied())
@@ -509,10 +439,7 @@ pub fn parse_spec_with_env(
                     "Wrong type",
                     format!("The overlay for environment `{name}` must be a map (or `{{}}`)."),
                 )
-                .at(
-                    source.value_span(&path(["environments", name.as_str()])),
-                    &file,
-                ),
+                .at(source.value_span(&path(["environments", name.as_str()])), &file),
             );
         } else if let Some(Value::Object(o)) = Some(overlay) {
             for key in o.keys() {
@@ -521,10 +448,7 @@ pub fn parse_spec_with_env(
                 {
                     let help = did_you_mean(
                         key,
-                        all_sections
-                            .iter()
-                            .copied()
-                            .filter(|s| !matches!(*s, "environments" | "project" | "version")),
+                        all_sections.iter().copied().filter(|s| !matches!(*s, "environments" | "project" | "version")),
                     );
                     diags.push(
                         SpecDiagnostic::new(
@@ -533,14 +457,7 @@ pub fn parse_spec_with_env(
                             format!("`{key}` cannot be set in an environment overlay."),
                         )
                         .with_help_opt(help)
-                        .at(
-                            source.root.key_span(&path([
-                                "environments",
-                                name.as_str(),
-                                key.as_str(),
-                            ])),
-                            &file,
-                        ),
+                        .at(source.root.key_span(&path(["environments", name.as_str(), key.as_str()])), &file),
                     );
                 }
             }
@@ -576,14 +493,7 @@ pub fn parse_spec_with_env(
 
     // `${env}` and `${env.VAR}` are known now: substitute them everywhere.
     let mut secrets = Vec::new();
-    substitute_env_refs(
-        &mut doc,
-        &env_name,
-        &source,
-        &mut diags,
-        &mut secrets,
-        getenv,
-    );
+    substitute_env_refs(&mut doc, &env_name, &source, &mut diags, &mut secrets, getenv);
 
     let services_map = BTreeMap::new();
     let mut cx = SpecContext {
@@ -633,13 +543,7 @@ pub fn parse_spec_with_env(
             to_dns_label(s)
         }
         Some(_) => {
-            cx.error(
-                &path(["project"]),
-                "spec::wrong-type",
-                "Wrong type",
-                "`project` must be a string.",
-                None,
-            );
+            cx.error(&path(["project"]), "spec::wrong-type", "Wrong type", "`project` must be a string.", None);
             "project".into()
         }
         None => {
@@ -688,11 +592,7 @@ pub fn parse_spec_with_env(
                 } else {
                     providers.insert(
                         name.clone(),
-                        if conf.is_null() {
-                            Value::Object(Default::default())
-                        } else {
-                            conf.clone()
-                        },
+                        if conf.is_null() { Value::Object(Default::default()) } else { conf.clone() },
                     );
                 }
             }
@@ -712,7 +612,13 @@ pub fn parse_spec_with_env(
             for (name, v) in m {
                 let p = path(["services", name.as_str()]);
                 if !is_dns_label(name) {
-                    cx.key_error(&p, "spec::invalid-name", "Invalid name", format!("`{name}` cannot be a service name: use lowercase letters, digits and `-`."), None);
+                    cx.key_error(
+                        &p,
+                        "spec::invalid-name",
+                        "Invalid name",
+                        format!("`{name}` cannot be a service name: use lowercase letters, digits and `-`."),
+                        None,
+                    );
                 }
                 if let Some(s) = cx.decode::<Service>(&p, v) {
                     if !is_dns_label(&s.namespace) {
@@ -731,9 +637,7 @@ pub fn parse_spec_with_env(
                                 &path(["services", name.as_str(), "versions", &i.to_string()]),
                                 "spec::duplicate-name",
                                 "Duplicate name",
-                                format!(
-                                    "The version `{ver}` is listed twice for service `{name}`."
-                                ),
+                                format!("The version `{ver}` is listed twice for service `{name}`."),
                                 None,
                             );
                         }
@@ -762,25 +666,13 @@ pub fn parse_spec_with_env(
     }
     let cx_diags = std::mem::take(&mut cx.diags);
     diags.extend(cx_diags);
-    let parsed = ParsedSpec {
-        source,
-        project,
-        env: env_name,
-        version,
-        state,
-        providers,
-        services,
-        doc,
-        secrets,
-    };
+    let parsed = ParsedSpec { source, project, env: env_name, version, state, providers, services, doc, secrets };
     Ok((parsed, diags))
 }
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }
 
 fn substitute_env_refs(
@@ -798,21 +690,13 @@ fn substitute_env_refs(
                 if let Err(msg) = &site.expr {
                     let needle = format!("${{{}", site.raw);
                     diags.push(
-                        SpecDiagnostic::new(
-                            "spec::bad-reference",
-                            "Invalid reference",
-                            format!("{msg}."),
-                        )
-                        .at(source.find_text(&needle), &source.file),
+                        SpecDiagnostic::new("spec::bad-reference", "Invalid reference", format!("{msg}."))
+                            .at(source.find_text(&needle), &source.file),
                     );
                 }
             }
-            let needs_env = sites.iter().any(|r| {
-                matches!(
-                    r.expr,
-                    Ok(RefExpr::EnvName | RefExpr::EnvVar(_) | RefExpr::Secret(_))
-                )
-            });
+            let needs_env =
+                sites.iter().any(|r| matches!(r.expr, Ok(RefExpr::EnvName | RefExpr::EnvVar(_) | RefExpr::Secret(_))));
             if !needs_env {
                 return;
             }
@@ -824,8 +708,7 @@ fn substitute_env_refs(
                     Ok(RefExpr::EnvName) => Some(env_name.to_string()),
                     Ok(RefExpr::EnvVar(var)) | Ok(RefExpr::Secret(var)) => match getenv(var) {
                         Some(val) => {
-                            let secret = matches!(site.expr, Ok(RefExpr::Secret(_)))
-                                || env_var_looks_secret(var);
+                            let secret = matches!(site.expr, Ok(RefExpr::Secret(_))) || env_var_looks_secret(var);
                             if secret && val.len() >= 3 && !secrets.contains(&val) {
                                 secrets.push(val.clone());
                             }
@@ -834,9 +717,13 @@ fn substitute_env_refs(
                         None => {
                             let needle = format!("${{{}}}", site.raw);
                             diags.push(
-                                SpecDiagnostic::new("spec::missing-env-var", "Environment variable not set", format!("The spec reads the environment variable `{var}`, which is not set."))
-                                    .with_help(format!("export {var}=... before running strata"))
-                                    .at(source.find_text(&needle), &source.file),
+                                SpecDiagnostic::new(
+                                    "spec::missing-env-var",
+                                    "Environment variable not set",
+                                    format!("The spec reads the environment variable `{var}`, which is not set."),
+                                )
+                                .with_help(format!("export {var}=... before running strata"))
+                                .at(source.find_text(&needle), &source.file),
                             );
                             Some(String::new())
                         }
@@ -852,12 +739,10 @@ fn substitute_env_refs(
             out.push_str(&s[last..]);
             *s = out;
         }
-        Value::Array(a) => a
-            .iter_mut()
-            .for_each(|c| substitute_env_refs(c, env_name, source, diags, secrets, getenv)),
-        Value::Object(m) => m
-            .values_mut()
-            .for_each(|c| substitute_env_refs(c, env_name, source, diags, secrets, getenv)),
+        Value::Array(a) => a.iter_mut().for_each(|c| substitute_env_refs(c, env_name, source, diags, secrets, getenv)),
+        Value::Object(m) => {
+            m.values_mut().for_each(|c| substitute_env_refs(c, env_name, source, diags, secrets, getenv))
+        }
         _ => {}
     }
 }
@@ -866,25 +751,17 @@ fn substitute_env_refs(
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
 
 fn to_dns_label(s: &str) -> String {
-    let mut out: String = s
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
+    let mut out: String =
+        s.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
     out = out.trim_matches('-').to_string();
     out.truncate(63);
-    if out.is_empty() {
-        "project".into()
-    } else {
-        out
-    }
+    if out.is_empty() { "project".into() } else { out }
 }
 
 #[cfg(test)]
@@ -899,7 +776,11 @@ mod tests {
 
     #[test]
     fn parses_core_sections() {
-        let (s, d) = parse("version: 1\nproject: apex\nservices:\n  api: { namespace: apex, port: 8080, versions: [v1, v2] }\n", None).unwrap();
+        let (s, d) = parse(
+            "version: 1\nproject: apex\nservices:\n  api: { namespace: apex, port: 8080, versions: [v1, v2] }\n",
+            None,
+        )
+        .unwrap();
         assert!(d.is_empty(), "{:?}", d.items);
         assert_eq!(s.project, "apex");
         assert_eq!(s.services["api"].versions, vec!["v1", "v2"]);
@@ -930,21 +811,11 @@ mod tests {
         let text = "version: 1\nproject: apex\nstate: { backend: local, path: \"st/${env}.json\" }\nproviders:\n  cloudflare: { token: \"${env.CF_TOKEN}\" }\nenvironments:\n  dev:\n    state: { path: dev.json }\n";
         let (s, d) = parse(text, Some("dev")).unwrap();
         assert!(d.is_empty(), "{:?}", d.items);
-        assert_eq!(
-            s.state,
-            StateConfig::Local {
-                path: Some("dev.json".into())
-            }
-        );
+        assert_eq!(s.state, StateConfig::Local { path: Some("dev.json".into()) });
         assert_eq!(s.providers["cloudflare"]["token"], "s3cr3t-value");
         assert_eq!(s.secrets, vec!["s3cr3t-value".to_string()]);
         let (s, _) = parse(text, None).unwrap();
-        assert_eq!(
-            s.state,
-            StateConfig::Local {
-                path: Some("st/default.json".into())
-            }
-        );
+        assert_eq!(s.state, StateConfig::Local { path: Some("st/default.json".into()) });
     }
 
     #[test]
@@ -956,16 +827,9 @@ mod tests {
 
     #[test]
     fn wrong_types_are_explained() {
-        let (_, d) = parse(
-            "version: 1\nproject: apex\nservices:\n  api: { namespace: apex, port: high }\n",
-            None,
-        )
-        .unwrap();
+        let (_, d) =
+            parse("version: 1\nproject: apex\nservices:\n  api: { namespace: apex, port: high }\n", None).unwrap();
         assert_eq!(d.items[0].code, "spec::wrong-type");
-        assert!(
-            d.items[0].detail.contains("must be an integer"),
-            "{}",
-            d.items[0].detail
-        );
+        assert!(d.items[0].detail.contains("must be an integer"), "{}", d.items[0].detail);
     }
 }

@@ -56,12 +56,7 @@ pub fn find_refs(s: &str) -> Vec<RefSite> {
             Some(len) => {
                 let raw = s[start + 2..start + 2 + len].trim().to_string();
                 let end = start + 3 + len;
-                out.push(RefSite {
-                    start,
-                    end,
-                    expr: classify(&raw),
-                    raw,
-                });
+                out.push(RefSite { start, end, expr: classify(&raw), raw });
                 i = end;
             }
         }
@@ -77,10 +72,7 @@ fn classify(raw: &str) -> Result<RefExpr, String> {
         return Ok(RefExpr::EnvName);
     }
     let valid = raw.split('.').all(|seg| {
-        !seg.is_empty()
-            && seg
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '[' | ']'))
+        !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '[' | ']'))
     });
     if !valid {
         return Err(format!(
@@ -99,18 +91,7 @@ fn classify(raw: &str) -> Result<RefExpr, String> {
 /// Whether an environment variable's value should be treated as a secret.
 pub fn env_var_looks_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    [
-        "TOKEN",
-        "SECRET",
-        "PASSWORD",
-        "PASSWD",
-        "KEY",
-        "CREDENTIAL",
-        "PRIVATE",
-        "AUTH",
-    ]
-    .iter()
-    .any(|w| upper.contains(w))
+    ["TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "PRIVATE", "AUTH"].iter().any(|w| upper.contains(w))
 }
 
 /// Replaces references in `s` using `lookup`. Returns `None` when some reference's value is not
@@ -166,12 +147,7 @@ pub fn visit_strings(v: &Value, path: &mut Vec<String>, f: &mut impl FnMut(&[Str
 /// Whether any string in `v` holds a resource reference.
 pub fn has_resource_refs(v: &Value) -> bool {
     match v {
-        Value::String(s) => {
-            s.contains("${")
-                && find_refs(s)
-                    .iter()
-                    .any(|r| matches!(r.expr, Ok(RefExpr::Resource(_))))
-        }
+        Value::String(s) => s.contains("${") && find_refs(s).iter().any(|r| matches!(r.expr, Ok(RefExpr::Resource(_)))),
         Value::Array(a) => a.iter().any(has_resource_refs),
         Value::Object(m) => m.values().any(has_resource_refs),
         _ => false,
@@ -187,10 +163,7 @@ mod tests {
     fn finds_and_classifies() {
         let r = find_refs("https://${cdn.assets.domain_name}/${env}/${env.HOME}");
         assert_eq!(r.len(), 3);
-        assert_eq!(
-            r[0].expr,
-            Ok(RefExpr::Resource("cdn.assets.domain_name".into()))
-        );
+        assert_eq!(r[0].expr, Ok(RefExpr::Resource("cdn.assets.domain_name".into())));
         assert_eq!(r[1].expr, Ok(RefExpr::EnvName));
         assert_eq!(r[2].expr, Ok(RefExpr::EnvVar("HOME".into())));
         assert!(find_refs("${}")[0].expr.is_err());

@@ -26,11 +26,8 @@ impl Duration {
     }
 
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "`{s}` is not a duration: write a number followed by ms, s, m, h or d, like `30s` or `5m`"
-            )
-        };
+        let bad =
+            || format!("`{s}` is not a duration: write a number followed by ms, s, m, h or d, like `30s` or `5m`");
         let t = s.trim();
         if t.is_empty() {
             return Err(bad());
@@ -41,17 +38,13 @@ impl Duration {
         let mut total: u64 = 0;
         let mut rest = t;
         while !rest.is_empty() {
-            let num_end = rest
-                .find(|c: char| !c.is_ascii_digit() && c != '.')
-                .unwrap_or(rest.len());
+            let num_end = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
             if num_end == 0 {
                 return Err(bad());
             }
             let number: f64 = rest[..num_end].parse().map_err(|_| bad())?;
             rest = &rest[num_end..];
-            let unit_end = rest
-                .find(|c: char| c.is_ascii_digit() || c == '.')
-                .unwrap_or(rest.len());
+            let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
             let unit_ms = match &rest[..unit_end] {
                 "ms" => 1.0,
                 "s" => 1000.0,
@@ -69,21 +62,12 @@ impl Duration {
 
     /// Go/Envoy style (`2s`, `0.250s`), as Istio and Linkerd expect.
     pub fn to_go(&self) -> String {
-        if self.millis % 1000 == 0 {
-            format!("{}s", self.millis / 1000)
-        } else {
-            format!("{}ms", self.millis)
-        }
+        if self.millis % 1000 == 0 { format!("{}s", self.millis / 1000) } else { format!("{}ms", self.millis) }
     }
 
     /// Prometheus style: the largest unit that divides exactly (`5m`, `1h`, `30d`).
     pub fn to_prometheus(&self) -> String {
-        for (unit, ms) in [
-            ("d", 86_400_000),
-            ("h", 3_600_000),
-            ("m", 60_000),
-            ("s", 1000),
-        ] {
+        for (unit, ms) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
             if self.millis >= ms && self.millis % ms == 0 {
                 return format!("{}{unit}", self.millis / ms);
             }
@@ -117,17 +101,11 @@ impl<'de> Deserialize<'de> for Duration {
                 if v == 0 {
                     Ok(Duration::default())
                 } else {
-                    Err(E::custom(format!(
-                        "`{v}` has no unit: write `{v}s`, `{v}m` or another unit"
-                    )))
+                    Err(E::custom(format!("`{v}` has no unit: write `{v}s`, `{v}m` or another unit")))
                 }
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-                if v < 0 {
-                    Err(E::custom("a duration cannot be negative"))
-                } else {
-                    self.visit_u64(v as u64)
-                }
+                if v < 0 { Err(E::custom("a duration cannot be negative")) } else { self.visit_u64(v as u64) }
             }
         }
         d.deserialize_any(V)
@@ -161,17 +139,15 @@ impl Percent {
     pub fn parse(s: &str) -> Result<Self, String> {
         let t = s.trim();
         let num = t.strip_suffix('%').unwrap_or(t).trim();
-        let v: f64 = num.parse().map_err(|_| {
-            format!("`{s}` is not a percentage: write a number between 0 and 100, like `10%`")
-        })?;
+        let v: f64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a percentage: write a number between 0 and 100, like `10%`"))?;
         Self::check(v)
     }
 
     fn check(v: f64) -> Result<Self, String> {
         if !(0.0..=100.0).contains(&v) || v.is_nan() {
-            return Err(format!(
-                "{v}% is out of range: a percentage is between 0 and 100"
-            ));
+            return Err(format!("{v}% is out of range: a percentage is between 0 and 100"));
         }
         Ok(Percent(v))
     }

@@ -79,10 +79,7 @@ impl Node {
     pub fn key_span(&self, path: &[String]) -> Option<Span> {
         let (last, parent) = path.split_last()?;
         match &self.get_path(parent)?.kind {
-            NodeKind::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| &k.name == last)
-                .map(|(k, _)| k.span),
+            NodeKind::Map(entries) => entries.iter().find(|(k, _)| &k.name == last).map(|(k, _)| k.span),
             _ => None,
         }
     }
@@ -93,9 +90,7 @@ impl Node {
             NodeKind::Null => Value::Null,
             NodeKind::Bool(b) => Value::Bool(*b),
             NodeKind::Int(i) => Value::Number((*i).into()),
-            NodeKind::Float(f) => Number::from_f64(*f)
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
+            NodeKind::Float(f) => Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
             NodeKind::Str(s) => Value::String(s.clone()),
             NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_value).collect()),
             NodeKind::Map(entries) => {
@@ -115,37 +110,19 @@ impl Node {
 /// stops parsing and is returned alone.
 pub fn parse(source: &str) -> Result<(Node, Vec<YamlError>), YamlError> {
     let lines = LineIndex::new(source);
-    let mut builder = Builder {
-        lines: &lines,
-        stack: Vec::new(),
-        root: None,
-        anchors: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut builder = Builder { lines: &lines, stack: Vec::new(), root: None, anchors: Vec::new(), errors: Vec::new() };
     let mut parser = Parser::new_from_str(source);
     if let Err(e) = parser.load(&mut builder, false) {
         let offset = lines.offset(e.marker());
         return Err(YamlError {
             message: e.info().to_string(),
-            span: Span {
-                offset,
-                len: usize::from(offset < source.len()),
-            },
+            span: Span { offset, len: usize::from(offset < source.len()) },
             recoverable: false,
         });
     }
-    let root = builder.root.unwrap_or(Node {
-        kind: NodeKind::Map(Vec::new()),
-        span: Span::default(),
-    });
-    let root = if root.kind == NodeKind::Null {
-        Node {
-            kind: NodeKind::Map(Vec::new()),
-            span: root.span,
-        }
-    } else {
-        root
-    };
+    let root = builder.root.unwrap_or(Node { kind: NodeKind::Map(Vec::new()), span: Span::default() });
+    let root =
+        if root.kind == NodeKind::Null { Node { kind: NodeKind::Map(Vec::new()), span: root.span } } else { root };
     Ok((root, builder.errors))
 }
 
@@ -168,26 +145,14 @@ impl<'a> LineIndex<'a> {
         let start = self.starts[line];
         let text = &self.source[start..];
         // Columns count characters; walk them to find the byte offset.
-        let byte = text
-            .char_indices()
-            .nth(m.col())
-            .map_or(text.len(), |(i, _)| i);
+        let byte = text.char_indices().nth(m.col()).map_or(text.len(), |(i, _)| i);
         (start + byte).min(self.source.len())
     }
 }
 
 enum Frame {
-    Seq {
-        start: usize,
-        anchor: usize,
-        items: Vec<Node>,
-    },
-    Map {
-        start: usize,
-        anchor: usize,
-        entries: Vec<(Key, Node)>,
-        pending_key: Option<Node>,
-    },
+    Seq { start: usize, anchor: usize, items: Vec<Node> },
+    Map { start: usize, anchor: usize, entries: Vec<(Key, Node)>, pending_key: Option<Node> },
 }
 
 struct Builder<'a> {
@@ -210,11 +175,7 @@ impl Builder<'_> {
                 }
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map {
-                entries,
-                pending_key,
-                ..
-            }) => match pending_key.take() {
+            Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
                 None => *pending_key = Some(node),
                 Some(key) => {
                     let name = match key.kind {
@@ -240,13 +201,7 @@ impl Builder<'_> {
                         });
                         return;
                     }
-                    entries.push((
-                        Key {
-                            name,
-                            span: key.span,
-                        },
-                        node,
-                    ));
+                    entries.push((Key { name, span: key.span }, node));
                 }
             },
         }
@@ -260,58 +215,25 @@ impl MarkedEventReceiver for Builder<'_> {
             Event::Scalar(text, style, anchor, tag) => {
                 let len = scalar_len(self.lines.source, offset, &text, style);
                 let kind = resolve_scalar(text, style, tag.as_ref());
-                self.push_node(
-                    Node {
-                        kind,
-                        span: Span { offset, len },
-                    },
-                    anchor,
-                );
+                self.push_node(Node { kind, span: Span { offset, len } }, anchor);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                start: offset,
-                anchor,
-                items: Vec::new(),
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                start: offset,
-                anchor,
-                entries: Vec::new(),
-                pending_key: None,
-            }),
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { start: offset, anchor, items: Vec::new() }),
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map { start: offset, anchor, entries: Vec::new(), pending_key: None })
+            }
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(frame) = self.stack.pop() else {
                     return;
                 };
                 let (kind, start, anchor) = match frame {
-                    Frame::Seq {
-                        start,
-                        anchor,
-                        items,
-                    } => (NodeKind::Seq(items), start, anchor),
-                    Frame::Map {
-                        start,
-                        anchor,
-                        entries,
-                        ..
-                    } => (NodeKind::Map(entries), start, anchor),
+                    Frame::Seq { start, anchor, items } => (NodeKind::Seq(items), start, anchor),
+                    Frame::Map { start, anchor, entries, .. } => (NodeKind::Map(entries), start, anchor),
                 };
                 let len = offset.saturating_sub(start).max(1);
-                self.push_node(
-                    Node {
-                        kind,
-                        span: Span { offset: start, len },
-                    },
-                    anchor,
-                );
+                self.push_node(Node { kind, span: Span { offset: start, len } }, anchor);
             }
             Event::Alias(id) => {
-                let found = self
-                    .anchors
-                    .iter()
-                    .rev()
-                    .find(|(a, _)| *a == id)
-                    .map(|(_, n)| n.clone());
+                let found = self.anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| n.clone());
                 match found {
                     Some(mut n) => {
                         n.span = Span { offset, len: 1 };
@@ -324,11 +246,7 @@ impl MarkedEventReceiver for Builder<'_> {
                     }),
                 }
             }
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd => {}
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
         }
     }
 }
@@ -341,15 +259,8 @@ fn scalar_len(source: &str, offset: usize, text: &str, style: TScalarStyle) -> u
     let len = match style {
         TScalarStyle::Plain => text.len(),
         TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
-            let quote = if style == TScalarStyle::SingleQuoted {
-                '\''
-            } else {
-                '"'
-            };
-            rest.char_indices()
-                .skip(1)
-                .find(|&(_, c)| c == quote)
-                .map_or(line_len, |(i, _)| i + 1)
+            let quote = if style == TScalarStyle::SingleQuoted { '\'' } else { '"' };
+            rest.char_indices().skip(1).find(|&(_, c)| c == quote).map_or(line_len, |(i, _)| i + 1)
         }
         _ => line_len,
     };
@@ -384,17 +295,12 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> NodeK
             return NodeKind::Int(i);
         }
     }
-    let looks_numeric = text
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.');
+    let looks_numeric = text.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.');
     if looks_numeric {
         if let Ok(i) = text.parse::<i64>() {
             return NodeKind::Int(i);
         }
-        let is_float_syntax = text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+        let is_float_syntax = text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
         if is_float_syntax {
             if let Ok(f) = text.parse::<f64>() {
                 return NodeKind::Float(f);
@@ -418,10 +324,7 @@ mod tests {
         let (root, errs) = parse(src).unwrap();
         assert!(errs.is_empty());
         let port = root.get_path(&p(&["services", "api", "port"])).unwrap();
-        assert_eq!(
-            &src[port.span.offset..port.span.offset + port.span.len],
-            "8080"
-        );
+        assert_eq!(&src[port.span.offset..port.span.offset + port.span.len], "8080");
         let key = root.key_span(&p(&["services", "api"])).unwrap();
         assert_eq!(&src[key.offset..key.offset + key.len], "api");
     }

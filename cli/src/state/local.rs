@@ -20,10 +20,7 @@ pub struct LocalBackend {
 
 impl LocalBackend {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        LocalBackend {
-            path: path.into(),
-            seen: Mutex::new(None),
-        }
+        LocalBackend { path: path.into(), seen: Mutex::new(None) }
     }
 
     pub fn path(&self) -> &Path {
@@ -39,10 +36,7 @@ impl LocalBackend {
     }
 
     fn io(&self, e: std::io::Error) -> StateError {
-        StateError::Io {
-            location: self.path.display().to_string(),
-            message: e.to_string(),
-        }
+        StateError::Io { location: self.path.display().to_string(), message: e.to_string() }
     }
 
     fn read_file(&self) -> Result<Option<State>, StateError> {
@@ -82,16 +76,10 @@ impl StateBackend for LocalBackend {
         if let Some(expected) = expected {
             if identity(&current) != expected {
                 let describe = |i: &Option<(String, u64)>| {
-                    i.as_ref().map_or("no state".to_string(), |(l, s)| {
-                        format!("lineage {l} serial {s}")
-                    })
+                    i.as_ref().map_or("no state".to_string(), |(l, s)| format!("lineage {l} serial {s}"))
                 };
                 return Err(StateError::Fenced {
-                    detail: format!(
-                        "expected {}, found {}",
-                        describe(&expected),
-                        describe(&identity(&current))
-                    ),
+                    detail: format!("expected {}, found {}", describe(&expected), describe(&identity(&current))),
                     recovery_file: None,
                 });
             }
@@ -125,14 +113,9 @@ impl StateBackend for LocalBackend {
             fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         }
         // create_new is O_EXCL: exactly one process wins.
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(self.lock_path())
-        {
+        match fs::OpenOptions::new().write(true).create_new(true).open(self.lock_path()) {
             Ok(mut f) => {
-                f.write_all(&serde_json::to_vec_pretty(info).expect("lock info serializes"))
-                    .map_err(|e| self.io(e))?;
+                f.write_all(&serde_json::to_vec_pretty(info).expect("lock info serializes")).map_err(|e| self.io(e))?;
                 f.sync_all().map_err(|e| self.io(e))?;
                 Ok(())
             }
@@ -149,25 +132,16 @@ impl StateBackend for LocalBackend {
 
     async fn unlock(&self, id: &str) -> Result<(), StateError> {
         match self.lock_status().await? {
-            Some(current) if current.id == id => {
-                fs::remove_file(self.lock_path()).map_err(|e| self.io(e))
-            }
-            current => Err(StateError::LockMismatch {
-                given: id.to_string(),
-                current,
-            }),
+            Some(current) if current.id == id => fs::remove_file(self.lock_path()).map_err(|e| self.io(e)),
+            current => Err(StateError::LockMismatch { given: id.to_string(), current }),
         }
     }
 
     async fn lock_status(&self) -> Result<Option<LockInfo>, StateError> {
         match fs::read(self.lock_path()) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| StateError::Corrupt {
-                        message: format!("lock file {}: {e}", self.lock_path().display()),
-                    })
-            }
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StateError::Corrupt { message: format!("lock file {}: {e}", self.lock_path().display()) }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(e)),
         }
@@ -189,9 +163,7 @@ mod tests {
         super::super::suite::run(
             || {
                 n += 1;
-                Box::new(LocalBackend::new(
-                    dir.path().join(format!("s{n}/state.json")),
-                ))
+                Box::new(LocalBackend::new(dir.path().join(format!("s{n}/state.json"))))
             },
             |first| {
                 // A second handle on the same file.
@@ -212,10 +184,8 @@ mod tests {
         b.write(&s).await.unwrap();
         let backup = State::from_json(&fs::read(b.backup_path()).unwrap()).unwrap();
         assert_eq!(backup.serial, 0);
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let names: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
     }
 }

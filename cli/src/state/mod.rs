@@ -5,6 +5,7 @@
 //! conformance suite ([`suite`]) so S3 and the local file behave alike.
 
 mod local;
+pub mod s3;
 pub mod suite;
 
 use std::collections::BTreeMap;
@@ -47,9 +48,7 @@ impl State {
 
     /// Parses a state document, refusing newer formats instead of misreading them.
     pub fn from_json(bytes: &[u8]) -> Result<Self, StateError> {
-        let state: State = serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
-            message: e.to_string(),
-        })?;
+        let state: State = serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt { message: e.to_string() })?;
         if state.format_version > FORMAT_VERSION {
             return Err(StateError::Corrupt {
                 message: format!(
@@ -93,11 +92,7 @@ pub struct ResourceState {
 
 impl ResourceState {
     pub fn applied(&self) -> Applied {
-        Applied {
-            remote_id: self.remote_id.clone(),
-            attrs: self.attrs.clone(),
-            outputs: self.outputs.clone(),
-        }
+        Applied { remote_id: self.remote_id.clone(), attrs: self.attrs.clone(), outputs: self.outputs.clone() }
     }
 }
 
@@ -123,12 +118,8 @@ pub struct LockInfo {
 impl LockInfo {
     /// Describes the current process as a lock holder.
     pub fn for_current_process(operation: &str) -> Self {
-        let host = hostname::get()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| "unknown".into());
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "unknown".into());
+        let host = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into());
+        let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
         LockInfo {
             id: uuid::Uuid::new_v4().to_string(),
             who: format!("{user}@{host}"),
@@ -158,23 +149,25 @@ pub enum StateError {
     Locked { holder: LockInfo },
     /// `force-unlock` with an id that is not the current lock's.
     #[error("lock id `{given}` does not match the current lock ({})", current.as_ref().map_or("no lock is held".to_string(), |c| c.id.clone()))]
-    LockMismatch {
-        given: String,
-        current: Option<LockInfo>,
-    },
+    LockMismatch { given: String, current: Option<LockInfo> },
     /// The stored state changed since this process read it (another writer, or our lock was
     /// broken): writing would lose their changes.
     #[error("the stored state changed since it was read ({detail}); refusing to overwrite it")]
-    Fenced {
-        detail: String,
-        recovery_file: Option<String>,
-    },
+    Fenced { detail: String, recovery_file: Option<String> },
     /// The state document does not parse.
     #[error("the state document is unreadable: {message}")]
     Corrupt { message: String },
     /// Reading or writing failed.
     #[error("state storage error at {location}: {message}")]
     Io { location: String, message: String },
+    /// The backend's configuration cannot work (a missing encryption key, `lock: dynamodb`
+    /// without a table...); nothing was read or written.
+    #[error("state backend configuration: {message}")]
+    Config { message: String },
+    /// The backend refused an operation that would lose data: a push of a state from another
+    /// lineage or not newer than the stored one (without force).
+    #[error("refusing to replace the stored state: {reason}")]
+    Rejected { reason: String },
 }
 
 /// A place to keep state, with locking.
@@ -207,4 +200,43 @@ pub trait StateBackend: Send + Sync {
 
     /// Removes the lock only if `id` matches it.
     async fn force_unlock(&self, id: &str) -> Result<(), StateError>;
+
+    /// The stored state as is, for `state pull`.
+    async fn pull(&self) -> Result<Option<State>, StateError> {
+        self.read().await
+    }
+
+    /// Replaces the stored state with `state` (`state push`): only a state of the same lineage
+    /// with a higher serial, unless `force`. The write itself is fenced like any other.
+    async fn push(&self, state: &State, force: bool) -> Result<(), StateError> {
+        let current = self.read().await?;
+        if let (Some(current), false) = (&current, force) {
+            if current.lineage != state.lineage {
+                return Err(StateError::Rejected {
+                    reason: format!(
+                        "{} has lineage {}, the pushed state has lineage {} (use --force to replace it anyway)",
+                        self.describe(),
+                        current.lineage,
+                        state.lineage
+                    ),
+                });
+            }
+            if state.serial <= current.serial {
+                return Err(StateError::Rejected {
+                    reason: format!(
+                        "{} is at serial {}, the pushed state at serial {}: a push must be newer (use --force to replace it anyway)",
+                        self.describe(),
+                        current.serial,
+                        state.serial
+                    ),
+                });
+            }
+        }
+        self.write(state).await
+    }
+
+    /// Things the user should know about this backend (S3 versioning off...). Never fails.
+    async fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -22,11 +22,7 @@ where
 }
 
 async fn empty_reads_as_none(b: &dyn StateBackend) {
-    assert!(
-        b.read().await.unwrap().is_none(),
-        "{}: a new backend has no state",
-        b.describe()
-    );
+    assert!(b.read().await.unwrap().is_none(), "{}: a new backend has no state", b.describe());
     assert!(b.lock_status().await.unwrap().is_none());
 }
 
@@ -56,11 +52,7 @@ async fn round_trips(b: &dyn StateBackend) {
 async fn lock_excludes_others(a: &dyn StateBackend, b: &dyn StateBackend) {
     let la = LockInfo::for_current_process("apply");
     a.lock(&la).await.unwrap();
-    let status = b
-        .lock_status()
-        .await
-        .unwrap()
-        .expect("lock is visible to others");
+    let status = b.lock_status().await.unwrap().expect("lock is visible to others");
     assert_eq!(status.id, la.id);
     assert_eq!(status.operation, "apply");
     let lb = LockInfo::for_current_process("plan");
@@ -68,14 +60,8 @@ async fn lock_excludes_others(a: &dyn StateBackend, b: &dyn StateBackend) {
         Err(StateError::Locked { holder }) => assert_eq!(holder.id, la.id),
         other => panic!("second lock must fail naming the holder, got {other:?}"),
     }
-    assert!(matches!(
-        b.force_unlock("not-the-id").await,
-        Err(StateError::LockMismatch { .. })
-    ));
-    assert!(
-        a.lock_status().await.unwrap().is_some(),
-        "a wrong id must not remove the lock"
-    );
+    assert!(matches!(b.force_unlock("not-the-id").await, Err(StateError::LockMismatch { .. })));
+    assert!(a.lock_status().await.unwrap().is_some(), "a wrong id must not remove the lock");
     b.force_unlock(&la.id).await.unwrap();
     assert!(a.lock_status().await.unwrap().is_none());
     b.lock(&lb).await.unwrap();
@@ -97,9 +83,5 @@ async fn stale_writer_is_fenced(a: &dyn StateBackend, b: &dyn StateBackend) {
         Err(StateError::Fenced { .. }) => {}
         other => panic!("a stale writer must be fenced, got {other:?}"),
     }
-    assert_eq!(
-        a.read().await.unwrap().unwrap(),
-        s,
-        "the newer state survives"
-    );
+    assert_eq!(a.read().await.unwrap().unwrap(), s, "the newer state survives");
 }

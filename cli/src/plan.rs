@@ -1,0 +1,743 @@
+//! Plan: refresh what exists, diff it against the spec, decide one action per resource.
+//!
+//! Only attributes the spec sets are compared (plus ones strata set last time and the spec no
+//! longer does), so server defaults never show up as changes. The plan's JSON form is a stable,
+//! documented interface (docs/json-output.md) and never contains secret values: a saved plan
+//! carries digests of what it will apply, and `apply plan.json` re-plans and refuses if anything
+//! differs.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use strata_sdk::value::{SENSITIVE, UNKNOWN};
+use strata_sdk::{Address, KindSchema, Observed, Ownership, Provider, ProviderError, ReadRequest};
+
+use crate::config::Config;
+use crate::redact::Redactor;
+use crate::retry::RetryPolicy;
+use crate::spec::refs::{RefExpr, substitute};
+use crate::state::State;
+
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Read remote objects first (`--refresh=false` trusts state instead).
+    pub refresh: bool,
+    /// Limit the plan to these addresses (or address prefixes) and their dependencies.
+    pub targets: Vec<Address>,
+    /// Plan deleting everything in state.
+    pub destroy: bool,
+    pub retry: RetryPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    NoOp,
+}
+
+impl Action {
+    /// Terraform's symbols: `+`, `~`, `-/+`, `-`.
+    pub fn symbol(&self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+            Action::NoOp => " ",
+        }
+    }
+
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Create => "created",
+            Action::Update => "updated in-place",
+            Action::Replace => "replaced",
+            Action::Delete => "destroyed",
+            Action::NoOp => "unchanged",
+        }
+    }
+}
+
+/// One attribute that differs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttrChange {
+    /// `spec.ports[0].port`.
+    pub path: String,
+    /// JSON pointer segments of the attribute.
+    pub pointer: Vec<String>,
+    /// Masked when sensitive; absent when the attribute is being added.
+    pub before: Option<Value>,
+    /// Masked when sensitive; absent when the attribute is being removed.
+    pub after: Option<Value>,
+    pub sensitive: bool,
+    pub forces_replacement: bool,
+    pub known_after_apply: bool,
+}
+
+/// The planned action for one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: Address,
+    pub provider: String,
+    pub kind: String,
+    pub action: Action,
+    /// Why, when it is not obvious: "deleted outside strata", "`spec.selector` forces replacement".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Attribute-level differences (update, replace).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<AttrChange>,
+    /// The full desired document for creates (masked, unknowns shown as placeholders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+    /// The last applied document for deletes (masked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Address>,
+    /// Set when an object with this identity exists but is not strata's: apply refuses it
+    /// until `strata import` adopts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foreign: Option<String>,
+    /// Remote id found by refresh for an object state does not know (crash recovery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_remote_id: Option<String>,
+    /// Digest of exactly what will be applied (secrets included, salted): `apply plan.json`
+    /// refuses if a re-plan does not produce the same digest.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub no_op: usize,
+}
+
+impl Summary {
+    pub fn has_changes(&self) -> bool {
+        self.create + self.update + self.replace + self.delete > 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub strata_version: String,
+    pub project: String,
+    pub env: String,
+    /// Lineage and serial of the state the plan was made against.
+    pub lineage: Option<String>,
+    pub serial: Option<u64>,
+    pub refreshed: bool,
+    pub destroy: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Address>,
+    /// Salt of the change digests.
+    pub salt: String,
+    /// Every resource in scope, in apply order (deletes last, in reverse dependency order).
+    pub changes: Vec<Change>,
+    pub summary: Summary,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn change(&self, a: &Address) -> Option<&Change> {
+        self.changes.iter().find(|c| &c.address == a)
+    }
+}
+
+/// Why planning failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A provider could not read what exists.
+    #[error("refreshing `{address}` failed after {attempts} attempt(s): {error}")]
+    Refresh { address: String, attempts: u32, error: ProviderError },
+    /// `--target` names nothing.
+    #[error("`--target {target}` matches no resource in the spec or state")]
+    UnknownTarget { target: String, suggestion: Option<String> },
+    /// A resource's provider is missing (state mentions a provider the spec no longer configures).
+    #[error("no `{provider}` provider is configured for `{address}`")]
+    MissingProvider { address: String, provider: String },
+}
+
+/// What is known about a resource's values while planning or applying: its resolved desired
+/// attributes and its outputs (when the action leaves them as they are).
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    pub attrs: Option<Value>,
+    pub outputs: Option<Value>,
+}
+
+/// Resolves `${...}` references in `attrs` from what is known about other resources. Strings
+/// whose references are not known yet are left as they are. Returns (value, fully_known).
+pub fn resolve_attrs(config: &Config, i: usize, known: &[Known]) -> (Value, bool) {
+    let refs = &config.refs[i];
+    if refs.is_empty() {
+        return (config.resources[i].attrs.clone(), true);
+    }
+    let mut all_known = true;
+    let mut v = config.resources[i].attrs.clone();
+    resolve_value(&mut v, &mut |site| {
+        let Ok(RefExpr::Resource(raw)) = &site.expr else { return None };
+        let r = refs.iter().find(|r| &r.raw == raw)?;
+        let k = &known[r.target];
+        let from_outputs =
+            if r.is_output { k.outputs.as_ref().and_then(|o| strata_sdk::value::get(o, &r.attr)) } else { None };
+        let found = from_outputs.or_else(|| k.attrs.as_ref().and_then(|a| strata_sdk::value::get(a, &r.attr))).cloned();
+        if found.is_none() {
+            all_known = false;
+        }
+        found
+    });
+    (v, all_known)
+}
+
+fn resolve_value(v: &mut Value, lookup: &mut dyn FnMut(&crate::spec::refs::RefSite) -> Option<Value>) {
+    match v {
+        Value::String(s) if s.contains("${") => {
+            if let Some(resolved) = substitute(s, |site| lookup(site)) {
+                *v = resolved;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|c| resolve_value(c, lookup)),
+        Value::Object(m) => m.values_mut().for_each(|c| resolve_value(c, lookup)),
+        _ => {}
+    }
+}
+
+/// Whether a value still holds an unresolved resource reference.
+pub fn is_unknown(v: &Value) -> bool {
+    crate::spec::refs::has_resource_refs(v)
+}
+
+/// Runs a batched read for every request, one call per provider, with retries.
+pub async fn refresh(
+    requests: Vec<(Arc<dyn Provider>, ReadRequest)>,
+    policy: &RetryPolicy,
+) -> Result<HashMap<Address, Option<Observed>>, PlanError> {
+    let mut by_provider: Vec<(Arc<dyn Provider>, Vec<ReadRequest>)> = Vec::new();
+    for (p, r) in requests {
+        match by_provider.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &p)) {
+            Some((_, list)) => list.push(r),
+            None => by_provider.push((p, vec![r])),
+        }
+    }
+    let reads = by_provider.into_iter().map(|(p, reqs)| async move {
+        let mut out = HashMap::with_capacity(reqs.len());
+        let mut pending = reqs;
+        let mut attempt = 1;
+        loop {
+            let results = p.read(&pending).await;
+            let mut retry = Vec::new();
+            let mut last_err = None;
+            for (req, res) in pending.into_iter().zip(results) {
+                match res {
+                    Ok(obs) => {
+                        out.insert(req.address, obs);
+                    }
+                    Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
+                        last_err = Some(e);
+                        retry.push(req);
+                    }
+                    Err(error) => {
+                        return Err(PlanError::Refresh { address: req.address.to_string(), attempts: attempt, error });
+                    }
+                }
+            }
+            if retry.is_empty() {
+                return Ok(out);
+            }
+            tokio::time::sleep(policy.delay(attempt, last_err.and_then(|e| e.retry_after))).await;
+            attempt += 1;
+            pending = retry;
+        }
+    });
+    let mut all = HashMap::new();
+    for r in futures::future::join_all(reads).await {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+/// Selects resources named by `targets` (exact address or prefix) plus their dependencies.
+fn select_targets(
+    config: &Config,
+    state: &State,
+    targets: &[Address],
+) -> Result<Option<(Vec<bool>, BTreeSet<Address>)>, PlanError> {
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    let matches = |a: &Address, t: &Address| a == t || a.as_str().starts_with(&format!("{}.", t.as_str()));
+    let mut selected = vec![false; config.resources.len()];
+    let mut stack = Vec::new();
+    let mut state_only = BTreeSet::new();
+    for t in targets {
+        let mut hit = false;
+        for (i, r) in config.resources.iter().enumerate() {
+            if matches(&r.address, t) {
+                stack.push(i);
+                hit = true;
+            }
+        }
+        for a in state.resources.keys() {
+            if matches(a, t) && !config.index.contains_key(a) {
+                state_only.insert(a.clone());
+                hit = true;
+            }
+        }
+        if !hit {
+            let all: Vec<&str> = config
+                .resources
+                .iter()
+                .map(|r| r.address.as_str())
+                .chain(state.resources.keys().map(Address::as_str))
+                .collect();
+            return Err(PlanError::UnknownTarget {
+                target: t.to_string(),
+                suggestion: crate::diag::did_you_mean(t.as_str(), all),
+            });
+        }
+    }
+    while let Some(i) = stack.pop() {
+        if !selected[i] {
+            selected[i] = true;
+            stack.extend(config.deps[i].iter().copied());
+        }
+    }
+    Ok(Some((selected, state_only)))
+}
+
+/// Makes a plan.
+pub async fn plan(config: &Config, state: &State, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let redactor = Redactor::new(config.parsed.secrets.clone());
+    let selection = select_targets(config, state, &opts.targets)?;
+    let in_scope = |i: usize| selection.as_ref().is_none_or(|(s, _)| s[i]);
+    let state_only_in_scope = |a: &Address| selection.as_ref().is_none_or(|(_, so)| so.contains(a));
+    let salt = uuid::Uuid::new_v4().simple().to_string();
+
+    // Which state entries are going away.
+    let removed: Vec<&Address> = state
+        .resources
+        .keys()
+        .filter(|a| opts.destroy || !config.index.contains_key(*a))
+        .filter(|a| {
+            if opts.destroy {
+                selection.is_none() || state_only_in_scope(a) || config.index.get(*a).is_some_and(|&i| in_scope(i))
+            } else {
+                state_only_in_scope(a)
+            }
+        })
+        .collect();
+
+    // Refresh.
+    let mut observed: HashMap<Address, Option<Observed>> = HashMap::new();
+    if opts.refresh {
+        let mut requests = Vec::new();
+        if !opts.destroy {
+            // Identity attributes rarely hold references; unresolved ones stay as written.
+            let nothing_known = vec![Known::default(); config.resources.len()];
+            for (i, r) in config.resources.iter().enumerate().filter(|(i, _)| in_scope(*i)) {
+                let p = config.providers.get(&r.provider).ok_or_else(|| PlanError::MissingProvider {
+                    address: r.address.to_string(),
+                    provider: r.provider.clone(),
+                })?;
+                let prior = state.resources.get(&r.address);
+                let (attrs, _) = resolve_attrs(config, i, &nothing_known);
+                requests.push((
+                    p.clone(),
+                    ReadRequest {
+                        address: r.address.clone(),
+                        kind: r.kind.clone(),
+                        remote_id: prior.map(|p| p.remote_id.clone()),
+                        attrs: Some(attrs),
+                    },
+                ));
+            }
+        }
+        for a in &removed {
+            let s = &state.resources[*a];
+            let p = config
+                .providers
+                .get(&s.provider)
+                .ok_or_else(|| PlanError::MissingProvider { address: a.to_string(), provider: s.provider.clone() })?;
+            requests.push((
+                p.clone(),
+                ReadRequest {
+                    address: (*a).clone(),
+                    kind: s.kind.clone(),
+                    remote_id: Some(s.remote_id.clone()),
+                    attrs: Some(s.attrs.clone()),
+                },
+            ));
+        }
+        observed = refresh(requests, &opts.retry).await?;
+    }
+
+    let mut changes = Vec::new();
+    let mut warnings = Vec::new();
+    if !opts.destroy {
+        let mut known = vec![Known::default(); config.resources.len()];
+        for i in config.topo_order() {
+            let r = &config.resources[i];
+            let (resolved, fully_known) = resolve_attrs(config, i, &known);
+            if !in_scope(i) {
+                // Out of scope: keep what state knows so in-scope dependents can resolve.
+                if let Some(prior) = state.resources.get(&r.address) {
+                    known[i] = Known { attrs: Some(prior.attrs.clone()), outputs: Some(prior.outputs.clone()) };
+                }
+                continue;
+            }
+            let schema = config.providers.get(&r.provider).map(|p| p.schema(&r.kind)).unwrap_or_default();
+            let prior = state.resources.get(&r.address);
+            let obs = if opts.refresh { observed.get(&r.address).cloned().flatten() } else { None };
+            let mut change = Change {
+                address: r.address.clone(),
+                provider: r.provider.clone(),
+                kind: r.kind.clone(),
+                action: Action::NoOp,
+                reason: None,
+                attributes: Vec::new(),
+                after: None,
+                before: None,
+                depends_on: config.deps[i].iter().map(|&d| config.resources[d].address.clone()).collect(),
+                foreign: None,
+                recovered_remote_id: None,
+                digest: String::new(),
+            };
+            // The remote view: observed when refreshed, else what state recorded.
+            let current: Option<(Value, Value)> = match (&obs, prior, opts.refresh) {
+                (Some(o), _, _) if o.ownership == Ownership::Ours => Some((o.attrs.clone(), o.outputs.clone())),
+                (Some(o), Some(p), _) => {
+                    // State says we own it, but the marks are gone: report, then treat as ours.
+                    warnings.push(format!("{}: {}", r.address, describe_ownership(&o.ownership)));
+                    Some((o.attrs.clone(), if o.outputs.is_null() { p.outputs.clone() } else { o.outputs.clone() }))
+                }
+                (Some(o), None, _) => {
+                    change.foreign = Some(describe_ownership(&o.ownership));
+                    None
+                }
+                (None, Some(p), false) => Some((p.attrs.clone(), p.outputs.clone())),
+                (None, Some(_), true) => {
+                    change.reason = Some("it no longer exists remotely (deleted outside strata)".into());
+                    None
+                }
+                (None, None, _) => None,
+            };
+            if let (Some(o), None) = (&obs, prior) {
+                if o.ownership == Ownership::Ours {
+                    change.reason = Some("found remotely with strata's marks but missing from state (an interrupted run created it); it will be recorded".into());
+                    change.recovered_remote_id = Some(o.remote_id.clone());
+                }
+            }
+            let kind_changed = prior.is_some_and(|p| p.kind != r.kind || p.provider != r.provider);
+            match current {
+                None => {
+                    change.action = Action::Create;
+                    let mut after = resolved.clone();
+                    mark_unknown(&mut after);
+                    mask(&mut after, &schema, &redactor);
+                    change.after = Some(after);
+                    known[i] = Known { attrs: fully_known.then(|| resolved.clone()), outputs: None };
+                }
+                Some((actual, outputs)) => {
+                    let previous = prior.map(|p| &p.attrs);
+                    let diffs = diff(&resolved, previous, &actual, &schema);
+                    let forces: Vec<&AttrChange> = diffs.iter().filter(|d| d.forces_replacement).collect();
+                    if kind_changed {
+                        change.action = Action::Replace;
+                        change.reason = Some(format!(
+                            "its kind changed from `{}` to `{}`",
+                            prior.map(|p| p.kind.as_str()).unwrap_or_default(),
+                            r.kind
+                        ));
+                    } else if !forces.is_empty() {
+                        change.action = Action::Replace;
+                        let names: Vec<String> = forces.iter().map(|d| format!("`{}`", d.path)).collect();
+                        change.reason =
+                            Some(format!("{} cannot be changed in place (forces replacement)", names.join(", ")));
+                    } else if !diffs.is_empty() {
+                        change.action = Action::Update;
+                    } else if change.recovered_remote_id.is_some() {
+                        // Nothing to change, but state must learn about it: an update is the
+                        // cheapest idempotent call that returns its outputs.
+                        change.action = Action::Update;
+                    }
+                    change.attributes = diffs.into_iter().map(|d| mask_change(d, &redactor)).collect();
+                    known[i] = match change.action {
+                        Action::Replace => Known { attrs: fully_known.then(|| resolved.clone()), outputs: None },
+                        _ => Known { attrs: fully_known.then(|| resolved.clone()), outputs: Some(outputs) },
+                    };
+                }
+            }
+            change.digest = digest(&salt, &change.address, change.action, &resolved);
+            changes.push(change);
+        }
+    }
+
+    // Deletes, dependents first: reverse topological order over state's recorded dependencies.
+    let mut deletes: Vec<Change> = Vec::new();
+    for a in order_deletes(state, &removed) {
+        let s = &state.resources[&a];
+        if opts.refresh && observed.get(&a).is_some_and(Option::is_none) {
+            warnings.push(format!("{a} is already gone remotely; it will be removed from state"));
+        }
+        let schema = config.providers.get(&s.provider).map(|p| p.schema(&s.kind)).unwrap_or_default();
+        let mut before = s.attrs.clone();
+        mask(&mut before, &schema, &redactor);
+        deletes.push(Change {
+            address: a.clone(),
+            provider: s.provider.clone(),
+            kind: s.kind.clone(),
+            action: Action::Delete,
+            reason: Some(if opts.destroy {
+                "destroy was requested".into()
+            } else {
+                "it is no longer in the spec".into()
+            }),
+            attributes: Vec::new(),
+            after: None,
+            before: Some(before),
+            depends_on: Vec::new(),
+            foreign: None,
+            recovered_remote_id: None,
+            digest: digest(&salt, &a, Action::Delete, &s.attrs),
+        });
+    }
+    changes.extend(deletes);
+
+    let mut summary = Summary::default();
+    for c in &changes {
+        match c.action {
+            Action::Create => summary.create += 1,
+            Action::Update => summary.update += 1,
+            Action::Replace => summary.replace += 1,
+            Action::Delete => summary.delete += 1,
+            Action::NoOp => summary.no_op += 1,
+        }
+    }
+    let has_state = state.serial > 0 || !state.resources.is_empty();
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        strata_version: env!("CARGO_PKG_VERSION").to_string(),
+        project: config.parsed.project.clone(),
+        env: config.parsed.env.clone(),
+        lineage: has_state.then(|| state.lineage.clone()),
+        serial: has_state.then_some(state.serial),
+        refreshed: opts.refresh,
+        destroy: opts.destroy,
+        targets: opts.targets.clone(),
+        salt,
+        changes,
+        summary,
+        warnings: warnings.into_iter().map(|w| redactor.redact_str(&w)).collect(),
+    })
+}
+
+fn describe_ownership(o: &Ownership) -> String {
+    match o {
+        Ownership::Ours => "managed by strata".into(),
+        Ownership::Foreign { detail } => {
+            format!("{detail}; strata will not adopt it silently: run `strata import <address>` to manage it")
+        }
+    }
+}
+
+/// Reverse dependency order for deletes, from the dependencies recorded in state.
+pub fn order_deletes(state: &State, removed: &[&Address]) -> Vec<Address> {
+    let set: BTreeSet<&Address> = removed.iter().copied().collect();
+    let list: Vec<&Address> = set.iter().copied().collect();
+    let pos: HashMap<&Address, usize> = list.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+    let deps: Vec<Vec<usize>> = list
+        .iter()
+        .map(|a| state.resources[*a].depends_on.iter().filter_map(|d| pos.get(d).copied()).collect())
+        .collect();
+    let mut order = crate::config::topo_order(&deps);
+    // Anything left out (a cycle in corrupt state) still gets deleted, last.
+    let seen: BTreeSet<usize> = order.iter().copied().collect();
+    order.extend((0..list.len()).filter(|i| !seen.contains(i)));
+    order.reverse();
+    order.into_iter().map(|i| list[i].clone()).collect()
+}
+
+fn digest(salt: &str, address: &Address, action: Action, attrs: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(address.as_str().as_bytes());
+    h.update(format!("{action:?}").as_bytes());
+    h.update(serde_json::to_vec(attrs).expect("serializes"));
+    let out = h.finalize();
+    out.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Replaces strings that still hold references with the "known after apply" placeholder.
+fn mark_unknown(v: &mut Value) {
+    match v {
+        Value::String(s) if is_unknown(&Value::String(s.clone())) => *s = UNKNOWN.to_string(),
+        Value::Array(a) => a.iter_mut().for_each(mark_unknown),
+        Value::Object(m) => m.values_mut().for_each(mark_unknown),
+        _ => {}
+    }
+}
+
+fn mask(v: &mut Value, schema: &KindSchema, redactor: &Redactor) {
+    for p in &schema.sensitive {
+        strata_sdk::value::mask_at(v, &strata_sdk::value::pointer_segments(&p.0));
+    }
+    redactor.redact_value(v);
+}
+
+fn mask_change(mut c: AttrChange, redactor: &Redactor) -> AttrChange {
+    if c.sensitive {
+        c.before = c.before.map(|_| Value::String(SENSITIVE.into()));
+        c.after = c.after.map(|_| Value::String(SENSITIVE.into()));
+    }
+    if let Some(b) = c.before.as_mut() {
+        redactor.redact_value(b);
+    }
+    if let Some(a) = c.after.as_mut() {
+        if c.known_after_apply {
+            *a = Value::String(UNKNOWN.into());
+        }
+        redactor.redact_value(a);
+    }
+    c
+}
+
+/// Attribute differences between `desired` and `actual`, looking only at what `desired` sets and
+/// at what strata set last time (`previous`) but no longer does.
+pub fn diff(desired: &Value, previous: Option<&Value>, actual: &Value, schema: &KindSchema) -> Vec<AttrChange> {
+    let mut out = Vec::new();
+    let mut path = Vec::new();
+    walk(desired, previous, Some(actual), schema, &mut path, &mut out);
+    out
+}
+
+fn walk(
+    desired: &Value,
+    previous: Option<&Value>,
+    actual: Option<&Value>,
+    schema: &KindSchema,
+    path: &mut Vec<String>,
+    out: &mut Vec<AttrChange>,
+) {
+    if !path.is_empty() && schema.is_ignored(path) {
+        return;
+    }
+    match (desired, actual) {
+        (Value::Object(d), Some(Value::Object(a))) => {
+            for (k, dv) in d {
+                path.push(k.clone());
+                walk(dv, previous.and_then(|p| p.get(k)), a.get(k), schema, path, out);
+                path.pop();
+            }
+            // Keys strata set before and the spec dropped: remove them if still there.
+            if let Some(Value::Object(prev)) = previous {
+                for (k, _) in prev.iter().filter(|(k, _)| !d.contains_key(*k)) {
+                    if let Some(av) = a.get(k) {
+                        path.push(k.clone());
+                        if !schema.is_ignored(path) {
+                            out.push(change(path, Some(av.clone()), None, schema));
+                        }
+                        path.pop();
+                    }
+                }
+            }
+        }
+        (Value::Array(d), Some(Value::Array(a))) if d.len() == a.len() => {
+            for (idx, (dv, av)) in d.iter().zip(a).enumerate() {
+                path.push(idx.to_string());
+                let pv = previous.and_then(|p| p.get(idx));
+                walk(dv, pv, Some(av), schema, path, out);
+                path.pop();
+            }
+        }
+        (d, a) => {
+            if a.is_some_and(|a| values_equal(d, a)) {
+                return;
+            }
+            out.push(change(path, a.cloned(), Some(d.clone()), schema));
+        }
+    }
+}
+
+fn change(path: &[String], before: Option<Value>, after: Option<Value>, schema: &KindSchema) -> AttrChange {
+    let known_after_apply = after.as_ref().is_some_and(is_unknown);
+    AttrChange {
+        path: strata_sdk::value::display_path(path),
+        pointer: path.to_vec(),
+        before,
+        after,
+        sensitive: schema.is_sensitive(path),
+        forces_replacement: schema.forces_new(path),
+        known_after_apply,
+    }
+}
+
+/// Equality that treats `1` and `1.0` as the same number.
+pub fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| values_equal(p, q)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use strata_sdk::PathPattern;
+
+    #[test]
+    fn diff_ignores_server_defaults_and_sees_removals() {
+        let desired = json!({"spec": {"replicas": 3, "ports": [{"port": 80}]}});
+        let previous = json!({"spec": {"replicas": 2, "ports": [{"port": 80}], "paused": true}});
+        let actual = json!({"spec": {"replicas": 2, "ports": [{"port": 80, "protocol": "TCP"}], "paused": true, "clusterIP": "10.0.0.1"}});
+        let d = diff(&desired, Some(&previous), &actual, &KindSchema::default());
+        let paths: Vec<&str> = d.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, vec!["spec.replicas", "spec.paused"]);
+        assert_eq!(d[1].after, None);
+    }
+
+    #[test]
+    fn diff_marks_replacement_sensitive_and_ignored() {
+        let schema = KindSchema {
+            force_new: vec![PathPattern::new("/metadata/name")],
+            sensitive: vec![PathPattern::new("/data")],
+            ignore_changes: vec![PathPattern::new("/spec/replicas")],
+            asynchronous: false,
+        };
+        let d = diff(
+            &json!({"metadata": {"name": "b"}, "data": {"k": "new"}, "spec": {"replicas": 1}}),
+            None,
+            &json!({"metadata": {"name": "a"}, "data": {"k": "old"}, "spec": {"replicas": 5}}),
+            &schema,
+        );
+        assert_eq!(d.len(), 2);
+        assert!(d[0].forces_replacement);
+        assert!(d[1].sensitive);
+    }
+
+    #[test]
+    fn numbers_compare_by_value() {
+        assert!(values_equal(&json!(1), &json!(1.0)));
+        assert!(!values_equal(&json!("1"), &json!(1)));
+    }
+}
