@@ -77,14 +77,7 @@ where
 
 /// `Retry-After` in whole seconds (the form the API server sends); HTTP dates are ignored.
 fn retry_after_secs(headers: &http::HeaderMap) -> Option<u32> {
-    headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|s| *s > 0)
+    headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u32>().ok().filter(|s| *s > 0)
 }
 
 /// Sets `details.retryAfterSeconds` in a Status body (unless the server set it), or wraps a
@@ -94,14 +87,8 @@ pub(crate) fn with_retry_after(body: &[u8], status: StatusCode, secs: u32) -> Ve
         Ok(v @ Value::Object(_)) => v,
         _ => {
             let text = String::from_utf8_lossy(body).trim().to_string();
-            let message = if text.is_empty() {
-                status
-                    .canonical_reason()
-                    .unwrap_or("error")
-                    .to_ascii_lowercase()
-            } else {
-                text
-            };
+            let message =
+                if text.is_empty() { status.canonical_reason().unwrap_or("error").to_ascii_lowercase() } else { text };
             json!({
                 "kind": "Status",
                 "apiVersion": "v1",
@@ -117,10 +104,7 @@ pub(crate) fn with_retry_after(body: &[u8], status: StatusCode, secs: u32) -> Ve
     }
     let details = obj.entry("details").or_insert_with(|| json!({}));
     if let Some(d) = details.as_object_mut()
-        && d.get("retryAfterSeconds")
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-            == 0
+        && d.get("retryAfterSeconds").and_then(Value::as_u64).unwrap_or(0) == 0
     {
         d.insert("retryAfterSeconds".into(), json!(secs));
     }
@@ -134,27 +118,20 @@ mod tests {
     #[test]
     fn adds_retry_after_to_status_bodies() {
         let body = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"slow down","reason":"TooManyRequests","code":429}"#;
-        let out: Value =
-            serde_json::from_slice(&with_retry_after(body, StatusCode::TOO_MANY_REQUESTS, 3))
-                .unwrap();
+        let out: Value = serde_json::from_slice(&with_retry_after(body, StatusCode::TOO_MANY_REQUESTS, 3)).unwrap();
         assert_eq!(out["details"]["retryAfterSeconds"], 3);
         assert_eq!(out["message"], "slow down");
         // the server's own value wins
         let body = br#"{"kind":"Status","code":429,"details":{"retryAfterSeconds":9}}"#;
-        let out: Value =
-            serde_json::from_slice(&with_retry_after(body, StatusCode::TOO_MANY_REQUESTS, 3))
-                .unwrap();
+        let out: Value = serde_json::from_slice(&with_retry_after(body, StatusCode::TOO_MANY_REQUESTS, 3)).unwrap();
         assert_eq!(out["details"]["retryAfterSeconds"], 9);
     }
 
     #[test]
     fn wraps_plain_text_bodies() {
-        let out: Value = serde_json::from_slice(&with_retry_after(
-            b"upstream connect error",
-            StatusCode::SERVICE_UNAVAILABLE,
-            5,
-        ))
-        .unwrap();
+        let out: Value =
+            serde_json::from_slice(&with_retry_after(b"upstream connect error", StatusCode::SERVICE_UNAVAILABLE, 5))
+                .unwrap();
         assert_eq!(out["code"], 503);
         assert_eq!(out["message"], "upstream connect error");
         assert_eq!(out["details"]["retryAfterSeconds"], 5);
@@ -170,10 +147,7 @@ mod tests {
         assert_eq!(retry_after_secs(&h), None);
         h.insert(http::header::RETRY_AFTER, "4".parse().unwrap());
         assert_eq!(retry_after_secs(&h), Some(4));
-        h.insert(
-            http::header::RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
+        h.insert(http::header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
         assert_eq!(retry_after_secs(&h), None);
     }
 }

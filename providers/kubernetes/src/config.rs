@@ -47,10 +47,7 @@ pub struct KubernetesConfig {
     pub field_manager: String,
     /// How long a delete waits for the object to disappear (finalizers, foreground deletion of
     /// dependents). Seconds as a number, or a string like `90s`, `5m`, `1h`.
-    #[serde(
-        deserialize_with = "deserialize_duration",
-        serialize_with = "serialize_duration"
-    )]
+    #[serde(deserialize_with = "deserialize_duration", serialize_with = "serialize_duration")]
     pub delete_timeout: Duration,
 }
 
@@ -76,10 +73,7 @@ impl Default for KubernetesConfig {
 impl KubernetesConfig {
     /// A config talking to `server` directly (tests, `kubectl proxy`).
     pub fn for_server(server: impl Into<String>) -> Self {
-        KubernetesConfig {
-            server: Some(server.into()),
-            ..Self::default()
-        }
+        KubernetesConfig { server: Some(server.into()), ..Self::default() }
     }
 
     /// Offline checks made by the provider constructor.
@@ -112,22 +106,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(format!("invalid duration {s:?}"));
         }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
+        let n: u64 = rest[..digits].parse().map_err(|_| format!("invalid duration {s:?}"))?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
             "m" => Duration::from_secs(n * 60),
             "h" => Duration::from_secs(n * 3600),
             u => {
-                return Err(format!(
-                    "unknown unit {u:?} in duration {s:?} (ms, s, m, h)"
-                ));
+                return Err(format!("unknown unit {u:?} in duration {s:?} (ms, s, m, h)"));
             }
         };
         total += unit;
@@ -158,13 +146,8 @@ fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok,
 }
 
 fn parse_server(server: &str) -> Result<http::Uri, Error> {
-    let invalid = |reason: &str| Error::InvalidServer {
-        server: server.to_string(),
-        reason: reason.to_string(),
-    };
-    let uri: http::Uri = server
-        .parse()
-        .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+    let invalid = |reason: &str| Error::InvalidServer { server: server.to_string(), reason: reason.to_string() };
+    let uri: http::Uri = server.parse().map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
         _ => return Err(invalid("the scheme must be http or https")),
@@ -176,9 +159,7 @@ fn parse_server(server: &str) -> Result<http::Uri, Error> {
 }
 
 fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
 fn expand_tilde(p: &Path) -> PathBuf {
@@ -195,27 +176,19 @@ fn kubeconfig_candidates(config: &KubernetesConfig) -> Vec<PathBuf> {
         return vec![expand_tilde(p)];
     }
     if let Some(v) = std::env::var_os("KUBECONFIG") {
-        let paths: Vec<PathBuf> = std::env::split_paths(&v)
-            .filter(|p| !p.as_os_str().is_empty())
-            .collect();
+        let paths: Vec<PathBuf> = std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect();
         if !paths.is_empty() {
             return paths;
         }
     }
-    home_dir()
-        .map(|h| vec![h.join(".kube").join("config")])
-        .unwrap_or_default()
+    home_dir().map(|h| vec![h.join(".kube").join("config")]).unwrap_or_default()
 }
 
 fn show_paths(paths: &[PathBuf]) -> String {
     if paths.is_empty() {
         return "no path: HOME and KUBECONFIG are unset".into();
     }
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// Resolves the section into a kube-rs config. Reads files, no network.
@@ -227,15 +200,10 @@ pub(crate) async fn resolve(config: &KubernetesConfig) -> Result<kube::Config, E
         let existing: Vec<&PathBuf> = candidates.iter().filter(|p| p.exists()).collect();
         if existing.is_empty() {
             if config.kubeconfig.is_some() {
-                return Err(Error::KubeconfigNotFound {
-                    path: show_paths(&candidates),
-                });
+                return Err(Error::KubeconfigNotFound { path: show_paths(&candidates) });
             }
             if let Some(context) = &config.context {
-                return Err(Error::KubeconfigMissing {
-                    context: context.clone(),
-                    looked: show_paths(&candidates),
-                });
+                return Err(Error::KubeconfigMissing { context: context.clone(), looked: show_paths(&candidates) });
             }
             if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
                 return Err(Error::NoConfig {
@@ -260,27 +228,15 @@ pub(crate) async fn resolve(config: &KubernetesConfig) -> Result<kube::Config, E
     Ok(kc)
 }
 
-async fn from_kubeconfig(
-    config: &KubernetesConfig,
-    paths: &[&PathBuf],
-) -> Result<kube::Config, Error> {
-    let shown = paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+async fn from_kubeconfig(config: &KubernetesConfig, paths: &[&PathBuf]) -> Result<kube::Config, Error> {
+    let shown = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
     let mut merged: Option<Kubeconfig> = None;
     for p in paths {
-        let one = Kubeconfig::read_from(p).map_err(|source| Error::KubeconfigRead {
-            path: p.display().to_string(),
-            source,
-        })?;
+        let one = Kubeconfig::read_from(p)
+            .map_err(|source| Error::KubeconfigRead { path: p.display().to_string(), source })?;
         merged = Some(match merged {
             None => one,
-            Some(m) => m.merge(one).map_err(|source| Error::KubeconfigRead {
-                path: shown.clone(),
-                source,
-            })?,
+            Some(m) => m.merge(one).map_err(|source| Error::KubeconfigRead { path: shown.clone(), source })?,
         });
     }
     let kubeconfig = merged.unwrap_or_default();
@@ -288,34 +244,21 @@ async fn from_kubeconfig(
     let context = match (&config.context, &kubeconfig.current_context) {
         (Some(c), _) => {
             if !available.contains(c) {
-                return Err(Error::ContextNotFound {
-                    context: c.clone(),
-                    path: shown,
-                    available,
-                });
+                return Err(Error::ContextNotFound { context: c.clone(), path: shown, available });
             }
             c.clone()
         }
         (None, Some(c)) if !c.is_empty() => c.clone(),
         (None, _) => {
-            return Err(Error::NoCurrentContext {
-                path: shown,
-                available,
-            });
+            return Err(Error::NoCurrentContext { path: shown, available });
         }
     };
-    let options = KubeConfigOptions {
-        context: Some(context.clone()),
-        cluster: None,
-        user: None,
-    };
-    kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .map_err(|source| Error::Kubeconfig {
-            context,
-            path: shown,
-            source,
-        })
+    let options = KubeConfigOptions { context: Some(context.clone()), cluster: None, user: None };
+    kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|source| Error::Kubeconfig {
+        context,
+        path: shown,
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -337,10 +280,9 @@ mod tests {
 
     #[test]
     fn deserializes_the_section() {
-        let c: KubernetesConfig = serde_yaml::from_str(
-            "context: prod\nnamespace: apex\nforce_conflicts: true\ndelete_timeout: 2m\n",
-        )
-        .unwrap();
+        let c: KubernetesConfig =
+            serde_yaml::from_str("context: prod\nnamespace: apex\nforce_conflicts: true\ndelete_timeout: 2m\n")
+                .unwrap();
         assert_eq!(c.context.as_deref(), Some("prod"));
         assert_eq!(c.field_manager, "strata");
         assert!(c.force_conflicts);
@@ -350,32 +292,18 @@ mod tests {
         let d = KubernetesConfig::default();
         assert_eq!(d.delete_timeout, DEFAULT_DELETE_TIMEOUT);
         assert!(serde_yaml::from_str::<KubernetesConfig>("contxt: prod\n").is_err());
-        let round: KubernetesConfig =
-            serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
+        let round: KubernetesConfig = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
         assert_eq!(round, d);
     }
 
     #[test]
     fn checks_server_urls() {
-        assert!(
-            KubernetesConfig::for_server("http://127.0.0.1:8080")
-                .check()
-                .is_ok()
-        );
-        assert!(
-            KubernetesConfig::for_server("https://k8s.example:6443")
-                .check()
-                .is_ok()
-        );
+        assert!(KubernetesConfig::for_server("http://127.0.0.1:8080").check().is_ok());
+        assert!(KubernetesConfig::for_server("https://k8s.example:6443").check().is_ok());
         let e = KubernetesConfig::for_server("ftp://x").check().unwrap_err();
         assert!(e.to_string().contains("scheme"), "{e}");
         assert!(KubernetesConfig::for_server("not a url").check().is_err());
-        let e = KubernetesConfig {
-            field_manager: " ".into(),
-            ..Default::default()
-        }
-        .check()
-        .unwrap_err();
+        let e = KubernetesConfig { field_manager: " ".into(), ..Default::default() }.check().unwrap_err();
         assert!(matches!(e, Error::EmptyFieldManager));
     }
 
@@ -406,10 +334,7 @@ users:
     async fn resolves_kubeconfig_contexts() {
         let dir = tempfile::tempdir().unwrap();
         let path = write_kubeconfig(dir.path());
-        let mut c = KubernetesConfig {
-            kubeconfig: Some(path.clone()),
-            ..Default::default()
-        };
+        let mut c = KubernetesConfig { kubeconfig: Some(path.clone()), ..Default::default() };
         let kc = resolve(&c).await.unwrap();
         assert_eq!(kc.cluster_url.to_string(), "http://127.0.0.1:1/");
         assert_eq!(kc.default_namespace, "team");
@@ -427,22 +352,14 @@ users:
         assert!(msg.contains("context `prod` not found"), "{msg}");
         assert!(msg.contains("available contexts: dev, staging"), "{msg}");
 
-        let missing = KubernetesConfig {
-            kubeconfig: Some(dir.path().join("nope")),
-            ..Default::default()
-        };
-        assert!(matches!(
-            resolve(&missing).await.unwrap_err(),
-            Error::KubeconfigNotFound { .. }
-        ));
+        let missing = KubernetesConfig { kubeconfig: Some(dir.path().join("nope")), ..Default::default() };
+        assert!(matches!(resolve(&missing).await.unwrap_err(), Error::KubeconfigNotFound { .. }));
     }
 
     #[tokio::test]
     async fn resolves_a_plain_server() {
-        let c = KubernetesConfig {
-            namespace: Some("apex".into()),
-            ..KubernetesConfig::for_server("http://127.0.0.1:9")
-        };
+        let c =
+            KubernetesConfig { namespace: Some("apex".into()), ..KubernetesConfig::for_server("http://127.0.0.1:9") };
         let kc = resolve(&c).await.unwrap();
         assert_eq!(kc.cluster_url.to_string(), "http://127.0.0.1:9/");
         assert_eq!(kc.default_namespace, "apex");

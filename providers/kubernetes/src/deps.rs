@@ -12,9 +12,7 @@ use crate::kinds::KindRef;
 pub const PROVIDER_NAME: &str = "kubernetes";
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter()
-        .try_fold(v, |cur, k| cur.get(*k))
-        .and_then(Value::as_str)
+    path.iter().try_fold(v, |cur, k| cur.get(*k)).and_then(Value::as_str)
 }
 
 /// Implicit `(dependent, dependency)` edges among Kubernetes resources:
@@ -42,10 +40,8 @@ pub fn implicit_dependencies(resources: &[Resource]) -> Vec<(Address, Address)> 
                 namespaces.entry(name).or_insert(&r.address);
             }
         } else if k.is_crd()
-            && let (Some(group), Some(kind)) = (
-                str_at(&r.attrs, &["spec", "group"]),
-                str_at(&r.attrs, &["spec", "names", "kind"]),
-            )
+            && let (Some(group), Some(kind)) =
+                (str_at(&r.attrs, &["spec", "group"]), str_at(&r.attrs, &["spec", "names", "kind"]))
         {
             crds.entry((group, kind)).or_insert(&r.address);
         }
@@ -92,31 +88,12 @@ mod tests {
     #[test]
     fn namespaced_objects_depend_on_their_namespace() {
         let rs = vec![
-            res(
-                "r.cm",
-                "v1/ConfigMap",
-                json!({"metadata": {"name": "c", "namespace": "apex"}}),
-            ),
-            res(
-                "r.ns",
-                "v1/Namespace",
-                json!({"metadata": {"name": "apex"}}),
-            ),
-            res(
-                "r.other",
-                "v1/ConfigMap",
-                json!({"metadata": {"name": "c", "namespace": "kube-system"}}),
-            ),
-            res(
-                "r.cm2",
-                "v1/ConfigMap",
-                json!({"metadata": {"name": "d", "namespace": "apex"}}),
-            ),
+            res("r.cm", "v1/ConfigMap", json!({"metadata": {"name": "c", "namespace": "apex"}})),
+            res("r.ns", "v1/Namespace", json!({"metadata": {"name": "apex"}})),
+            res("r.other", "v1/ConfigMap", json!({"metadata": {"name": "c", "namespace": "kube-system"}})),
+            res("r.cm2", "v1/ConfigMap", json!({"metadata": {"name": "d", "namespace": "apex"}})),
         ];
-        assert_eq!(
-            implicit_dependencies(&rs),
-            vec![(a("r.cm"), a("r.ns")), (a("r.cm2"), a("r.ns"))]
-        );
+        assert_eq!(implicit_dependencies(&rs), vec![(a("r.cm"), a("r.ns")), (a("r.cm2"), a("r.ns"))]);
     }
 
     #[test]
@@ -128,21 +105,9 @@ mod tests {
                    "spec": {"group": "example.com", "scope": "Namespaced",
                             "names": {"kind": "Widget", "plural": "widgets"}}}),
         );
-        let w = res(
-            "r.w",
-            "example.com/v1/Widget",
-            json!({"metadata": {"name": "w", "namespace": "apex"}}),
-        );
-        let ns = res(
-            "r.ns",
-            "v1/Namespace",
-            json!({"metadata": {"name": "apex"}}),
-        );
-        let gadget = res(
-            "r.g",
-            "example.com/v1/Gadget",
-            json!({"metadata": {"name": "g"}}),
-        );
+        let w = res("r.w", "example.com/v1/Widget", json!({"metadata": {"name": "w", "namespace": "apex"}}));
+        let ns = res("r.ns", "v1/Namespace", json!({"metadata": {"name": "apex"}}));
+        let gadget = res("r.g", "example.com/v1/Gadget", json!({"metadata": {"name": "g"}}));
         let mut foreign = res("aws.w", "example.com/v1/Widget", json!({}));
         foreign.provider = "aws".into();
         let edges = implicit_dependencies(&[w, gadget, foreign, ns, crd]);

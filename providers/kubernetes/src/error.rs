@@ -16,11 +16,7 @@ pub enum Error {
     /// The project or environment name cannot be written as a label value (at most 63
     /// characters of letters, digits, `-`, `_`, `.`, starting and ending alphanumeric).
     #[error("the {what} name {value:?} cannot be a Kubernetes label value: {reason}")]
-    InvalidMark {
-        what: &'static str,
-        value: String,
-        reason: String,
-    },
+    InvalidMark { what: &'static str, value: String, reason: String },
 
     /// `field_manager` is empty.
     #[error("providers.kubernetes.field_manager must not be empty")]
@@ -39,9 +35,7 @@ pub enum Error {
     KubeconfigNotFound { path: String },
 
     /// `context` is set, but there is no kubeconfig to find it in.
-    #[error(
-        "providers.kubernetes.context is `{context}` but no kubeconfig was found (looked at {looked})"
-    )]
+    #[error("providers.kubernetes.context is `{context}` but no kubeconfig was found (looked at {looked})")]
     KubeconfigMissing { context: String, looked: String },
 
     /// No kubeconfig, no `server`, and not running inside a cluster.
@@ -51,25 +45,15 @@ pub enum Error {
     NoConfig { looked: String, in_cluster: String },
 
     /// `context` is not one of the kubeconfig's contexts.
-    #[error(
-        "context `{context}` not found in kubeconfig {path}; available contexts: {}",
-        list(available)
-    )]
-    ContextNotFound {
-        context: String,
-        path: String,
-        available: Vec<String>,
-    },
+    #[error("context `{context}` not found in kubeconfig {path}; available contexts: {}", list(available))]
+    ContextNotFound { context: String, path: String, available: Vec<String> },
 
     /// No `context` is configured and the kubeconfig has no `current-context`.
     #[error(
         "kubeconfig {path} has no current-context; set providers.kubernetes.context to one of: {}",
         list(available)
     )]
-    NoCurrentContext {
-        path: String,
-        available: Vec<String>,
-    },
+    NoCurrentContext { path: String, available: Vec<String> },
 
     /// The selected context cannot be used (its cluster or user is missing, a certificate
     /// cannot be loaded, ...).
@@ -91,11 +75,7 @@ pub enum Error {
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() {
-        "(none)".to_string()
-    } else {
-        items.join(", ")
-    }
+    if items.is_empty() { "(none)".to_string() } else { items.join(", ") }
 }
 
 impl Error {
@@ -103,9 +83,7 @@ impl Error {
     /// `Invalid` (retrying cannot help either way).
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::KubeconfigMissing { .. } | Error::NoConfig { .. } | Error::InCluster(_) => {
-                ErrorClass::Auth
-            }
+            Error::KubeconfigMissing { .. } | Error::NoConfig { .. } | Error::InCluster(_) => ErrorClass::Auth,
             _ => ErrorClass::Invalid,
         }
     }
@@ -129,8 +107,9 @@ pub const FORCE_CONFLICTS_HINT: &str = "another field manager owns these fields;
 /// Classifies a Kubernetes status reason when the HTTP code is missing.
 fn class_of_reason(reason: &str) -> Option<ErrorClass> {
     Some(match reason {
-        "TooManyRequests" | "ServerTimeout" | "Timeout" | "ServiceUnavailable"
-        | "InternalError" => ErrorClass::Retryable,
+        "TooManyRequests" | "ServerTimeout" | "Timeout" | "ServiceUnavailable" | "InternalError" => {
+            ErrorClass::Retryable
+        }
         "Conflict" | "AlreadyExists" => ErrorClass::Conflict,
         "NotFound" | "Gone" | "Expired" => ErrorClass::NotFound,
         "Unauthorized" | "Forbidden" => ErrorClass::Auth,
@@ -189,12 +168,8 @@ pub fn classify(err: &kube::Error) -> ProviderError {
             }
         }
         kube::Error::Auth(_) => ProviderError::auth(error_chain(err)),
-        kube::Error::BuildRequest(_) | kube::Error::Discovery(_) => {
-            ProviderError::invalid(error_chain(err))
-        }
-        kube::Error::InferConfig(_) | kube::Error::InferKubeconfig(_) => {
-            ProviderError::auth(error_chain(err))
-        }
+        kube::Error::BuildRequest(_) | kube::Error::Discovery(_) => ProviderError::invalid(error_chain(err)),
+        kube::Error::InferConfig(_) | kube::Error::InferKubeconfig(_) => ProviderError::auth(error_chain(err)),
         _ => ProviderError::other(error_chain(err)),
     }
 }
@@ -266,25 +241,15 @@ mod tests {
 
     #[test]
     fn falls_back_to_reason_without_code() {
-        assert_eq!(
-            classify(&api(0, "TooManyRequests", "x")).class,
-            ErrorClass::Retryable
-        );
+        assert_eq!(classify(&api(0, "TooManyRequests", "x")).class, ErrorClass::Retryable);
         assert_eq!(classify(&api(0, "Forbidden", "x")).class, ErrorClass::Auth);
         assert_eq!(classify(&api(0, "Weird", "x")).class, ErrorClass::Other);
-        assert_eq!(
-            classify(&api(503, "", "")).message,
-            "the API server answered HTTP 503"
-        );
+        assert_eq!(classify(&api(503, "", "")).message, "the API server answered HTTP 503");
     }
 
     #[test]
     fn honours_retry_after() {
-        let mut s = Status::failure(
-            "too many requests, please try again later",
-            "TooManyRequests",
-        )
-        .with_code(429);
+        let mut s = Status::failure("too many requests, please try again later", "TooManyRequests").with_code(429);
         s.details = Some(StatusDetails {
             name: String::new(),
             group: String::new(),
@@ -303,10 +268,7 @@ mod tests {
         let msg = r#"Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using v1: .data.key"#;
         let e = classify_apply(&api(409, "Conflict", msg));
         assert_eq!(e.class, ErrorClass::Conflict);
-        assert!(
-            e.message
-                .contains(r#"conflict with "kubectl-client-side-apply" using v1: .data.key"#)
-        );
+        assert!(e.message.contains(r#"conflict with "kubectl-client-side-apply" using v1: .data.key"#));
         assert!(e.message.contains("--force-conflicts"));
         // other errors pass through unchanged
         let e = classify_apply(&api(422, "Invalid", "bad"));
@@ -320,10 +282,7 @@ mod tests {
         assert!(e.is_retryable());
         assert!(e.message.contains("connection refused"));
         let tls = std::io::Error::other("invalid peer certificate: UnknownIssuer");
-        assert_eq!(
-            classify(&kube::Error::Service(Box::new(tls))).class,
-            ErrorClass::Other
-        );
+        assert_eq!(classify(&kube::Error::Service(Box::new(tls))).class, ErrorClass::Other);
     }
 
     #[test]

@@ -24,17 +24,13 @@ impl KindRef {
     /// Returns `None` when the string does not have that shape.
     pub fn parse(s: &str) -> Option<KindRef> {
         let mut parts = s.split('/');
-        let (group, version, kind) = match (parts.next(), parts.next(), parts.next(), parts.next())
-        {
+        let (group, version, kind) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(v), Some(k), None, None) => ("", v, k),
             (Some(g), Some(v), Some(k), None) => (g, v, k),
             _ => return None,
         };
-        let ok_word = |w: &str| {
-            !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
-        };
+        let ok_word =
+            |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
         if !ok_word(version) || !ok_word(kind) || (!group.is_empty() && !ok_word(group)) {
             return None;
         }
@@ -42,20 +38,12 @@ impl KindRef {
             return None;
         }
         // `v1` alone is the core group; a one-part group like `apps` needs a version after it.
-        Some(KindRef {
-            group: group.to_string(),
-            version: version.to_string(),
-            kind: kind.to_string(),
-        })
+        Some(KindRef { group: group.to_string(), version: version.to_string(), kind: kind.to_string() })
     }
 
     /// `v1` or `apps/v1`.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
 
     /// True for CustomResourceDefinition kinds (any version).
@@ -116,19 +104,10 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("storage.k8s.io", "CSINode"),
     ("storage.k8s.io", "VolumeAttachment"),
     (CRD_GROUP, CRD_KIND),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingWebhookConfiguration",
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingWebhookConfiguration",
-    ),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingAdmissionPolicyBinding",
-    ),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
     ("scheduling.k8s.io", "PriorityClass"),
     ("networking.k8s.io", "IngressClass"),
     ("node.k8s.io", "RuntimeClass"),
@@ -193,10 +172,7 @@ pub fn kind_schema(kind: &str) -> KindSchema {
     let mut force_new = vec!["/metadata/name", "/metadata/namespace"];
     let mut sensitive: Vec<&str> = Vec::new();
     let Some(k) = KindRef::parse(kind) else {
-        return KindSchema {
-            force_new: patterns(&force_new),
-            ..KindSchema::default()
-        };
+        return KindSchema { force_new: patterns(&force_new), ..KindSchema::default() };
     };
     match (k.group.as_str(), k.kind.as_str()) {
         ("apps", "Deployment") | ("apps", "DaemonSet") | ("apps", "ReplicaSet") => {
@@ -226,14 +202,12 @@ pub fn kind_schema(kind: &str) -> KindSchema {
                 "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration",
             ]);
         }
-        ("rbac.authorization.k8s.io", "RoleBinding")
-        | ("rbac.authorization.k8s.io", "ClusterRoleBinding") => force_new.push("/roleRef"),
-        ("storage.k8s.io", "StorageClass") => force_new.extend([
-            "/provisioner",
-            "/parameters",
-            "/reclaimPolicy",
-            "/volumeBindingMode",
-        ]),
+        ("rbac.authorization.k8s.io", "RoleBinding") | ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            force_new.push("/roleRef")
+        }
+        ("storage.k8s.io", "StorageClass") => {
+            force_new.extend(["/provisioner", "/parameters", "/reclaimPolicy", "/volumeBindingMode"])
+        }
         (CRD_GROUP, CRD_KIND) => force_new.extend(["/spec/group", "/spec/scope"]),
         _ => {}
     }
@@ -270,30 +244,17 @@ mod tests {
         assert!(KindRef::parse("a/b/c/D").is_none());
         assert!(KindRef::parse("v1/").is_none());
         assert!(KindRef::parse("apps/v1/1Deployment").is_none());
-        assert!(
-            KindRef::parse("apiextensions.k8s.io/v1/CustomResourceDefinition")
-                .unwrap()
-                .is_crd()
-        );
+        assert!(KindRef::parse("apiextensions.k8s.io/v1/CustomResourceDefinition").unwrap().is_crd());
     }
 
     #[test]
     fn knows_builtin_scopes() {
         let k = |s| KindRef::parse(s).unwrap();
         assert_eq!(builtin_namespaced(&k("v1/ConfigMap")), Some(true));
-        assert_eq!(
-            builtin_namespaced(&k("autoscaling/v2/HorizontalPodAutoscaler")),
-            Some(true)
-        );
+        assert_eq!(builtin_namespaced(&k("autoscaling/v2/HorizontalPodAutoscaler")), Some(true));
         assert_eq!(builtin_namespaced(&k("v1/Namespace")), Some(false));
-        assert_eq!(
-            builtin_namespaced(&k("rbac.authorization.k8s.io/v1/ClusterRole")),
-            Some(false)
-        );
-        assert_eq!(
-            builtin_namespaced(&k("networking.istio.io/v1/VirtualService")),
-            None
-        );
+        assert_eq!(builtin_namespaced(&k("rbac.authorization.k8s.io/v1/ClusterRole")), Some(false));
+        assert_eq!(builtin_namespaced(&k("networking.istio.io/v1/VirtualService")), None);
     }
 
     #[test]
@@ -304,12 +265,8 @@ mod tests {
         assert!(!d.forces_new(&path("/spec/replicas")));
         assert!(!d.is_ignored(&path("/spec/replicas")));
         assert!(kind_schema("v1/Service").forces_new(&path("/spec/clusterIP")));
-        assert!(
-            kind_schema("batch/v1/Job").forces_new(&path("/spec/template/spec/containers/0/image"))
-        );
-        assert!(
-            kind_schema("v1/PersistentVolumeClaim").forces_new(&path("/spec/storageClassName"))
-        );
+        assert!(kind_schema("batch/v1/Job").forces_new(&path("/spec/template/spec/containers/0/image")));
+        assert!(kind_schema("v1/PersistentVolumeClaim").forces_new(&path("/spec/storageClassName")));
         let s = kind_schema("v1/Secret");
         assert!(s.is_sensitive(&path("/data/password")));
         assert!(s.is_sensitive(&path("/stringData/token")));

@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 use strata_sdk::{
-    Address, OWNERSHIP_ADDRESS_KEY, OWNERSHIP_ENV_KEY, OWNERSHIP_MANAGED_BY_KEY,
-    OWNERSHIP_MANAGED_BY_VALUE, OWNERSHIP_PROJECT_KEY, Ownership,
+    Address, OWNERSHIP_ADDRESS_KEY, OWNERSHIP_ENV_KEY, OWNERSHIP_MANAGED_BY_KEY, OWNERSHIP_MANAGED_BY_VALUE,
+    OWNERSHIP_PROJECT_KEY, Ownership,
 };
 
 /// Who strata is in this run: the project and environment written into every object's labels.
@@ -18,10 +18,7 @@ pub struct OwnershipMarks {
 
 impl OwnershipMarks {
     pub fn new(project: impl Into<String>, env: impl Into<String>) -> Self {
-        OwnershipMarks {
-            project: project.into(),
-            env: env.into(),
-        }
+        OwnershipMarks { project: project.into(), env: env.into() }
     }
 
     /// The label selector of the batched LIST:
@@ -29,10 +26,7 @@ impl OwnershipMarks {
     /// left out on purpose, so an object of another environment with the same name is found
     /// and reported as foreign rather than hidden.
     pub fn label_selector(&self) -> String {
-        format!(
-            "{OWNERSHIP_MANAGED_BY_KEY}={OWNERSHIP_MANAGED_BY_VALUE},{OWNERSHIP_PROJECT_KEY}={}",
-            self.project
-        )
+        format!("{OWNERSHIP_MANAGED_BY_KEY}={OWNERSHIP_MANAGED_BY_VALUE},{OWNERSHIP_PROJECT_KEY}={}", self.project)
     }
 
     /// The three labels strata sets.
@@ -46,9 +40,7 @@ impl OwnershipMarks {
 }
 
 fn object_entry<'a>(m: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let slot = m
-        .entry(key.to_string())
-        .or_insert_with(|| Value::Object(Map::new()));
+    let slot = m.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
     if !slot.is_object() {
         *slot = Value::Object(Map::new());
     }
@@ -68,24 +60,15 @@ pub fn apply_marks(manifest: &mut Value, marks: &OwnershipMarks, address: &Addre
         labels.insert(k.to_string(), Value::String(v.to_string()));
     }
     let annotations = object_entry(meta, "annotations");
-    annotations.insert(
-        OWNERSHIP_ADDRESS_KEY.to_string(),
-        Value::String(address.to_string()),
-    );
+    annotations.insert(OWNERSHIP_ADDRESS_KEY.to_string(), Value::String(address.to_string()));
 }
 
 /// `ConfigMap apex/edge` or `Namespace apex`: how messages name an object.
 pub fn describe(obj: &Value) -> String {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("object");
     let meta = obj.get("metadata");
-    let name = meta
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("?");
-    match meta
-        .and_then(|m| m.get("namespace"))
-        .and_then(Value::as_str)
-    {
+    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("?");
+    match meta.and_then(|m| m.get("namespace")).and_then(Value::as_str) {
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
     }
@@ -96,16 +79,8 @@ pub fn describe(obj: &Value) -> String {
 pub fn evaluate_ownership(obj: &Value, marks: &OwnershipMarks, address: &Address) -> Ownership {
     let what = describe(obj);
     let meta = obj.get("metadata");
-    let label = |k: &str| {
-        meta.and_then(|m| m.get("labels"))
-            .and_then(|l| l.get(k))
-            .and_then(Value::as_str)
-    };
-    let annotation = |k: &str| {
-        meta.and_then(|m| m.get("annotations"))
-            .and_then(|l| l.get(k))
-            .and_then(Value::as_str)
-    };
+    let label = |k: &str| meta.and_then(|m| m.get("labels")).and_then(|l| l.get(k)).and_then(Value::as_str);
+    let annotation = |k: &str| meta.and_then(|m| m.get("annotations")).and_then(|l| l.get(k)).and_then(Value::as_str);
     let foreign = |detail: String| Ownership::Foreign { detail };
 
     match label(OWNERSHIP_MANAGED_BY_KEY) {
@@ -123,9 +98,7 @@ pub fn evaluate_ownership(obj: &Value, marks: &OwnershipMarks, address: &Address
     }
     match label(OWNERSHIP_PROJECT_KEY) {
         None => {
-            return foreign(format!(
-                "{what} is managed by strata but has no {OWNERSHIP_PROJECT_KEY} label"
-            ));
+            return foreign(format!("{what} is managed by strata but has no {OWNERSHIP_PROJECT_KEY} label"));
         }
         Some(p) if p != marks.project => {
             return foreign(format!(
@@ -154,9 +127,9 @@ pub fn evaluate_ownership(obj: &Value, marks: &OwnershipMarks, address: &Address
         None => foreign(format!(
             "{what} belongs to this project and environment but has no {OWNERSHIP_ADDRESS_KEY} annotation"
         )),
-        Some(a) if a != address.as_str() => foreign(format!(
-            "{what} is managed by strata as `{a}` ({OWNERSHIP_ADDRESS_KEY}), not `{address}`"
-        )),
+        Some(a) if a != address.as_str() => {
+            foreign(format!("{what} is managed by strata as `{a}` ({OWNERSHIP_ADDRESS_KEY}), not `{address}`"))
+        }
         Some(_) => Ownership::Ours,
     }
 }
@@ -189,10 +162,7 @@ mod tests {
             json!({"app": "edge", "app.kubernetes.io/managed-by": "strata",
                    "strata.dev/project": "apex", "strata.dev/env": "prod"})
         );
-        assert_eq!(
-            m["metadata"]["annotations"],
-            json!({"strata.dev/address": "resources.edge-config"})
-        );
+        assert_eq!(m["metadata"]["annotations"], json!({"strata.dev/address": "resources.edge-config"}));
         assert_eq!(evaluate_ownership(&m, &marks(), &addr()), Ownership::Ours);
         let mut bare = json!({"kind": "Namespace"});
         apply_marks(&mut bare, &marks(), &addr());
@@ -220,65 +190,37 @@ mod tests {
             &addr(),
         ));
         assert!(d.contains("managed by \"Helm\""), "{d}");
-        let ours = json!({"app.kubernetes.io/managed-by": "strata", "strata.dev/project": "apex", "strata.dev/env": "prod"});
+        let ours =
+            json!({"app.kubernetes.io/managed-by": "strata", "strata.dev/project": "apex", "strata.dev/env": "prod"});
         let mut other_project = ours.clone();
         other_project["strata.dev/project"] = json!("zeta");
-        let d = detail(evaluate_ownership(
-            &obj(other_project, json!({})),
-            &marks(),
-            &addr(),
-        ));
+        let d = detail(evaluate_ownership(&obj(other_project, json!({})), &marks(), &addr()));
         assert!(d.contains("project \"zeta\""), "{d}");
         let mut other_env = ours.clone();
         other_env["strata.dev/env"] = json!("staging");
-        let d = detail(evaluate_ownership(
-            &obj(other_env, json!({})),
-            &marks(),
-            &addr(),
-        ));
+        let d = detail(evaluate_ownership(&obj(other_env, json!({})), &marks(), &addr()));
         assert!(d.contains("environment \"staging\""), "{d}");
         let mut no_env = ours.clone();
         no_env.as_object_mut().unwrap().remove("strata.dev/env");
-        let d = detail(evaluate_ownership(
-            &obj(no_env, json!({})),
-            &marks(),
-            &addr(),
-        ));
+        let d = detail(evaluate_ownership(&obj(no_env, json!({})), &marks(), &addr()));
         assert!(d.contains("no strata.dev/env label"), "{d}");
-        let d = detail(evaluate_ownership(
-            &obj(ours.clone(), json!({})),
-            &marks(),
-            &addr(),
-        ));
+        let d = detail(evaluate_ownership(&obj(ours.clone(), json!({})), &marks(), &addr()));
         assert!(d.contains("no strata.dev/address annotation"), "{d}");
         let d = detail(evaluate_ownership(
-            &obj(
-                ours.clone(),
-                json!({"strata.dev/address": "resources.other"}),
-            ),
+            &obj(ours.clone(), json!({"strata.dev/address": "resources.other"})),
             &marks(),
             &addr(),
         ));
         assert!(d.contains("as `resources.other`"), "{d}");
         assert_eq!(
-            evaluate_ownership(
-                &obj(ours, json!({"strata.dev/address": "resources.edge-config"})),
-                &marks(),
-                &addr()
-            ),
+            evaluate_ownership(&obj(ours, json!({"strata.dev/address": "resources.edge-config"})), &marks(), &addr()),
             Ownership::Ours
         );
     }
 
     #[test]
     fn selector_names_project_only() {
-        assert_eq!(
-            marks().label_selector(),
-            "app.kubernetes.io/managed-by=strata,strata.dev/project=apex"
-        );
-        assert_eq!(
-            describe(&json!({"kind": "Namespace", "metadata": {"name": "apex"}})),
-            "Namespace apex"
-        );
+        assert_eq!(marks().label_selector(), "app.kubernetes.io/managed-by=strata,strata.dev/project=apex");
+        assert_eq!(describe(&json!({"kind": "Namespace", "metadata": {"name": "apex"}})), "Namespace apex");
     }
 }

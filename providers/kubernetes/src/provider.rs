@@ -12,8 +12,7 @@ use kube::core::discovery::Scope;
 use kube::core::{ApiResource, DynamicObject, GroupVersion};
 use serde_json::{Map, Value, json};
 use strata_sdk::{
-    Applied, DeleteRequest, KindSchema, Observed, Provider, ProviderError, ReadRequest, Resource,
-    ResourceChange,
+    Applied, DeleteRequest, KindSchema, Observed, Provider, ProviderError, ReadRequest, Resource, ResourceChange,
 };
 use tokio::sync::{Mutex, OnceCell};
 
@@ -80,17 +79,9 @@ impl KubernetesProvider {
     pub fn new(config: KubernetesConfig, marks: OwnershipMarks) -> Result<Self, Error> {
         config.check()?;
         for (what, value) in [("project", &marks.project), ("environment", &marks.env)] {
-            let why = if value.is_empty() {
-                Some("must not be empty".to_string())
-            } else {
-                check_label_value(value)
-            };
+            let why = if value.is_empty() { Some("must not be empty".to_string()) } else { check_label_value(value) };
             if let Some(reason) = why {
-                return Err(Error::InvalidMark {
-                    what,
-                    value: value.clone(),
-                    reason,
-                });
+                return Err(Error::InvalidMark { what, value: value.clone(), reason });
             }
         }
         Ok(KubernetesProvider {
@@ -104,28 +95,10 @@ impl KubernetesProvider {
 
     /// Creates the provider over an existing client (its default namespace is used unless
     /// `config.namespace` is set). `config.server`, `kubeconfig` and `context` are ignored.
-    pub fn with_client(
-        client: kube::Client,
-        config: KubernetesConfig,
-        marks: OwnershipMarks,
-    ) -> Result<Self, Error> {
-        let default_namespace = config
-            .namespace
-            .clone()
-            .unwrap_or_else(|| client.default_namespace().to_string());
-        let p = Self::new(
-            KubernetesConfig {
-                server: None,
-                ..config
-            },
-            marks,
-        )?;
-        p.conn
-            .set(Conn {
-                client,
-                default_namespace,
-            })
-            .ok();
+    pub fn with_client(client: kube::Client, config: KubernetesConfig, marks: OwnershipMarks) -> Result<Self, Error> {
+        let default_namespace = config.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
+        let p = Self::new(KubernetesConfig { server: None, ..config }, marks)?;
+        p.conn.set(Conn { client, default_namespace }).ok();
         Ok(p)
     }
 
@@ -156,10 +129,7 @@ impl KubernetesProvider {
                 let kc = crate::config::resolve(&self.config).await?;
                 let default_namespace = kc.default_namespace.clone();
                 let client = crate::client::build(kc)?;
-                Ok(Conn {
-                    client,
-                    default_namespace,
-                })
+                Ok(Conn { client, default_namespace })
             })
             .await
     }
@@ -170,9 +140,7 @@ impl KubernetesProvider {
 
     fn api(&self, conn: &Conn, served: &ServedKind, namespace: Option<&str>) -> Api<DynamicObject> {
         match namespace {
-            Some(ns) if served.namespaced => {
-                Api::namespaced_with(conn.client.clone(), ns, &served.resource)
-            }
+            Some(ns) if served.namespaced => Api::namespaced_with(conn.client.clone(), ns, &served.resource),
             _ => Api::all_with(conn.client.clone(), &served.resource),
         }
     }
@@ -181,11 +149,7 @@ impl KubernetesProvider {
 
     /// Discovers one group-version: its kinds, or an empty map when the cluster does not
     /// serve it (404).
-    async fn discover_group_version(
-        &self,
-        conn: &Conn,
-        kind: &KindRef,
-    ) -> Result<GroupVersionKinds, ProviderError> {
+    async fn discover_group_version(&self, conn: &Conn, kind: &KindRef) -> Result<GroupVersionKinds, ProviderError> {
         let gv = GroupVersion::gv(&kind.group, &kind.version);
         match kube::discovery::pinned_group(&conn.client, &gv).await {
             Ok(group) => {
@@ -215,14 +179,9 @@ impl KubernetesProvider {
     /// Finds a kind through discovery, cached per instance; a kind missing from a cached
     /// group-version refreshes that group-version once (a CRD may have been created since).
     /// `Ok(None)`: the cluster does not serve the kind.
-    pub(crate) async fn resolve_kind(
-        &self,
-        kind: &str,
-    ) -> Result<Option<ServedKind>, ProviderError> {
+    pub(crate) async fn resolve_kind(&self, kind: &str) -> Result<Option<ServedKind>, ProviderError> {
         let k = KindRef::parse(kind).ok_or_else(|| {
-            ProviderError::invalid(format!(
-                "`{kind}` is not a Kubernetes kind of the form {{apiVersion}}/{{Kind}}"
-            ))
+            ProviderError::invalid(format!("`{kind}` is not a Kubernetes kind of the form {{apiVersion}}/{{Kind}}"))
         })?;
         let conn = self.conn().await?;
         let api_version = k.api_version();
@@ -243,11 +202,7 @@ impl KubernetesProvider {
             return Ok(s);
         }
         let k = KindRef::parse(kind).expect("resolve_kind parsed it");
-        let pending = self
-            .crds_applied
-            .lock()
-            .map(|s| s.contains(&(k.group.clone(), k.kind.clone())))
-            .unwrap_or(false);
+        let pending = self.crds_applied.lock().map(|s| s.contains(&(k.group.clone(), k.kind.clone()))).unwrap_or(false);
         if pending {
             let deadline = Instant::now() + CRD_DISCOVERY_WAIT;
             let mut delay = Duration::from_millis(100);
@@ -282,10 +237,7 @@ impl KubernetesProvider {
                 s.insert((group.to_string(), kind.to_string()));
             }
             let prefix = format!("{group}/");
-            self.discovery
-                .lock()
-                .await
-                .retain(|api_version, _| !api_version.starts_with(&prefix));
+            self.discovery.lock().await.retain(|api_version, _| !api_version.starts_with(&prefix));
         }
     }
 
@@ -297,12 +249,7 @@ impl KubernetesProvider {
         let key = key_of(&live);
         let ownership = evaluate_ownership(&live, &self.marks, &req.address);
         strip_server_fields(&mut live);
-        Observed {
-            remote_id: key.remote_id(),
-            attrs: live,
-            outputs,
-            ownership,
-        }
+        Observed { remote_id: key.remote_id(), attrs: live, outputs, ownership }
     }
 
     /// One group: LIST pages with the ownership label selector, then a GET for each name the
@@ -321,9 +268,7 @@ impl KubernetesProvider {
         let mut token: Option<String> = None;
         let mut restarted = false;
         loop {
-            let mut lp = ListParams::default()
-                .labels(&selector)
-                .limit(LIST_PAGE_SIZE);
+            let mut lp = ListParams::default().labels(&selector).limit(LIST_PAGE_SIZE);
             if let Some(t) = &token {
                 lp = lp.continue_token(t);
             }
@@ -351,11 +296,7 @@ impl KubernetesProvider {
                 Err(kube::Error::Api(s)) if s.code == 404 => break,
                 Err(e) => {
                     let err = classify(&e);
-                    return group
-                        .members
-                        .iter()
-                        .map(|(i, _)| (*i, Err(err.clone())))
-                        .collect();
+                    return group.members.iter().map(|(i, _)| (*i, Err(err.clone()))).collect();
                 }
             }
         }
@@ -364,10 +305,7 @@ impl KubernetesProvider {
         let mut missing = Vec::new();
         for (i, name) in &group.members {
             match found.get(name) {
-                Some(obj) => out.push((
-                    *i,
-                    Ok(Some(self.observe(obj.clone(), served, &requests[*i]))),
-                )),
+                Some(obj) => out.push((*i, Ok(Some(self.observe(obj.clone(), served, &requests[*i]))))),
                 None => missing.push((*i, name.clone())),
             }
         }
@@ -385,18 +323,12 @@ impl KubernetesProvider {
                 }
             })
             .collect();
-        let gets = stream::iter(gets)
-            .buffer_unordered(READ_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await;
+        let gets = stream::iter(gets).buffer_unordered(READ_CONCURRENCY).collect::<Vec<_>>().await;
         out.extend(gets);
         out
     }
 
-    async fn read_all(
-        &self,
-        requests: &[ReadRequest],
-    ) -> Vec<Result<Option<Observed>, ProviderError>> {
+    async fn read_all(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Observed>, ProviderError>> {
         if requests.is_empty() {
             return Vec::new();
         }
@@ -419,34 +351,25 @@ impl KubernetesProvider {
             },
             &conn.default_namespace,
         );
-        let mut results: Vec<Option<Result<Option<Observed>, ProviderError>>> =
-            vec![None; requests.len()];
+        let mut results: Vec<Option<Result<Option<Observed>, ProviderError>>> = vec![None; requests.len()];
         for (i, r) in settled {
             results[i] = Some(r);
         }
         let reads: Vec<_> = groups
             .iter()
             .map(|g| {
-                let served = kinds[g.kind.as_str()]
-                    .as_ref()
-                    .ok()
-                    .and_then(Option::as_ref)
-                    .expect("grouped kinds are served");
+                let served =
+                    kinds[g.kind.as_str()].as_ref().ok().and_then(Option::as_ref).expect("grouped kinds are served");
                 self.read_group(conn, served, g, requests)
             })
             .collect();
-        let outs = stream::iter(reads)
-            .buffer_unordered(READ_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await;
+        let outs = stream::iter(reads).buffer_unordered(READ_CONCURRENCY).collect::<Vec<_>>().await;
         for (i, r) in outs.into_iter().flatten() {
             results[i] = Some(r);
         }
         results
             .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| Err(ProviderError::other("internal error: request not read")))
-            })
+            .map(|r| r.unwrap_or_else(|| Err(ProviderError::other("internal error: request not read"))))
             .collect()
     }
 
@@ -461,16 +384,10 @@ impl KubernetesProvider {
         change: &ResourceChange,
     ) -> Result<(ObjectKey, Value), ProviderError> {
         let Some(attrs) = change.attrs.as_object() else {
-            return Err(ProviderError::invalid(format!(
-                "the manifest of `{}` is not a mapping",
-                change.address
-            )));
+            return Err(ProviderError::invalid(format!("the manifest of `{}` is not a mapping", change.address)));
         };
         let api_version = served.kind.api_version();
-        for (field, expected) in [
-            ("apiVersion", api_version.as_str()),
-            ("kind", served.kind.kind.as_str()),
-        ] {
+        for (field, expected) in [("apiVersion", api_version.as_str()), ("kind", served.kind.kind.as_str())] {
             if let Some(v) = attrs.get(field)
                 && v.as_str() != Some(expected)
             {
@@ -490,10 +407,7 @@ impl KubernetesProvider {
         apply_marks(&mut manifest, &self.marks, &change.address);
         let key = ObjectKey::from_manifest(&manifest, served.namespaced, &conn.default_namespace)
             .map_err(|m| ProviderError::invalid(format!("`{}`: {m}", change.address)))?;
-        let meta = manifest
-            .get_mut("metadata")
-            .and_then(Value::as_object_mut)
-            .expect("apply_marks made metadata");
+        let meta = manifest.get_mut("metadata").and_then(Value::as_object_mut).expect("apply_marks made metadata");
         match (&key.namespace, meta.get("namespace")) {
             (Some(ns), None) => {
                 meta.insert("namespace".into(), json!(ns));
@@ -520,20 +434,13 @@ impl KubernetesProvider {
         pp
     }
 
-    async fn apply(
-        &self,
-        change: &ResourceChange,
-        dry_run: bool,
-    ) -> Result<(ObjectKey, Value, Value), ProviderError> {
+    async fn apply(&self, change: &ResourceChange, dry_run: bool) -> Result<(ObjectKey, Value, Value), ProviderError> {
         let conn = self.conn().await?;
         let served = self.resolve_kind_for_write(&change.kind).await?;
         let (key, manifest) = self.prepare_manifest(conn, &served, change)?;
         let api = self.api(conn, &served, key.namespace.as_deref());
         let pp = self.patch_params(self.config.force_conflicts, dry_run);
-        let live = api
-            .patch(&key.name, &pp, &Patch::Apply(&manifest))
-            .await
-            .map_err(|e| classify_apply(&e))?;
+        let live = api.patch(&key.name, &pp, &Patch::Apply(&manifest)).await.map_err(|e| classify_apply(&e))?;
         if served.kind.is_crd() && !dry_run {
             self.note_crd(&manifest).await;
         }
@@ -567,16 +474,8 @@ impl KubernetesProvider {
         };
         let (key, full) = self.prepare_manifest(conn, &served, &change)?;
         let api = self.api(conn, &served, key.namespace.as_deref());
-        if api
-            .get_opt(&key.name)
-            .await
-            .map_err(|e| classify(&e))?
-            .is_none()
-        {
-            return Err(ProviderError::not_found(format!(
-                "cannot adopt {}: it does not exist",
-                describe(&full)
-            )));
+        if api.get_opt(&key.name).await.map_err(|e| classify(&e))?.is_none() {
+            return Err(ProviderError::not_found(format!("cannot adopt {}: it does not exist", describe(&full))));
         }
         let mut metadata = Map::new();
         metadata.insert("name".into(), json!(key.name));
@@ -585,47 +484,27 @@ impl KubernetesProvider {
         }
         metadata.insert(
             "labels".into(),
-            json!(Map::from_iter(
-                self.marks
-                    .labels()
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), json!(v)))
-            )),
+            json!(Map::from_iter(self.marks.labels().iter().map(|(k, v)| (k.to_string(), json!(v))))),
         );
-        metadata.insert(
-            "annotations".into(),
-            json!({ strata_sdk::OWNERSHIP_ADDRESS_KEY: resource.address.as_str() }),
-        );
+        metadata.insert("annotations".into(), json!({ strata_sdk::OWNERSHIP_ADDRESS_KEY: resource.address.as_str() }));
         let marks_only = json!({
             "apiVersion": full["apiVersion"],
             "kind": full["kind"],
             "metadata": metadata,
         });
         let live = api
-            .patch(
-                &key.name,
-                &self.patch_params(true, false),
-                &Patch::Apply(&marks_only),
-            )
+            .patch(&key.name, &self.patch_params(true, false), &Patch::Apply(&marks_only))
             .await
             .map_err(|e| classify_apply(&e))?;
         let mut live = object_value(live, &served);
         let outputs = outputs_of(&live);
         strip_server_fields(&mut live);
-        Ok(Applied {
-            remote_id: key.remote_id(),
-            attrs: live,
-            outputs,
-        })
+        Ok(Applied { remote_id: key.remote_id(), attrs: live, outputs })
     }
 
     async fn apply_change(&self, change: &ResourceChange) -> Result<Applied, ProviderError> {
         let (key, manifest, live) = self.apply(change, false).await?;
-        Ok(Applied {
-            remote_id: key.remote_id(),
-            attrs: manifest,
-            outputs: outputs_of(&live),
-        })
+        Ok(Applied { remote_id: key.remote_id(), attrs: manifest, outputs: outputs_of(&live) })
     }
 
     // ---- delete ---------------------------------------------------------------------------
@@ -636,8 +515,7 @@ impl KubernetesProvider {
         let Some(served) = self.resolve_kind(&req.kind).await? else {
             return Ok(());
         };
-        let key =
-            ObjectKey::from_remote_id(&req.remote_id, served.namespaced, &conn.default_namespace);
+        let key = ObjectKey::from_remote_id(&req.remote_id, served.namespaced, &conn.default_namespace);
         let api = self.api(conn, &served, key.namespace.as_deref());
         let uid = match api.delete(&key.name, &DeleteParams::foreground()).await {
             Ok(either) => either.left().and_then(|o| o.metadata.uid),
@@ -698,10 +576,7 @@ fn object_value(obj: DynamicObject, served: &ServedKind) -> Value {
 
 fn key_of(live: &Value) -> ObjectKey {
     let s = |p: &str| live.pointer(p).and_then(Value::as_str).map(str::to_string);
-    ObjectKey {
-        namespace: s("/metadata/namespace"),
-        name: s("/metadata/name").unwrap_or_default(),
-    }
+    ObjectKey { namespace: s("/metadata/namespace"), name: s("/metadata/name").unwrap_or_default() }
 }
 
 #[async_trait]
@@ -753,29 +628,17 @@ mod tests {
         // No cluster, no kubeconfig needed.
         let p = KubernetesProvider::new(KubernetesConfig::default(), marks()).unwrap();
         assert_eq!(p.name(), "kubernetes");
-        assert_eq!(
-            p.outputs("v1/ConfigMap"),
-            vec!["uid", "resourceVersion", "name", "namespace"]
-        );
-        let e = KubernetesProvider::new(
-            KubernetesConfig::default(),
-            OwnershipMarks::new("Apex Corp", "prod"),
-        )
-        .unwrap_err();
+        assert_eq!(p.outputs("v1/ConfigMap"), vec!["uid", "resourceVersion", "name", "namespace"]);
+        let e =
+            KubernetesProvider::new(KubernetesConfig::default(), OwnershipMarks::new("Apex Corp", "prod")).unwrap_err();
         assert!(e.to_string().contains("project name \"Apex Corp\""), "{e}");
-        assert!(
-            KubernetesProvider::new(KubernetesConfig::default(), OwnershipMarks::new("apex", ""))
-                .is_err()
-        );
+        assert!(KubernetesProvider::new(KubernetesConfig::default(), OwnershipMarks::new("apex", "")).is_err());
     }
 
     #[tokio::test]
     async fn config_errors_surface_on_first_call() {
         let dir = tempfile::tempdir().unwrap();
-        let config = KubernetesConfig {
-            kubeconfig: Some(dir.path().join("missing")),
-            ..Default::default()
-        };
+        let config = KubernetesConfig { kubeconfig: Some(dir.path().join("missing")), ..Default::default() };
         let p = KubernetesProvider::new(config, marks()).unwrap();
         let req = ReadRequest {
             address: strata_sdk::Address::parse("resources.cm").unwrap(),
@@ -792,9 +655,7 @@ mod tests {
     #[tokio::test]
     async fn unreachable_servers_are_retryable() {
         // Port 9 (discard) on loopback: connection refused.
-        let p =
-            KubernetesProvider::new(KubernetesConfig::for_server("http://127.0.0.1:9"), marks())
-                .unwrap();
+        let p = KubernetesProvider::new(KubernetesConfig::for_server("http://127.0.0.1:9"), marks()).unwrap();
         let req = ReadRequest {
             address: strata_sdk::Address::parse("resources.cm").unwrap(),
             kind: "v1/ConfigMap".into(),

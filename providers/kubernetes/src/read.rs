@@ -30,18 +30,11 @@ impl ObjectKey {
             Some((ns, name)) => (Some(ns), name),
             None => (None, id),
         };
-        ObjectKey {
-            namespace: namespaced.then(|| ns.unwrap_or(default_namespace).to_string()),
-            name: name.to_string(),
-        }
+        ObjectKey { namespace: namespaced.then(|| ns.unwrap_or(default_namespace).to_string()), name: name.to_string() }
     }
 
     /// The identity a manifest names (`metadata.name`, `metadata.namespace` or the default).
-    pub fn from_manifest(
-        attrs: &Value,
-        namespaced: bool,
-        default_namespace: &str,
-    ) -> Result<ObjectKey, String> {
+    pub fn from_manifest(attrs: &Value, namespaced: bool, default_namespace: &str) -> Result<ObjectKey, String> {
         let meta = attrs.get("metadata");
         let name = meta
             .and_then(|m| m.get("name"))
@@ -59,26 +52,16 @@ impl ObjectKey {
         } else {
             None
         };
-        Ok(ObjectKey {
-            namespace,
-            name: name.to_string(),
-        })
+        Ok(ObjectKey { namespace, name: name.to_string() })
     }
 }
 
 /// Where a read request points: its `remote_id` when state has one, else its desired manifest.
-pub fn target_of(
-    req: &ReadRequest,
-    namespaced: bool,
-    default_namespace: &str,
-) -> Result<ObjectKey, String> {
+pub fn target_of(req: &ReadRequest, namespaced: bool, default_namespace: &str) -> Result<ObjectKey, String> {
     match (&req.remote_id, &req.attrs) {
         (Some(id), _) => Ok(ObjectKey::from_remote_id(id, namespaced, default_namespace)),
         (None, Some(attrs)) => ObjectKey::from_manifest(attrs, namespaced, default_namespace),
-        (None, None) => Err(format!(
-            "cannot read `{}`: neither a remote id nor a manifest",
-            req.address
-        )),
+        (None, None) => Err(format!("cannot read `{}`: neither a remote id nor a manifest", req.address)),
     }
 }
 
@@ -99,11 +82,7 @@ pub type Settled = (usize, Result<Option<strata_sdk::Observed>, ProviderError>);
 /// `scope(kind)` says whether a kind is namespaced: `Ok(Some(_))` from discovery, `Ok(None)`
 /// when the cluster does not serve the kind (its objects cannot exist: settled as `Ok(None)`),
 /// or an error (settled as that error).
-pub fn group_reads<F>(
-    requests: &[ReadRequest],
-    mut scope: F,
-    default_namespace: &str,
-) -> (Vec<ReadGroup>, Vec<Settled>)
+pub fn group_reads<F>(requests: &[ReadRequest], mut scope: F, default_namespace: &str) -> (Vec<ReadGroup>, Vec<Settled>)
 where
     F: FnMut(&str) -> Result<Option<bool>, ProviderError>,
 {
@@ -123,33 +102,18 @@ where
             }
         };
         match target_of(req, namespaced, default_namespace) {
-            Ok(key) => groups
-                .entry((req.kind.clone(), key.namespace))
-                .or_default()
-                .push((i, key.name)),
+            Ok(key) => groups.entry((req.kind.clone(), key.namespace)).or_default().push((i, key.name)),
             Err(msg) => settled.push((i, Err(ProviderError::invalid(msg)))),
         }
     }
-    let groups = groups
-        .into_iter()
-        .map(|((kind, namespace), members)| ReadGroup {
-            kind,
-            namespace,
-            members,
-        })
-        .collect();
+    let groups =
+        groups.into_iter().map(|((kind, namespace), members)| ReadGroup { kind, namespace, members }).collect();
     (groups, settled)
 }
 
 /// Metadata fields owned by the server, removed from observed attributes.
-const SERVER_METADATA: &[&str] = &[
-    "managedFields",
-    "resourceVersion",
-    "uid",
-    "creationTimestamp",
-    "generation",
-    "selfLink",
-];
+const SERVER_METADATA: &[&str] =
+    &["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink"];
 
 /// Removes server-owned fields (`metadata.managedFields`, `resourceVersion`, `uid`,
 /// `creationTimestamp`, `generation`, `selfLink`, and `status`) from a live object.
@@ -218,12 +182,7 @@ mod tests {
             req("r.c", "v1/ConfigMap", None, Some(cm("c", None))), // default namespace
             req("r.d", "v1/Secret", Some("apex/d"), None),
             req("r.ns", "v1/Namespace", Some("apex"), None),
-            req(
-                "r.ns2",
-                "v1/Namespace",
-                None,
-                Some(json!({"metadata": {"name": "beta"}})),
-            ),
+            req("r.ns2", "v1/Namespace", None, Some(json!({"metadata": {"name": "beta"}}))),
             req("r.vs", "example.com/v1/Widget", Some("apex/w"), None), // not served
             req("r.bad", "v1/ConfigMap", None, Some(json!({"metadata": {}}))),
             req("r.err", "broken/v1/Thing", Some("x"), None),
@@ -235,38 +194,21 @@ mod tests {
             _ => Ok(Some(true)),
         };
         let (groups, settled) = group_reads(&requests, scope, "default");
-        let summary: Vec<_> = groups
-            .iter()
-            .map(|g| (g.kind.as_str(), g.namespace.as_deref(), g.members.clone()))
-            .collect();
+        let summary: Vec<_> =
+            groups.iter().map(|g| (g.kind.as_str(), g.namespace.as_deref(), g.members.clone())).collect();
         assert_eq!(
             summary,
             vec![
-                (
-                    "v1/ConfigMap",
-                    Some("apex"),
-                    vec![(0, "a".to_string()), (1, "b".to_string())]
-                ),
+                ("v1/ConfigMap", Some("apex"), vec![(0, "a".to_string()), (1, "b".to_string())]),
                 ("v1/ConfigMap", Some("default"), vec![(2, "c".to_string())]),
-                (
-                    "v1/Namespace",
-                    None,
-                    vec![(4, "apex".to_string()), (5, "beta".to_string())]
-                ),
+                ("v1/Namespace", None, vec![(4, "apex".to_string()), (5, "beta".to_string())]),
                 ("v1/Secret", Some("apex"), vec![(3, "d".to_string())]),
             ]
         );
         assert_eq!(settled.len(), 3);
         assert_eq!(settled[0], (6, Ok(None)));
         assert_eq!(settled[1].0, 7);
-        assert!(
-            settled[1]
-                .1
-                .as_ref()
-                .unwrap_err()
-                .message
-                .contains("metadata.name")
-        );
+        assert!(settled[1].1.as_ref().unwrap_err().message.contains("metadata.name"));
         assert!(settled[2].1.as_ref().unwrap_err().is_retryable());
     }
 
@@ -278,10 +220,7 @@ mod tests {
                 "managedFields": [{"manager": "strata"}], "labels": {"x": "y"}},
             "data": {"k": "v"}, "status": {"phase": "Active"}});
         let outputs = outputs_of(&live);
-        assert_eq!(
-            outputs,
-            json!({"uid": "u-1", "resourceVersion": "7", "name": "a", "namespace": "n"})
-        );
+        assert_eq!(outputs, json!({"uid": "u-1", "resourceVersion": "7", "name": "a", "namespace": "n"}));
         strip_server_fields(&mut live);
         assert_eq!(
             live,
@@ -289,9 +228,6 @@ mod tests {
                 "metadata": {"name": "a", "namespace": "n", "labels": {"x": "y"}},
                 "data": {"k": "v"}})
         );
-        assert_eq!(
-            outputs_of(&json!({"metadata": {"name": "ns"}}))["namespace"],
-            Value::Null
-        );
+        assert_eq!(outputs_of(&json!({"metadata": {"name": "ns"}}))["namespace"], Value::Null);
     }
 }

@@ -36,10 +36,7 @@ pub fn validate_manifest(kind: &str, attrs: &Value, has_default_namespace: bool)
     };
 
     match obj.get("apiVersion") {
-        None => out.push((
-            p(&["apiVersion"]),
-            format!("apiVersion is required (expected `{}`)", k.api_version()),
-        )),
+        None => out.push((p(&["apiVersion"]), format!("apiVersion is required (expected `{}`)", k.api_version()))),
         Some(Value::String(v)) if *v == k.api_version() => {}
         Some(v) => out.push((
             p(&["apiVersion"]),
@@ -51,18 +48,11 @@ pub fn validate_manifest(kind: &str, attrs: &Value, has_default_namespace: bool)
         )),
     }
     match obj.get("kind") {
-        None => out.push((
-            p(&["kind"]),
-            format!("kind is required (expected `{}`)", k.kind),
-        )),
+        None => out.push((p(&["kind"]), format!("kind is required (expected `{}`)", k.kind))),
         Some(Value::String(v)) if *v == k.kind => {}
         Some(v) => out.push((
             p(&["kind"]),
-            format!(
-                "kind {} does not match the resource kind `{kind}` (expected `{}`)",
-                show(v),
-                k.kind
-            ),
+            format!("kind {} does not match the resource kind `{kind}` (expected `{}`)", show(v), k.kind),
         )),
     }
 
@@ -87,16 +77,10 @@ pub fn validate_manifest(kind: &str, attrs: &Value, has_default_namespace: bool)
         Some(Value::String(name)) => {
             let rule = name_rule(&k);
             if let Some(why) = check_name(name, rule) {
-                out.push((
-                    p(&["metadata", "name"]),
-                    format!("invalid name {name:?}: {why}"),
-                ));
+                out.push((p(&["metadata", "name"]), format!("invalid name {name:?}: {why}")));
             }
         }
-        Some(v) => out.push((
-            p(&["metadata", "name"]),
-            format!("metadata.name must be a string, not {}", show(v)),
-        )),
+        Some(v) => out.push((p(&["metadata", "name"]), format!("metadata.name must be a string, not {}", show(v)))),
     }
 
     let scope = builtin_namespaced(&k);
@@ -119,16 +103,12 @@ pub fn validate_manifest(kind: &str, attrs: &Value, has_default_namespace: bool)
                     format!("{} is cluster-scoped: remove metadata.namespace", k.kind),
                 ));
             } else if let Some(why) = check_dns1123_label(ns) {
-                out.push((
-                    p(&["metadata", "namespace"]),
-                    format!("invalid namespace {ns:?}: {why}"),
-                ));
+                out.push((p(&["metadata", "namespace"]), format!("invalid namespace {ns:?}: {why}")));
             }
         }
-        Some(v) => out.push((
-            p(&["metadata", "namespace"]),
-            format!("metadata.namespace must be a string, not {}", show(v)),
-        )),
+        Some(v) => {
+            out.push((p(&["metadata", "namespace"]), format!("metadata.namespace must be a string, not {}", show(v))))
+        }
     }
 
     check_string_map(meta, "labels", true, &mut out);
@@ -147,18 +127,10 @@ fn show(v: &Value) -> String {
     }
 }
 
-fn check_string_map(
-    meta: &serde_json::Map<String, Value>,
-    field: &str,
-    labels: bool,
-    out: &mut Vec<Problem>,
-) {
+fn check_string_map(meta: &serde_json::Map<String, Value>, field: &str, labels: bool, out: &mut Vec<Problem>) {
     let Some(v) = meta.get(field) else { return };
     let Some(map) = v.as_object() else {
-        out.push((
-            p(&["metadata", field]),
-            format!("metadata.{field} must be a mapping of strings"),
-        ));
+        out.push((p(&["metadata", field]), format!("metadata.{field} must be a mapping of strings")));
         return;
     };
     let mut total = 0usize;
@@ -168,13 +140,7 @@ fn check_string_map(
             out.push((path.clone(), format!("invalid {field} key {key:?}: {why}")));
         }
         let Some(s) = value.as_str() else {
-            out.push((
-                path,
-                format!(
-                    "{field} values must be strings, not {} (quote it)",
-                    show(value)
-                ),
-            ));
+            out.push((path, format!("{field} values must be strings, not {} (quote it)", show(value))));
             continue;
         };
         total += key.len() + s.len();
@@ -184,23 +150,14 @@ fn check_string_map(
             }
             let reserved = key == OWNERSHIP_PROJECT_KEY || key == OWNERSHIP_ENV_KEY;
             if reserved || (key == OWNERSHIP_MANAGED_BY_KEY && s != OWNERSHIP_MANAGED_BY_VALUE) {
-                out.push((
-                    path,
-                    format!("label {key} is set by strata to mark ownership; remove it"),
-                ));
+                out.push((path, format!("label {key} is set by strata to mark ownership; remove it")));
             }
         } else if key == OWNERSHIP_ADDRESS_KEY {
-            out.push((
-                path,
-                format!("annotation {key} is set by strata to mark ownership; remove it"),
-            ));
+            out.push((path, format!("annotation {key} is set by strata to mark ownership; remove it")));
         }
     }
     if !labels && total > 256 * 1024 {
-        out.push((
-            p(&["metadata", field]),
-            format!("annotations total {total} bytes; the limit is 256 KiB"),
-        ));
+        out.push((p(&["metadata", field]), format!("annotations total {total} bytes; the limit is 256 KiB")));
     }
 }
 
@@ -234,16 +191,11 @@ pub fn check_dns1123_subdomain(s: &str) -> Option<String> {
         return Some(format!("must be at most 253 characters (is {})", s.len()));
     }
     if !s.chars().all(|c| is_lower_alnum(c) || c == '-' || c == '.') {
-        return Some(
-            "must consist of lowercase letters, digits, '-' and '.' (RFC 1123 subdomain)".into(),
-        );
+        return Some("must consist of lowercase letters, digits, '-' and '.' (RFC 1123 subdomain)".into());
     }
     for part in s.split('.') {
         if part.is_empty() || !part.starts_with(is_lower_alnum) || !part.ends_with(is_lower_alnum) {
-            return Some(
-                "each '.'-separated part must start and end with a lowercase letter or digit"
-                    .into(),
-            );
+            return Some("each '.'-separated part must start and end with a lowercase letter or digit".into());
         }
     }
     None
@@ -286,9 +238,7 @@ pub fn check_label_value(s: &str) -> Option<String> {
     if !s.chars().all(is_name_char) {
         return Some("may contain only letters, digits, '-', '_' and '.'".into());
     }
-    if !s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        || !s.ends_with(|c: char| c.is_ascii_alphanumeric())
-    {
+    if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) || !s.ends_with(|c: char| c.is_ascii_alphanumeric()) {
         return Some("must start and end with a letter or digit".into());
     }
     None
@@ -321,10 +271,7 @@ mod tests {
     use serde_json::json;
 
     fn problems(kind: &str, v: Value) -> Vec<(String, String)> {
-        validate_manifest(kind, &v, false)
-            .into_iter()
-            .map(|(p, m)| (p.join("."), m))
-            .collect()
+        validate_manifest(kind, &v, false).into_iter().map(|(p, m)| (p.join("."), m)).collect()
     }
 
     #[test]
@@ -351,27 +298,15 @@ mod tests {
             json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "x", "namespace": "a"}}),
         );
         assert_eq!(ps[0].0, "kind");
-        assert!(
-            ps[0].1.contains("`StatefulSet` does not match"),
-            "{}",
-            ps[0].1
-        );
+        assert!(ps[0].1.contains("`StatefulSet` does not match"), "{}", ps[0].1);
         assert!(!problems("Deployment", json!({})).is_empty());
     }
 
     #[test]
     fn checks_names_by_kind() {
-        let ps = problems(
-            "v1/ConfigMap",
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"namespace": "a"}}),
-        );
-        assert_eq!(
-            ps,
-            vec![(
-                "metadata.name".to_string(),
-                "metadata.name is required".to_string()
-            )]
-        );
+        let ps =
+            problems("v1/ConfigMap", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"namespace": "a"}}));
+        assert_eq!(ps, vec![("metadata.name".to_string(), "metadata.name is required".to_string())]);
         let ps = problems(
             "v1/ConfigMap",
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Edge_Config", "namespace": "a"}}),
@@ -385,18 +320,14 @@ mod tests {
         assert!(problems("v1/Service", svc)[0].1.contains("RFC 1123 label"));
         let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "1api", "namespace": "a"}});
         assert!(problems("v1/Service", svc)[0].1.contains("RFC 1035 label"));
-        let ns =
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x".repeat(64)}});
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x".repeat(64)}});
         assert!(problems("v1/Namespace", ns)[0].1.contains("at most 63"));
         let cr = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": "system:aggregate-to-view"}});
         assert!(problems("rbac.authorization.k8s.io/v1/ClusterRole", cr).is_empty());
         let gen_name = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"generateName": "x-", "namespace": "a"}});
-        assert_eq!(
-            problems("v1/ConfigMap", gen_name)[0].0,
-            "metadata.generateName"
-        );
+        assert_eq!(problems("v1/ConfigMap", gen_name)[0].0, "metadata.generateName");
     }
 
     #[test]
@@ -412,11 +343,7 @@ mod tests {
         let vs = json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "x"}});
         assert!(problems("networking.istio.io/v1/VirtualService", vs).is_empty());
         let bad = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "Bad_NS"}});
-        assert!(
-            problems("v1/ConfigMap", bad)[0]
-                .1
-                .contains("invalid namespace")
-        );
+        assert!(problems("v1/ConfigMap", bad)[0].1.contains("invalid namespace"));
     }
 
     #[test]

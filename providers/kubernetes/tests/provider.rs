@@ -1,0 +1,476 @@
+//! The Kubernetes provider against the in-process test API server (`kube-test-server`).
+
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use kube::Api;
+use kube::api::PostParams;
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube_test_server::{Counters, FaultKind, FaultRule, TestServer, Verb, spawn_for_tests};
+use serde_json::{Value, json};
+use strata_provider_kubernetes::{KubernetesConfig, KubernetesProvider, OwnershipMarks};
+use strata_sdk::{
+    Address, DeleteRequest, ErrorClass, Observed, Ownership, Provider, ReadRequest, Resource, ResourceChange,
+};
+
+fn addr(s: &str) -> Address {
+    Address::parse(s).unwrap()
+}
+
+fn provider_with(server: &TestServer, env: &str, force: bool) -> KubernetesProvider {
+    let config = KubernetesConfig {
+        force_conflicts: force,
+        delete_timeout: Duration::from_secs(10),
+        ..KubernetesConfig::for_server(server.url())
+    };
+    KubernetesProvider::new(config, OwnershipMarks::new("apex", env)).unwrap()
+}
+
+fn provider(server: &TestServer) -> KubernetesProvider {
+    provider_with(server, "prod", false)
+}
+
+fn change(address: &str, kind: &str, attrs: Value) -> ResourceChange {
+    ResourceChange { address: addr(address), kind: kind.into(), attrs, prior: None }
+}
+
+fn namespace(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+}
+
+fn config_map(ns: &str, name: &str, data: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": name, "namespace": ns}, "data": data})
+}
+
+fn read_by_id(address: &str, kind: &str, remote_id: &str) -> ReadRequest {
+    ReadRequest { address: addr(address), kind: kind.into(), remote_id: Some(remote_id.into()), attrs: None }
+}
+
+fn read_by_attrs(address: &str, kind: &str, attrs: Value) -> ReadRequest {
+    ReadRequest { address: addr(address), kind: kind.into(), remote_id: None, attrs: Some(attrs) }
+}
+
+async fn setup_namespace(p: &KubernetesProvider, name: &str) {
+    p.create(&change(&format!("resources.ns-{name}"), "v1/Namespace", namespace(name))).await.unwrap();
+}
+
+/// A raw kube client, for objects strata does not create.
+async fn raw_api(server: &TestServer, ns: &str, gvk: (&str, &str, &str)) -> Api<DynamicObject> {
+    let config = kube::Config::new(server.url().parse().unwrap());
+    let client = kube::Client::try_from(config).unwrap();
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(gvk.0, gvk.1, gvk.2));
+    Api::namespaced_with(client, ns, &ar)
+}
+
+async fn create_foreign_config_map(server: &TestServer, ns: &str, name: &str, manager: &str, data: Value) {
+    let api = raw_api(server, ns, ("", "v1", "ConfigMap")).await;
+    let obj: DynamicObject = serde_json::from_value(config_map(ns, name, data)).unwrap();
+    let pp = PostParams { field_manager: Some(manager.into()), ..PostParams::default() };
+    api.create(&pp, &obj).await.unwrap();
+}
+
+fn observed(r: &Result<Option<Observed>, strata_sdk::ProviderError>) -> &Observed {
+    r.as_ref().unwrap().as_ref().expect("object exists")
+}
+
+fn delta(before: Counters, after: Counters) -> Counters {
+    Counters {
+        get: after.get - before.get,
+        list: after.list - before.list,
+        watch: after.watch - before.watch,
+        create: after.create - before.create,
+        update: after.update - before.update,
+        patch: after.patch - before.patch,
+        apply: after.apply - before.apply,
+        delete: after.delete - before.delete,
+        discovery: after.discovery - before.discovery,
+        other: after.other - before.other,
+    }
+}
+
+#[tokio::test]
+async fn creates_with_server_side_apply_and_reads_back_as_ours() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    let before = server.knobs().counters();
+    let applied = p
+        .create(&change("resources.edge-config", "v1/ConfigMap", config_map("apex", "edge", json!({"key": "value"}))))
+        .await
+        .unwrap();
+    assert_eq!(delta(before, server.knobs().counters()).apply, 1);
+    assert_eq!(applied.remote_id, "apex/edge");
+    let labels = &applied.attrs["metadata"]["labels"];
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "strata");
+    assert_eq!(labels["strata.dev/project"], "apex");
+    assert_eq!(labels["strata.dev/env"], "prod");
+    assert_eq!(applied.attrs["metadata"]["annotations"]["strata.dev/address"], "resources.edge-config");
+    assert_eq!(applied.outputs["name"], "edge");
+    assert_eq!(applied.outputs["namespace"], "apex");
+    assert!(applied.outputs["uid"].as_str().is_some_and(|u| !u.is_empty()));
+
+    let out = p.read(&[read_by_id("resources.edge-config", "v1/ConfigMap", "apex/edge")]).await;
+    let o = observed(&out[0]);
+    assert_eq!(o.ownership, Ownership::Ours);
+    assert_eq!(o.remote_id, "apex/edge");
+    assert_eq!(o.attrs["data"], json!({"key": "value"}));
+    assert_eq!(o.attrs["apiVersion"], "v1");
+    assert_eq!(o.attrs["kind"], "ConfigMap");
+    let meta = o.attrs["metadata"].as_object().unwrap();
+    for stripped in ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"] {
+        assert!(!meta.contains_key(stripped), "{stripped} not stripped: {meta:?}");
+    }
+    assert_eq!(o.outputs["uid"], applied.outputs["uid"]);
+
+    // Update is the same apply; a changed value lands.
+    let updated = p
+        .update(&change("resources.edge-config", "v1/ConfigMap", config_map("apex", "edge", json!({"key": "changed"}))))
+        .await
+        .unwrap();
+    assert_ne!(updated.outputs["resourceVersion"], applied.outputs["resourceVersion"]);
+    let out = p.read(&[read_by_id("resources.edge-config", "v1/ConfigMap", "apex/edge")]).await;
+    assert_eq!(observed(&out[0]).attrs["data"]["key"], "changed");
+}
+
+#[tokio::test]
+async fn namespace_defaults_and_cluster_scoped_ids() {
+    let server = spawn_for_tests();
+    let config = KubernetesConfig { namespace: Some("apex".into()), ..KubernetesConfig::for_server(server.url()) };
+    let p = KubernetesProvider::new(config, OwnershipMarks::new("apex", "prod")).unwrap();
+    let ns = p.create(&change("resources.ns", "v1/Namespace", namespace("apex"))).await.unwrap();
+    assert_eq!(ns.remote_id, "apex");
+    assert_eq!(ns.outputs["namespace"], Value::Null);
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "no-ns"}});
+    let applied = p.create(&change("resources.cm", "v1/ConfigMap", cm.clone())).await.unwrap();
+    assert_eq!(applied.remote_id, "apex/no-ns");
+    assert_eq!(applied.attrs["metadata"]["namespace"], "apex");
+    let out = p
+        .read(&[read_by_attrs("resources.cm", "v1/ConfigMap", cm), read_by_id("resources.ns", "v1/Namespace", "apex")])
+        .await;
+    assert_eq!(observed(&out[0]).remote_id, "apex/no-ns");
+    assert_eq!(observed(&out[1]).ownership, Ownership::Ours);
+    // A namespace on a cluster-scoped kind is refused before any request.
+    let bad = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "namespace": "apex"}});
+    let e = p.create(&change("resources.bad", "v1/Namespace", bad)).await.unwrap_err();
+    assert_eq!(e.class, ErrorClass::Invalid);
+    assert!(e.message.contains("cluster-scoped"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn batched_read_lists_once_per_kind_and_namespace() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    setup_namespace(&p, "beta").await;
+    let mut requests = Vec::new();
+    for (ns, n) in [("apex", 5), ("beta", 3)] {
+        for i in 0..n {
+            let a = format!("resources.cm-{ns}-{i}");
+            let name = format!("cm-{i}");
+            p.create(&change(&a, "v1/ConfigMap", config_map(ns, &name, json!({"i": i.to_string()})))).await.unwrap();
+            requests.push(read_by_id(&a, "v1/ConfigMap", &format!("{ns}/{name}")));
+        }
+    }
+    for i in 0..2 {
+        let a = format!("resources.secret-{i}");
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": format!("s-{i}"), "namespace": "apex"},
+            "stringData": {"password": "hunter2"}});
+        p.create(&change(&a, "v1/Secret", secret)).await.unwrap();
+        requests.push(read_by_id(&a, "v1/Secret", &format!("apex/s-{i}")));
+    }
+    // Owned objects only: 3 LISTs (ConfigMaps in apex and beta, Secrets in apex), no GET,
+    // no discovery (cached from the creates).
+    let before = server.knobs().counters();
+    let out = p.read(&requests).await;
+    let d = delta(before, server.knobs().counters());
+    assert!(out.iter().all(|r| observed(r).ownership == Ownership::Ours));
+    assert_eq!((d.list, d.get, d.discovery, d.total()), (3, 0, 0, 3), "{d:?}");
+    assert_eq!(observed(&out[6]).remote_id, "beta/cm-1");
+
+    // A name the LIST did not return costs one GET (to tell absent from foreign).
+    let mut with_ghost = requests.clone();
+    with_ghost.push(read_by_attrs("resources.ghost", "v1/ConfigMap", config_map("apex", "ghost", json!({}))));
+    let before = server.knobs().counters();
+    let out = p.read(&with_ghost).await;
+    let d = delta(before, server.knobs().counters());
+    assert_eq!(out.last().unwrap().as_ref().unwrap(), &None);
+    assert_eq!((d.list, d.get, d.total()), (3, 1, 4), "{d:?}");
+
+    // A fresh provider (a new run) discovers the core group version once.
+    let fresh = provider(&server);
+    let before = server.knobs().counters();
+    fresh.read(&requests).await;
+    let d = delta(before, server.knobs().counters());
+    assert_eq!((d.list, d.get, d.discovery), (3, 0, 1), "{d:?}");
+}
+
+#[tokio::test]
+async fn batched_read_pages_through_large_lists() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    let n = 520;
+    let creates: Vec<_> = (0..n)
+        .map(|i| {
+            let p = &p;
+            async move {
+                p.create(&change(
+                    &format!("resources.cm-{i}"),
+                    "v1/ConfigMap",
+                    config_map("apex", &format!("cm-{i:04}"), json!({})),
+                ))
+                .await
+                .unwrap();
+            }
+        })
+        .collect();
+    stream::iter(creates).buffer_unordered(16).collect::<Vec<_>>().await;
+    let requests: Vec<_> =
+        (0..n).map(|i| read_by_id(&format!("resources.cm-{i}"), "v1/ConfigMap", &format!("apex/cm-{i:04}"))).collect();
+    let before = server.knobs().counters();
+    let out = p.read(&requests).await;
+    let d = delta(before, server.knobs().counters());
+    assert!(out.iter().all(|r| observed(r).ownership == Ownership::Ours));
+    // 520 objects, pages of 500: two LIST requests, nothing else.
+    assert_eq!((d.list, d.get, d.total()), (2, 0, 2), "{d:?}");
+}
+
+#[tokio::test]
+async fn detects_foreign_objects() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    create_foreign_config_map(&server, "apex", "legacy", "kubectl-create", json!({"a": "b"})).await;
+    let before = server.knobs().counters();
+    let out = p
+        .read(&[read_by_attrs("resources.legacy", "v1/ConfigMap", config_map("apex", "legacy", json!({"a": "b"})))])
+        .await;
+    let d = delta(before, server.knobs().counters());
+    assert_eq!((d.list, d.get), (1, 1), "{d:?}");
+    let o = observed(&out[0]);
+    assert_eq!(
+        o.ownership,
+        Ownership::Foreign {
+            detail: "ConfigMap apex/legacy exists but is not managed by strata (no app.kubernetes.io/managed-by label)"
+                .into()
+        }
+    );
+
+    // The same project's other environment is foreign too.
+    let staging = provider_with(&server, "staging", false);
+    staging.create(&change("resources.shared", "v1/ConfigMap", config_map("apex", "shared", json!({})))).await.unwrap();
+    let out =
+        p.read(&[read_by_attrs("resources.shared", "v1/ConfigMap", config_map("apex", "shared", json!({})))]).await;
+    match &observed(&out[0]).ownership {
+        Ownership::Foreign { detail } => {
+            assert!(detail.contains("environment \"staging\""), "{detail}")
+        }
+        Ownership::Ours => panic!("another environment's object read as ours"),
+    }
+}
+
+#[tokio::test]
+async fn conflicts_with_another_field_manager_unless_forced() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    create_foreign_config_map(&server, "apex", "edge", "kubectl-client-side-apply", json!({"key": "theirs"})).await;
+    let desired = change("resources.edge", "v1/ConfigMap", config_map("apex", "edge", json!({"key": "ours"})));
+    let e = p.create(&desired).await.unwrap_err();
+    assert_eq!(e.class, ErrorClass::Conflict);
+    assert!(e.message.contains("conflict with \"kubectl-client-side-apply\""), "{}", e.message);
+    assert!(e.message.contains(".data.key"), "{}", e.message);
+    assert!(e.message.contains("--force-conflicts"), "{}", e.message);
+
+    let forced = provider_with(&server, "prod", true);
+    forced.create(&desired).await.unwrap();
+    let out = p.read(&[read_by_id("resources.edge", "v1/ConfigMap", "apex/edge")]).await;
+    let o = observed(&out[0]);
+    assert_eq!(o.attrs["data"]["key"], "ours");
+    assert_eq!(o.ownership, Ownership::Ours);
+}
+
+#[tokio::test]
+async fn delete_waits_until_gone() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    let applied =
+        p.create(&change("resources.edge", "v1/ConfigMap", config_map("apex", "edge", json!({})))).await.unwrap();
+    let req = DeleteRequest {
+        address: addr("resources.edge"),
+        kind: "v1/ConfigMap".into(),
+        remote_id: applied.remote_id.clone(),
+        attrs: applied.attrs.clone(),
+    };
+    let before = server.knobs().counters();
+    p.delete(&req).await.unwrap();
+    let d = delta(before, server.knobs().counters());
+    assert_eq!(d.delete, 1);
+    assert!(d.get >= 1, "the delete polled for the object: {d:?}");
+    let out = p.read(&[read_by_id("resources.edge", "v1/ConfigMap", "apex/edge")]).await;
+    assert_eq!(out[0].as_ref().unwrap(), &None);
+    // Deleting what is already gone succeeds.
+    p.delete(&req).await.unwrap();
+
+    // Transient errors while waiting are retried until the object is seen gone.
+    let applied =
+        p.create(&change("resources.edge", "v1/ConfigMap", config_map("apex", "edge", json!({})))).await.unwrap();
+    server.knobs().add_fault(FaultRule::new(FaultKind::InternalError).verb(Verb::Get).times(3));
+    let before = server.knobs().counters();
+    p.delete(&DeleteRequest { remote_id: applied.remote_id, ..req }).await.unwrap();
+    let d = delta(before, server.knobs().counters());
+    assert_eq!((d.delete, d.get), (1, 4), "{d:?}");
+}
+
+#[tokio::test]
+async fn crd_then_custom_resource_in_one_run() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w1", "namespace": "apex"}, "spec": {"size": 3}});
+    // Plan time: the kind is not served yet, so the object does not exist.
+    let out = p.read(&[read_by_attrs("resources.w1", "example.com/v1/Widget", widget.clone())]).await;
+    assert_eq!(out[0].as_ref().unwrap(), &None);
+
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    });
+    p.create(&change("resources.widgets-crd", "apiextensions.k8s.io/v1/CustomResourceDefinition", crd)).await.unwrap();
+    let applied = p.create(&change("resources.w1", "example.com/v1/Widget", widget.clone())).await.unwrap();
+    assert_eq!(applied.remote_id, "apex/w1");
+    let out = p.read(&[read_by_attrs("resources.w1", "example.com/v1/Widget", widget)]).await;
+    let o = observed(&out[0]);
+    assert_eq!(o.ownership, Ownership::Ours);
+    assert_eq!(o.attrs["spec"]["size"], 3);
+
+    // A kind nobody defined is an error on write, with a hint.
+    let e = p
+        .create(&change(
+            "resources.g",
+            "example.com/v1/Gadget",
+            json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": "apex"}}),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, ErrorClass::Invalid);
+    assert!(e.message.contains("CustomResourceDefinition installed"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn adopts_a_foreign_object() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    create_foreign_config_map(&server, "apex", "legacy", "kubectl-client-side-apply", json!({"a": "b"})).await;
+    let resource = Resource {
+        address: addr("resources.legacy"),
+        provider: "kubernetes".into(),
+        kind: "v1/ConfigMap".into(),
+        attrs: config_map("apex", "legacy", json!({"a": "b"})),
+        depends_on: vec![],
+    };
+    let applied = p.adopt(&resource).await.unwrap();
+    assert_eq!(applied.remote_id, "apex/legacy");
+    assert_eq!(applied.attrs["data"]["a"], "b");
+    assert_eq!(applied.attrs["metadata"]["labels"]["strata.dev/env"], "prod");
+    let out = p.read(&[read_by_id("resources.legacy", "v1/ConfigMap", "apex/legacy")]).await;
+    assert_eq!(observed(&out[0]).ownership, Ownership::Ours);
+    // Applying the same values after adoption does not conflict.
+    p.update(&change("resources.legacy", "v1/ConfigMap", resource.attrs.clone())).await.unwrap();
+
+    // Adopting something that does not exist is NotFound.
+    let mut missing = resource.clone();
+    missing.attrs = config_map("apex", "nothing", json!({}));
+    let e = p.adopt(&missing).await.unwrap_err();
+    assert_eq!(e.class, ErrorClass::NotFound);
+}
+
+#[tokio::test]
+async fn dry_run_apply_persists_nothing() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    let c = change("resources.edge", "v1/ConfigMap", config_map("apex", "edge", json!({"k": "v"})));
+    let would = p.dry_run_apply(&c).await.unwrap();
+    assert_eq!(would["data"]["k"], "v");
+    assert_eq!(would["metadata"]["labels"]["app.kubernetes.io/managed-by"], "strata");
+    assert!(would["metadata"].get("managedFields").is_none());
+    let out = p.read(&[read_by_id("resources.edge", "v1/ConfigMap", "apex/edge")]).await;
+    assert_eq!(out[0].as_ref().unwrap(), &None);
+}
+
+#[tokio::test]
+async fn classifies_server_faults() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    let req = [read_by_id("resources.edge", "v1/ConfigMap", "apex/edge")];
+
+    server.knobs().fail_next(1, FaultKind::TooManyRequests);
+    let out = p.read(&req).await;
+    let e = out[0].as_ref().unwrap_err();
+    assert_eq!(e.class, ErrorClass::Retryable);
+    assert_eq!(e.retry_after, Some(Duration::from_secs(1)));
+
+    server.knobs().fail_next(1, FaultKind::InternalError);
+    let out = p.read(&req).await;
+    assert_eq!(out[0].as_ref().unwrap_err().class, ErrorClass::Retryable);
+
+    server.knobs().fail_next(1, FaultKind::Drop);
+    let out = p.read(&req).await;
+    let e = out[0].as_ref().unwrap_err();
+    assert_eq!(e.class, ErrorClass::Retryable, "{e:?}");
+
+    // Recovered: the object simply does not exist.
+    let out = p.read(&req).await;
+    assert_eq!(out[0].as_ref().unwrap(), &None);
+
+    // The API server's validation errors are Invalid and keep its message.
+    let bad = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "Bad_Name", "namespace": "apex"}});
+    let e = p.create(&change("resources.bad", "v1/ConfigMap", bad)).await.unwrap_err();
+    assert_eq!(e.class, ErrorClass::Invalid, "{e:?}");
+    assert!(e.message.contains("RFC 1123"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn works_from_a_kubeconfig() {
+    let server = spawn_for_tests();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    std::fs::write(&path, server.kubeconfig()).unwrap();
+    let config = KubernetesConfig {
+        kubeconfig: Some(path.clone()),
+        context: Some("test".into()),
+        ..KubernetesConfig::default()
+    };
+    let p = KubernetesProvider::new(config, OwnershipMarks::new("apex", "prod")).unwrap();
+    let applied = p
+        .create(&change(
+            "resources.cm",
+            "v1/ConfigMap",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}),
+        ))
+        .await
+        .unwrap();
+    // The context's namespace is the default.
+    assert_eq!(applied.remote_id, "default/x");
+
+    let wrong =
+        KubernetesConfig { kubeconfig: Some(path), context: Some("prod".into()), ..KubernetesConfig::default() };
+    let p = KubernetesProvider::new(wrong, OwnershipMarks::new("apex", "prod")).unwrap();
+    let e = p.connect().await.unwrap_err();
+    assert!(e.to_string().contains("available contexts: test"), "{e}");
+}
