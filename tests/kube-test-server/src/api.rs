@@ -29,7 +29,7 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
-    fn param(&self, key: &str) -> Option<&str> {
+    pub fn param(&self, key: &str) -> Option<&str> {
         self.query.get(key).map(String::as_str)
     }
 
@@ -44,14 +44,10 @@ impl Request<'_> {
             return m.to_string();
         }
         let product = self.user_agent.split('/').next().unwrap_or_default().trim();
-        if product.is_empty() {
-            "unknown".into()
-        } else {
-            product.to_string()
-        }
+        if product.is_empty() { "unknown".into() } else { product.to_string() }
     }
 
-    fn wants_table(&self) -> bool {
+    pub fn wants_table(&self) -> bool {
         self.accept.contains("as=Table")
     }
 }
@@ -63,22 +59,19 @@ pub struct Reply {
 
 impl Reply {
     fn ok(body: Value) -> Self {
-        Self {
-            status: StatusCode::OK,
-            body,
-        }
+        Self { status: StatusCode::OK, body }
     }
 }
 
 /// The request's target once resolved against the registry.
-struct Target {
-    rt: ResourceType,
-    version: String,
-    namespace: Option<String>,
+pub(crate) struct Target {
+    pub rt: ResourceType,
+    pub version: String,
+    pub namespace: Option<String>,
 }
 
 impl Target {
-    fn api_version(&self) -> String {
+    pub fn api_version(&self) -> String {
         self.rt.api_version(&self.version)
     }
 
@@ -87,41 +80,39 @@ impl Target {
     }
 
     fn not_found(&self, name: &str) -> ApiError {
-        ApiError::NotFound {
-            gr: self.rt.gr(),
-            name: name.to_string(),
-        }
+        ApiError::NotFound { gr: self.rt.gr(), name: name.to_string() }
     }
 
     /// Objects are shown in the version they were asked for; custom
     /// resources convert between versions by relabeling (the `None`
     /// conversion strategy).
-    fn present(&self, obj: &Value) -> Value {
+    pub fn present(&self, obj: &Value) -> Value {
         let mut obj = obj.clone();
         obj["apiVersion"] = self.api_version().into();
         obj
     }
 }
 
-pub fn handle(store: &mut Store, req: &Request<'_>) -> ApiResult<Reply> {
-    let p = req.path;
-    let rt = store
-        .registry()
-        .lookup(&p.group, &p.version, &p.plural)
-        .cloned()
-        .ok_or(ApiError::NoResource)?;
+/// Resolves the type and scope a path addresses.
+pub(crate) fn resolve(store: &Store, p: &ResourcePath) -> ApiResult<Target> {
+    let rt = store.registry().lookup(&p.group, &p.version, &p.plural).cloned().ok_or(ApiError::NoResource)?;
     if !rt.namespaced && p.namespace.is_some() {
         return Err(ApiError::NoResource);
     }
+    Ok(Target { rt, version: p.version.clone(), namespace: p.namespace.clone() })
+}
+
+pub fn handle(store: &mut Store, req: &Request<'_>) -> ApiResult<Reply> {
+    let p = req.path;
+    let target = resolve(store, p)?;
     let status_sub = match p.subresource.as_deref() {
         None => false,
-        Some("status") if rt.status_subresource => true,
+        Some("status") if target.rt.status_subresource => true,
+        Some("scale") if has_scale(&target.rt) => {
+            let name = p.name.as_deref().ok_or(ApiError::NoResource)?;
+            return scale(store, &target, name, req);
+        }
         Some(_) => return Err(ApiError::NoResource),
-    };
-    let target = Target {
-        rt,
-        version: p.version.clone(),
-        namespace: p.namespace.clone(),
     };
     // A namespaced object is always addressed within its namespace; only
     // LIST may span all namespaces.
@@ -129,10 +120,9 @@ pub fn handle(store: &mut Store, req: &Request<'_>) -> ApiResult<Reply> {
     match (req.method, p.name.as_deref()) {
         (&Method::GET, None) => list(store, &target, req),
         (&Method::DELETE, None) => delete_collection(store, &target, req),
-        (&Method::POST, None) if object_without_ns => Err(ApiError::MethodNotAllowed(format!(
-            "{} must be created in a namespace",
-            target.rt.plural
-        ))),
+        (&Method::POST, None) if object_without_ns => {
+            Err(ApiError::MethodNotAllowed(format!("{} must be created in a namespace", target.rt.plural)))
+        }
         (&Method::POST, None) => create(store, &target, req),
         (_, Some(_)) if object_without_ns => Err(ApiError::NoResource),
         (&Method::GET, Some(name)) => get(store, &target, name, req),
@@ -142,9 +132,7 @@ pub fn handle(store: &mut Store, req: &Request<'_>) -> ApiResult<Reply> {
         }
         (&Method::PATCH, Some(name)) => patch(store, &target, name, status_sub, req),
         (&Method::DELETE, Some(name)) => delete(store, &target, name, req),
-        (m, _) => Err(ApiError::MethodNotAllowed(format!(
-            "method {m} is not supported here"
-        ))),
+        (m, _) => Err(ApiError::MethodNotAllowed(format!("method {m} is not supported here"))),
     }
 }
 
@@ -153,19 +141,11 @@ fn now() -> String {
 }
 
 fn get(store: &Store, t: &Target, name: &str, req: &Request<'_>) -> ApiResult<Reply> {
-    let stored = store
-        .get(&t.rt, &t.key(name))
-        .ok_or_else(|| t.not_found(name))?;
+    let stored = store.get(&t.rt, &t.key(name)).ok_or_else(|| t.not_found(name))?;
     let obj = t.present(&stored.obj);
     if req.wants_table() {
         let rv = stored.obj.pointer("/metadata/resourceVersion").cloned();
-        return Ok(Reply::ok(table::table(
-            &t.rt,
-            &[obj],
-            rv,
-            None,
-            req.param("includeObject"),
-        )));
+        return Ok(Reply::ok(table::table(&[obj], rv, None, req.param("includeObject"))));
     }
     Ok(Reply::ok(obj))
 }
@@ -173,10 +153,7 @@ fn get(store: &Store, t: &Target, name: &str, req: &Request<'_>) -> ApiResult<Re
 /// Continue tokens are the hex-encoded key of the last returned object:
 /// opaque to clients, and pages resume right after it.
 fn encode_continue(key: &ObjKey) -> String {
-    format!("{}\0{}", key.namespace, key.name)
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{}\0{}", key.namespace, key.name).bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 fn decode_continue(token: &str) -> ApiResult<ObjKey> {
@@ -193,24 +170,22 @@ fn decode_continue(token: &str) -> ApiResult<ObjKey> {
     Ok(ObjKey::new(Some(ns), name))
 }
 
-struct Selection {
+pub(crate) struct Selection {
     labels: LabelSelector,
     fields: FieldSelector,
 }
 
 impl Selection {
-    fn from(req: &Request<'_>) -> ApiResult<Self> {
+    pub fn from(req: &Request<'_>) -> ApiResult<Self> {
         Ok(Self {
             labels: LabelSelector::parse(req.param("labelSelector").unwrap_or_default())?,
             fields: FieldSelector::parse(req.param("fieldSelector").unwrap_or_default())?,
         })
     }
 
-    fn matches(&self, key: &ObjKey, obj: &Value) -> bool {
+    pub fn matches(&self, key: &ObjKey, obj: &Value) -> bool {
         self.fields.matches(&key.name, &key.namespace)
-            && self
-                .labels
-                .matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
+            && self.labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
     }
 
     fn is_empty(&self) -> bool {
@@ -222,9 +197,7 @@ fn list(store: &Store, t: &Target, req: &Request<'_>) -> ApiResult<Reply> {
     let sel = Selection::from(req)?;
     let limit: usize = match req.param("limit") {
         None | Some("") => 0,
-        Some(l) => l
-            .parse()
-            .map_err(|_| ApiError::BadRequest(format!("invalid limit {l:?}")))?,
+        Some(l) => l.parse().map_err(|_| ApiError::BadRequest(format!("invalid limit {l:?}")))?,
     };
     let after = match req.param("continue").filter(|c| !c.is_empty()) {
         Some(c) => Some(decode_continue(c)?),
@@ -252,13 +225,7 @@ fn list(store: &Store, t: &Target, req: &Request<'_>) -> ApiResult<Reply> {
         _ => None,
     };
     if req.wants_table() {
-        return Ok(Reply::ok(table::table(
-            &t.rt,
-            &items,
-            Some(rv),
-            cont,
-            req.param("includeObject"),
-        )));
+        return Ok(Reply::ok(table::table(&items, Some(rv), cont, req.param("includeObject"))));
     }
     let mut metadata = Map::new();
     metadata.insert("resourceVersion".into(), rv);
@@ -280,9 +247,7 @@ fn list(store: &Store, t: &Target, req: &Request<'_>) -> ApiResult<Reply> {
 /// Parses a request body; YAML is accepted wherever JSON is (JSON is YAML).
 fn parse_body(req: &Request<'_>) -> ApiResult<Value> {
     let ct = req.content_type;
-    if !(ct.is_empty()
-        || ct.starts_with("application/") && (ct.contains("json") || ct.contains("yaml")))
-    {
+    if !(ct.is_empty() || ct.starts_with("application/") && (ct.contains("json") || ct.contains("yaml"))) {
         // Protobuf and CBOR are not spoken; a 415 makes client-go fall back
         // to JSON.
         return Err(ApiError::UnsupportedMediaType(format!(
@@ -294,12 +259,9 @@ fn parse_body(req: &Request<'_>) -> ApiResult<Value> {
     }
     serde_json::from_slice(req.body).or_else(|json_err| {
         if req.content_type.contains("yaml") {
-            serde_yaml::from_slice(req.body)
-                .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))
+            serde_yaml::from_slice(req.body).map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))
         } else {
-            Err(ApiError::BadRequest(format!(
-                "error decoding request body: {json_err}"
-            )))
+            Err(ApiError::BadRequest(format!("error decoding request body: {json_err}")))
         }
     })
 }
@@ -307,9 +269,7 @@ fn parse_body(req: &Request<'_>) -> ApiResult<Value> {
 /// Checks that a body's apiVersion/kind (when given) fit the URL.
 fn check_type(t: &Target, obj: &Value) -> ApiResult<()> {
     if !obj.is_object() {
-        return Err(ApiError::BadRequest(
-            "the request body must be an object".into(),
-        ));
+        return Err(ApiError::BadRequest("the request body must be an object".into()));
     }
     let expected = t.api_version();
     if let Some(av) = obj.get("apiVersion").and_then(Value::as_str)
@@ -331,17 +291,13 @@ fn check_type(t: &Target, obj: &Value) -> ApiResult<()> {
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
-    obj.get("metadata")?
-        .get(field)?
-        .as_str()
-        .filter(|s| !s.is_empty())
+    obj.get("metadata")?.get(field)?.as_str().filter(|s| !s.is_empty())
 }
 
 fn check_namespace(t: &Target, obj: &Value) -> ApiResult<()> {
     match (meta_str(obj, "namespace"), t.namespace.as_deref()) {
         (Some(body), Some(url)) if body != url => Err(ApiError::BadRequest(
-            "the namespace of the provided object does not match the namespace sent on the request"
-                .into(),
+            "the namespace of the provided object does not match the namespace sent on the request".into(),
         )),
         _ => Ok(()),
     }
@@ -358,10 +314,9 @@ fn check_name(obj: &Value, name: &str) -> ApiResult<()> {
 
 fn require_namespace(store: &Store, t: &Target) -> ApiResult<()> {
     match t.namespace.as_deref() {
-        Some(ns) if !store.namespace_exists(ns) => Err(ApiError::NotFound {
-            gr: crate::error::GroupResource::new("", "namespaces"),
-            name: ns.to_string(),
-        }),
+        Some(ns) if !store.namespace_exists(ns) => {
+            Err(ApiError::NotFound { gr: crate::error::GroupResource::new("", "namespaces"), name: ns.to_string() })
+        }
         _ => Ok(()),
     }
 }
@@ -397,6 +352,7 @@ fn restrict_to_scope(scope: Scope, old: Option<&Value>, new: Value) -> Value {
             }
             new
         }
+        Scope::Scale => new,
         Scope::StatusOnly => {
             let mut base = old.cloned().unwrap_or_else(|| json!({}));
             match new.get("status") {
@@ -421,15 +377,8 @@ fn resets_managed_fields(obj: &Value) -> bool {
 }
 
 /// Fields the server owns; a client's copy of them is ignored.
-const SYSTEM_METADATA: &[&str] = &[
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "managedFields",
-    "selfLink",
-    "deletionTimestamp",
-];
+const SYSTEM_METADATA: &[&str] =
+    &["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionTimestamp"];
 
 fn without_system_metadata(mut obj: Value) -> Value {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -479,17 +428,14 @@ fn commit(
 ) -> ApiResult<Value> {
     let old_obj = old.map(|o| &o.obj);
     {
-        let map = obj
-            .as_object_mut()
-            .ok_or_else(|| ApiError::BadRequest("the object must be a JSON object".into()))?;
+        let map = obj.as_object_mut().ok_or_else(|| ApiError::BadRequest("the object must be a JSON object".into()))?;
         map.insert("apiVersion".into(), t.api_version().into());
         map.insert("kind".into(), t.rt.kind.clone().into());
     }
     let old_meta = old_obj.and_then(|o| o.get("metadata"));
     let keep = |f: &str| old_meta.and_then(|m| m.get(f)).cloned();
-    let meta = obj["metadata"]
-        .as_object_mut()
-        .ok_or_else(|| ApiError::BadRequest("metadata must be an object".into()))?;
+    let meta =
+        obj["metadata"].as_object_mut().ok_or_else(|| ApiError::BadRequest("metadata must be an object".into()))?;
     for f in SYSTEM_METADATA {
         meta.shift_remove(*f);
     }
@@ -499,25 +445,15 @@ fn commit(
     } else {
         meta.shift_remove("namespace");
     }
-    meta.insert(
-        "uid".into(),
-        keep("uid").unwrap_or_else(|| uuid::Uuid::new_v4().to_string().into()),
-    );
-    meta.insert(
-        "creationTimestamp".into(),
-        keep("creationTimestamp").unwrap_or_else(|| now().into()),
-    );
+    meta.insert("uid".into(), keep("uid").unwrap_or_else(|| uuid::Uuid::new_v4().to_string().into()));
+    meta.insert("creationTimestamp".into(), keep("creationTimestamp").unwrap_or_else(|| now().into()));
 
     kinds::apply_defaults(store, &t.rt, &mut obj, old_obj);
     kinds::validate(&t.rt, &obj)?;
 
     if t.rt.has_generation {
-        let old_gen = old_meta
-            .and_then(|m| m.get("generation"))
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        let spec_changed =
-            old_obj.is_none_or(|o| strip_volatile(o, true) != strip_volatile(&obj, true));
+        let old_gen = old_meta.and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(0);
+        let spec_changed = old_obj.is_none_or(|o| strip_volatile(o, true) != strip_volatile(&obj, true));
         obj["metadata"]["generation"] = (old_gen + i64::from(spec_changed)).into();
     }
 
@@ -541,22 +477,13 @@ fn commit(
     }
     let rv = store.next_resource_version();
     obj["metadata"]["resourceVersion"] = rv.to_string().into();
-    store.put(
-        &t.rt,
-        key,
-        Stored {
-            obj: obj.clone(),
-            managed,
-        },
-    );
+    store.put(&t.rt, key, Stored { obj: obj.clone(), managed });
     Ok(t.present(&obj))
 }
 
 fn random_suffix() -> String {
     const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..5)
-        .map(|_| CHARS[rand::random_range(0..CHARS.len())] as char)
-        .collect()
+    (0..5).map(|_| CHARS[rand::random_range(0..CHARS.len())] as char).collect()
 }
 
 fn create(store: &mut Store, t: &Target, req: &Request<'_>) -> ApiResult<Reply> {
@@ -582,28 +509,14 @@ fn create(store: &mut Store, t: &Target, req: &Request<'_>) -> ApiResult<Reply> 
     require_namespace(store, t)?;
     let key = t.key(&name);
     if store.get(&t.rt, &key).is_some() {
-        return Err(ApiError::AlreadyExists {
-            gr: t.rt.gr(),
-            name,
-        });
+        return Err(ApiError::AlreadyExists { gr: t.rt.gr(), name });
     }
     let scope = scope_of(&t.rt, false);
     let obj = restrict_to_scope(scope, None, without_system_metadata(obj));
     let mut managed = Vec::new();
-    managed::record_update(
-        &mut managed,
-        None,
-        &obj,
-        &req.update_manager(),
-        &t.api_version(),
-        &now(),
-        scope,
-    );
+    managed::record_update(&mut managed, None, &obj, &req.update_manager(), &t.api_version(), &now(), scope);
     let obj = commit(store, t, key, None, obj, managed, req.dry_run())?;
-    Ok(Reply {
-        status: StatusCode::CREATED,
-        body: obj,
-    })
+    Ok(Reply { status: StatusCode::CREATED, body: obj })
 }
 
 /// Shared tail of PUT and non-apply PATCH: `candidate` is the full object
@@ -621,69 +534,28 @@ fn replace(
     if let Some(rv) = meta_str(&candidate, "resourceVersion")
         && rv != stored_rv
     {
-        return Err(ApiError::Conflict {
-            gr: t.rt.gr(),
-            name: name.to_string(),
-        });
+        return Err(ApiError::Conflict { gr: t.rt.gr(), name: name.to_string() });
     }
-    let mut managed = if resets_managed_fields(&candidate) {
-        Vec::new()
-    } else {
-        old.managed.clone()
-    };
+    let mut managed = if resets_managed_fields(&candidate) { Vec::new() } else { old.managed.clone() };
     let scope = scope_of(&t.rt, status_sub);
     let new = restrict_to_scope(scope, Some(&old.obj), without_system_metadata(candidate));
-    managed::record_update(
-        &mut managed,
-        Some(&old.obj),
-        &new,
-        &req.update_manager(),
-        &t.api_version(),
-        &now(),
-        scope,
-    );
-    let obj = commit(
-        store,
-        t,
-        t.key(name),
-        Some(&old),
-        new,
-        managed,
-        req.dry_run(),
-    )?;
+    managed::record_update(&mut managed, Some(&old.obj), &new, &req.update_manager(), &t.api_version(), &now(), scope);
+    let obj = commit(store, t, t.key(name), Some(&old), new, managed, req.dry_run())?;
     Ok(Reply::ok(obj))
 }
 
-fn update(
-    store: &mut Store,
-    t: &Target,
-    name: &str,
-    status_sub: bool,
-    req: &Request<'_>,
-) -> ApiResult<Reply> {
+fn update(store: &mut Store, t: &Target, name: &str, status_sub: bool, req: &Request<'_>) -> ApiResult<Reply> {
     let obj = parse_body(req)?;
     check_type(t, &obj)?;
     check_namespace(t, &obj)?;
     check_name(&obj, name)?;
-    let old = store
-        .get(&t.rt, &t.key(name))
-        .cloned()
-        .ok_or_else(|| t.not_found(name))?;
+    let old = store.get(&t.rt, &t.key(name)).cloned().ok_or_else(|| t.not_found(name))?;
     replace(store, t, name, old, obj, status_sub, req)
 }
 
-fn patch(
-    store: &mut Store,
-    t: &Target,
-    name: &str,
-    status_sub: bool,
-    req: &Request<'_>,
-) -> ApiResult<Reply> {
+fn patch(store: &mut Store, t: &Target, name: &str, status_sub: bool, req: &Request<'_>) -> ApiResult<Reply> {
     let body = parse_body(req)?;
-    let old = store
-        .get(&t.rt, &t.key(name))
-        .cloned()
-        .ok_or_else(|| t.not_found(name))?;
+    let old = store.get(&t.rt, &t.key(name)).cloned().ok_or_else(|| t.not_found(name))?;
     let mut obj = old.obj.clone();
     let ct = req.content_type;
     if ct.starts_with("application/merge-patch+json") {
@@ -705,31 +577,19 @@ fn patch(
     replace(store, t, name, old, obj, status_sub, req)
 }
 
-fn apply(
-    store: &mut Store,
-    t: &Target,
-    name: &str,
-    status_sub: bool,
-    req: &Request<'_>,
-) -> ApiResult<Reply> {
+fn apply(store: &mut Store, t: &Target, name: &str, status_sub: bool, req: &Request<'_>) -> ApiResult<Reply> {
     let manager = req
         .param("fieldManager")
         .filter(|m| !m.is_empty())
         .ok_or_else(|| {
-            ApiError::BadRequest(
-                "PATCH, application/apply-patch+yaml requests must specify a fieldManager".into(),
-            )
+            ApiError::BadRequest("PATCH, application/apply-patch+yaml requests must specify a fieldManager".into())
         })?
         .to_string();
     let force = req.param("force") == Some("true");
     let config = parse_body(req)?;
     check_type(t, &config)?;
     for field in ["apiVersion", "kind"] {
-        if config
-            .get(field)
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
+        if config.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
             return Err(ApiError::BadRequest(format!("{field} must be set")));
         }
     }
@@ -737,6 +597,12 @@ fn apply(
     check_namespace(t, &config)?;
     let key = t.key(name);
     let old = store.get(&t.rt, &key).cloned();
+    // A resourceVersion in an applied config is a precondition.
+    if let Some(rv) = meta_str(&config, "resourceVersion")
+        && old.as_ref().is_none_or(|o| meta_str(&o.obj, "resourceVersion") != Some(rv))
+    {
+        return Err(ApiError::Conflict { gr: t.rt.gr(), name: name.to_string() });
+    }
     if old.is_none() {
         if status_sub {
             return Err(t.not_found(name));
@@ -752,15 +618,9 @@ fn apply(
     let mut managed = old.as_ref().map(|o| o.managed.clone()).unwrap_or_default();
     let scope = scope_of(&t.rt, status_sub);
     let now = now();
-    let areq = ApplyRequest {
-        manager: &manager,
-        api_version: &t.api_version(),
-        force,
-        now: &now,
-        scope,
-    };
-    let merged = managed::apply(&live, &without_system_metadata(config), &mut managed, &areq)
-        .map_err(|conflicts| ApiError::ApplyConflict {
+    let areq = ApplyRequest { manager: &manager, api_version: &t.api_version(), force, now: &now, scope };
+    let merged = managed::apply(&live, &without_system_metadata(config), &mut managed, &areq).map_err(|conflicts| {
+        ApiError::ApplyConflict {
             gr: t.rt.gr(),
             name: name.to_string(),
             message: managed::conflict_message(&conflicts),
@@ -772,18 +632,12 @@ fn apply(
                     field: managed::path_string(&c.path),
                 })
                 .collect(),
-        })?;
+        }
+    })?;
     let merged = restrict_to_scope(scope, old.as_ref().map(|o| &o.obj), merged);
     let created = old.is_none();
     let obj = commit(store, t, key, old.as_ref(), merged, managed, req.dry_run())?;
-    Ok(Reply {
-        status: if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        body: obj,
-    })
+    Ok(Reply { status: if created { StatusCode::CREATED } else { StatusCode::OK }, body: obj })
 }
 
 /// The parts of DeleteOptions that matter here. `propagationPolicy` and
@@ -799,29 +653,19 @@ fn delete(store: &mut Store, t: &Target, name: &str, req: &Request<'_>) -> ApiRe
     let opts = delete_options(req)?;
     let key = t.key(name);
     let old = store.get(&t.rt, &key).ok_or_else(|| t.not_found(name))?;
-    let pre = |f: &str| {
-        opts.pointer(&format!("/preconditions/{f}"))
-            .and_then(Value::as_str)
-    };
+    let pre = |f: &str| opts.pointer(&format!("/preconditions/{f}")).and_then(Value::as_str);
     for (field, pointer) in [("uid", "uid"), ("resourceVersion", "resourceVersion")] {
         if let Some(want) = pre(field)
             && Some(want) != meta_str(&old.obj, pointer)
         {
-            return Err(ApiError::Conflict {
-                gr: t.rt.gr(),
-                name: name.to_string(),
-            });
+            return Err(ApiError::Conflict { gr: t.rt.gr(), name: name.to_string() });
         }
     }
     let uid = meta_str(&old.obj, "uid").unwrap_or_default().to_string();
-    let dry_run = req.dry_run()
-        || opts
-            .get("dryRun")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|v| v == "All"));
+    let dry_run =
+        req.dry_run() || opts.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
     if !dry_run {
         store.remove(&t.rt, &key);
-        store.next_resource_version();
     }
     let mut details = json!({"name": name, "kind": t.rt.plural, "uid": uid});
     if !t.rt.group.is_empty() {
@@ -845,17 +689,10 @@ fn delete_collection(store: &mut Store, t: &Target, req: &Request<'_>) -> ApiRes
         .collect();
     let mut items = Vec::new();
     for key in keys {
-        let removed = if req.dry_run() {
-            store.get(&t.rt, &key).cloned()
-        } else {
-            store.remove(&t.rt, &key)
-        };
+        let removed = if req.dry_run() { store.get(&t.rt, &key).cloned() } else { store.remove(&t.rt, &key) };
         if let Some(s) = removed {
             items.push(t.present(&s.obj));
         }
-    }
-    if !req.dry_run() {
-        store.next_resource_version();
     }
     Ok(Reply::ok(json!({
         "kind": t.rt.list_kind,
@@ -863,4 +700,81 @@ fn delete_collection(store: &mut Store, t: &Target, req: &Request<'_>) -> ApiRes
         "metadata": {"resourceVersion": store.resource_version().to_string()},
         "items": items,
     })))
+}
+
+fn has_scale(rt: &ResourceType) -> bool {
+    rt.group == "apps" && rt.kind == "Deployment"
+}
+
+/// The autoscaling/v1 Scale view of a Deployment.
+fn scale_of(obj: &Value) -> Value {
+    let selector: Vec<String> = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
+        .unwrap_or_default();
+    let meta = &obj["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"],
+            "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector.join(","),
+        },
+    })
+}
+
+/// GET/PUT/PATCH on `deployments/{name}/scale` (what `kubectl scale` and
+/// autoscalers use). Only `spec.replicas` can change.
+fn scale(store: &mut Store, t: &Target, name: &str, req: &Request<'_>) -> ApiResult<Reply> {
+    let old = store.get(&t.rt, &t.key(name)).cloned().ok_or_else(|| t.not_found(name))?;
+    let current = scale_of(&old.obj);
+    let wanted = match *req.method {
+        Method::GET => return Ok(Reply::ok(current)),
+        Method::PUT => parse_body(req)?,
+        Method::PATCH => {
+            let body = parse_body(req)?;
+            let mut s = current.clone();
+            if req.content_type.starts_with("application/json-patch+json") {
+                patch::json_patch(&mut s, &body)?;
+            } else {
+                patch::strategic_merge_patch(&mut s, &body);
+            }
+            s
+        }
+        ref m => {
+            return Err(ApiError::MethodNotAllowed(format!("method {m} is not supported on scale")));
+        }
+    };
+    if let Some(rv) = meta_str(&wanted, "resourceVersion")
+        && Some(rv) != meta_str(&old.obj, "resourceVersion")
+    {
+        return Err(ApiError::Conflict { gr: t.rt.gr(), name: name.to_string() });
+    }
+    let replicas = wanted
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| ApiError::BadRequest("spec.replicas must be an integer".into()))?;
+    let mut new = old.obj.clone();
+    new["spec"]["replicas"] = replicas.into();
+    let mut managed = old.managed.clone();
+    managed::record_update(
+        &mut managed,
+        Some(&old.obj),
+        &new,
+        &req.update_manager(),
+        &t.api_version(),
+        &now(),
+        Scope::Scale,
+    );
+    let obj = commit(store, t, t.key(name), Some(&old), new, managed, req.dry_run())?;
+    Ok(Reply::ok(scale_of(&obj)))
 }

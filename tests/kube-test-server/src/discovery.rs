@@ -41,11 +41,7 @@ fn group_doc(name: &str, versions: &[String]) -> Value {
 }
 
 pub fn group_list(reg: &Registry) -> Value {
-    let groups: Vec<Value> = reg
-        .groups()
-        .iter()
-        .map(|(name, versions)| group_doc(name, versions))
-        .collect();
+    let groups: Vec<Value> = reg.groups().iter().map(|(name, versions)| group_doc(name, versions)).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -58,16 +54,7 @@ pub fn group(reg: &Registry, name: &str) -> Option<Value> {
     Some(doc)
 }
 
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 fn resource_doc(t: &ResourceType) -> Value {
     let mut doc = json!({
@@ -93,11 +80,7 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
         return None;
     }
     let mut resources = Vec::new();
-    for t in reg
-        .types()
-        .iter()
-        .filter(|t| t.group == group && t.serves(version))
-    {
+    for t in reg.types().iter().filter(|t| t.group == group && t.serves(version)) {
         resources.push(resource_doc(t));
         if t.status_subresource {
             resources.push(json!({
@@ -109,11 +92,7 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
             }));
         }
     }
-    let group_version = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
+    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     Some(json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",

@@ -19,20 +19,13 @@ pub struct GroupResource {
 
 impl GroupResource {
     pub fn new(group: &str, resource: &str) -> Self {
-        Self {
-            group: group.to_string(),
-            resource: resource.to_string(),
-        }
+        Self { group: group.to_string(), resource: resource.to_string() }
     }
 }
 
 impl fmt::Display for GroupResource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.group.is_empty() {
-            f.write_str(&self.resource)
-        } else {
-            write!(f, "{}.{}", self.resource, self.group)
-        }
+        if self.group.is_empty() { f.write_str(&self.resource) } else { write!(f, "{}.{}", self.resource, self.group) }
     }
 }
 
@@ -61,20 +54,10 @@ pub enum ApiError {
     Conflict { gr: GroupResource, name: String },
     /// Server-side apply ownership conflict; `message` is preformatted.
     #[error("{message}")]
-    ApplyConflict {
-        gr: GroupResource,
-        name: String,
-        message: String,
-        causes: Vec<Cause>,
-    },
+    ApplyConflict { gr: GroupResource, name: String, message: String, causes: Vec<Cause> },
     /// Validation failure (HTTP 422). `kind` is the object's Kind.
     #[error("{kind} \"{name}\" is invalid: {}", join_causes(.causes))]
-    Invalid {
-        group: String,
-        kind: String,
-        name: String,
-        causes: Vec<Cause>,
-    },
+    Invalid { group: String, kind: String, name: String, causes: Vec<Cause> },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -88,24 +71,17 @@ pub enum ApiError {
 }
 
 fn join_causes(causes: &[Cause]) -> String {
-    let parts: Vec<String> = causes
-        .iter()
-        .map(|c| format!("{}: {}", c.field, c.message))
-        .collect();
-    if parts.len() == 1 {
-        parts[0].clone()
-    } else {
-        format!("[{}]", parts.join(", "))
-    }
+    let parts: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
+    if parts.len() == 1 { parts[0].clone() } else { format!("[{}]", parts.join(", ")) }
 }
 
 impl ApiError {
     pub fn code(&self) -> StatusCode {
         match self {
             ApiError::NotFound { .. } | ApiError::NoResource => StatusCode::NOT_FOUND,
-            ApiError::AlreadyExists { .. }
-            | ApiError::Conflict { .. }
-            | ApiError::ApplyConflict { .. } => StatusCode::CONFLICT,
+            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => {
+                StatusCode::CONFLICT
+            }
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -133,10 +109,7 @@ impl ApiError {
     /// resource (plural) for most errors but the Kind for `Invalid`.
     fn details(&self) -> Value {
         let causes_json = |causes: &[Cause]| -> Value {
-            causes
-                .iter()
-                .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
-                .collect()
+            causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect()
         };
         let mut d = match self {
             ApiError::NotFound { gr, name }
@@ -144,17 +117,12 @@ impl ApiError {
             | ApiError::Conflict { gr, name } => {
                 json!({"name": name, "kind": gr.resource, "group": gr.group})
             }
-            ApiError::ApplyConflict {
-                gr, name, causes, ..
-            } => {
+            ApiError::ApplyConflict { gr, name, causes, .. } => {
                 json!({"name": name, "kind": gr.resource, "group": gr.group, "causes": causes_json(causes)})
             }
-            ApiError::Invalid {
-                group,
-                kind,
-                name,
-                causes,
-            } => json!({"name": name, "kind": kind, "group": group, "causes": causes_json(causes)}),
+            ApiError::Invalid { group, kind, name, causes } => {
+                json!({"name": name, "kind": kind, "group": group, "causes": causes_json(causes)})
+            }
             ApiError::TooManyRequests => json!({"retryAfterSeconds": 1}),
             _ => json!({}),
         };
@@ -186,10 +154,7 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&self.to_status()).unwrap_or_default();
         let mut resp = (self.code(), body).into_response();
         let headers = resp.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if matches!(self, ApiError::TooManyRequests) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

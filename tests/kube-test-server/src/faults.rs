@@ -42,18 +42,14 @@ impl Verb {
     ];
 
     fn index(self) -> usize {
-        Verb::ALL
-            .iter()
-            .position(|v| *v == self)
-            .expect("every verb is in ALL")
+        Verb::ALL.iter().position(|v| *v == self).expect("every verb is in ALL")
     }
 }
 
 impl std::str::FromStr for Verb {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        serde_json::from_value(serde_json::Value::String(s.to_lowercase()))
-            .map_err(|_| format!("unknown verb {s:?}"))
+        serde_json::from_value(serde_json::Value::String(s.to_lowercase())).map_err(|_| format!("unknown verb {s:?}"))
     }
 }
 
@@ -102,13 +98,7 @@ impl FaultRule {
     /// A rule failing every request until cleared; narrow it with the
     /// builder methods.
     pub fn new(kind: FaultKind) -> Self {
-        Self {
-            kind,
-            count: None,
-            probability: None,
-            verb: None,
-            path: None,
-        }
+        Self { kind, count: None, probability: None, verb: None, path: None }
     }
 
     pub fn times(mut self, n: u64) -> Self {
@@ -221,10 +211,7 @@ impl Knobs {
     }
 
     pub fn state(&self) -> KnobsState {
-        KnobsState {
-            latency_ms: self.inner.latency_ms.load(Ordering::Relaxed),
-            faults: self.faults().clone(),
-        }
+        KnobsState { latency_ms: self.inner.latency_ms.load(Ordering::Relaxed), faults: self.faults().clone() }
     }
 
     pub fn counters(&self) -> Counters {
@@ -264,9 +251,9 @@ impl Knobs {
     /// rule when it does.
     pub(crate) fn decide(&self, verb: Verb, path: &str) -> Option<FaultKind> {
         let mut faults = self.faults();
-        let idx = faults.iter().position(|r| {
-            r.matches(verb, path) && r.probability.is_none_or(|p| rand::random::<f64>() < p)
-        })?;
+        let idx = faults
+            .iter()
+            .position(|r| r.matches(verb, path) && r.probability.is_none_or(|p| rand::random::<f64>() < p))?;
         let kind = faults[idx].kind;
         if let Some(n) = &mut faults[idx].count {
             *n = n.saturating_sub(1);
@@ -279,10 +266,7 @@ impl Knobs {
 
     fn faults(&self) -> std::sync::MutexGuard<'_, Vec<FaultRule>> {
         // A panic while holding this lock cannot leave the list invalid.
-        self.inner
-            .faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -293,26 +277,12 @@ mod tests {
     #[test]
     fn counted_rule_expires_and_filters_apply() {
         let k = Knobs::new();
-        k.add_fault(
-            FaultRule::new(FaultKind::Drop)
-                .times(2)
-                .verb(Verb::Get)
-                .path_contains("configmaps"),
-        );
+        k.add_fault(FaultRule::new(FaultKind::Drop).times(2).verb(Verb::Get).path_contains("configmaps"));
         assert_eq!(k.decide(Verb::List, "/api/v1/configmaps"), None);
         assert_eq!(k.decide(Verb::Get, "/api/v1/secrets/x"), None);
-        assert_eq!(
-            k.decide(Verb::Get, "/api/v1/namespaces/d/configmaps/x"),
-            Some(FaultKind::Drop)
-        );
-        assert_eq!(
-            k.decide(Verb::Get, "/api/v1/namespaces/d/configmaps/x"),
-            Some(FaultKind::Drop)
-        );
-        assert_eq!(
-            k.decide(Verb::Get, "/api/v1/namespaces/d/configmaps/x"),
-            None
-        );
+        assert_eq!(k.decide(Verb::Get, "/api/v1/namespaces/d/configmaps/x"), Some(FaultKind::Drop));
+        assert_eq!(k.decide(Verb::Get, "/api/v1/namespaces/d/configmaps/x"), Some(FaultKind::Drop));
+        assert_eq!(k.decide(Verb::Get, "/api/v1/namespaces/d/configmaps/x"), None);
         assert!(k.state().faults.is_empty());
     }
 
@@ -325,14 +295,8 @@ mod tests {
 
     #[test]
     fn rule_json_shape() {
-        let r: FaultRule =
-            serde_json::from_str(r#"{"kind":"429","count":3,"verb":"apply"}"#).unwrap();
-        assert_eq!(
-            r,
-            FaultRule::new(FaultKind::TooManyRequests)
-                .times(3)
-                .verb(Verb::Apply)
-        );
+        let r: FaultRule = serde_json::from_str(r#"{"kind":"429","count":3,"verb":"apply"}"#).unwrap();
+        assert_eq!(r, FaultRule::new(FaultKind::TooManyRequests).times(3).verb(Verb::Apply));
         assert!(serde_json::from_str::<FaultRule>(r#"{"kind":"418"}"#).is_err());
     }
 }

@@ -15,8 +15,7 @@ const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist 
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -28,8 +27,7 @@ fn is_dns_subdomain(s: &str) -> bool {
 fn is_label_value(s: &str) -> bool {
     s.is_empty()
         || (s.len() <= 63
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
             && s.as_bytes()[0].is_ascii_alphanumeric()
             && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric())
 }
@@ -43,43 +41,26 @@ fn is_label_key(k: &str) -> bool {
 }
 
 fn invalid(field: String, value: &Value, detail: &str) -> Cause {
-    Cause {
-        reason: "FieldValueInvalid".into(),
-        message: format!("Invalid value: {value}: {detail}"),
-        field,
-    }
+    Cause { reason: "FieldValueInvalid".into(), message: format!("Invalid value: {value}: {detail}"), field }
 }
 
 fn required(field: &str, detail: &str) -> Cause {
-    Cause {
-        reason: "FieldValueRequired".into(),
-        message: format!("Required value{detail}"),
-        field: field.into(),
-    }
+    Cause { reason: "FieldValueRequired".into(), message: format!("Required value{detail}"), field: field.into() }
 }
 
 /// Validates a fully assembled object before it is stored.
 pub fn validate(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
     let mut causes = Vec::new();
     let name_ok = match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "namespaces") => is_dns_label(name).then_some(()).ok_or(DNS1123_LABEL_MSG),
-        ("", "services") => (is_dns_label(name)
-            && name.starts_with(|c: char| c.is_ascii_lowercase()))
-        .then_some(())
-        .ok_or(DNS1035_LABEL_MSG),
-        _ => is_dns_subdomain(name)
+        ("", "services") => (is_dns_label(name) && name.starts_with(|c: char| c.is_ascii_lowercase()))
             .then_some(())
-            .ok_or(DNS1123_SUBDOMAIN_MSG),
+            .ok_or(DNS1035_LABEL_MSG),
+        _ => is_dns_subdomain(name).then_some(()).ok_or(DNS1123_SUBDOMAIN_MSG),
     };
     if name.is_empty() {
-        causes.push(required(
-            "metadata.name",
-            ": name or generateName is required",
-        ));
+        causes.push(required("metadata.name", ": name or generateName is required"));
     } else if let Err(msg) = name_ok {
         causes.push(invalid("metadata.name".into(), &json!(name), msg));
     }
@@ -102,12 +83,7 @@ pub fn validate(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
     if causes.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::Invalid {
-            group: rt.group.clone(),
-            kind: rt.kind.clone(),
-            name: name.to_string(),
-            causes,
-        })
+        Err(ApiError::Invalid { group: rt.group.clone(), kind: rt.kind.clone(), name: name.to_string(), causes })
     }
 }
 
@@ -116,14 +92,9 @@ fn validate_deployment(obj: &Value, causes: &mut Vec<Cause>) {
         causes.push(required("spec.selector", ""));
         return;
     };
-    let template_labels = obj
-        .pointer("/spec/template/metadata/labels")
-        .and_then(Value::as_object);
+    let template_labels = obj.pointer("/spec/template/metadata/labels").and_then(Value::as_object);
     let wanted = selector.get("matchLabels").and_then(Value::as_object);
-    let matches = wanted.is_none_or(|want| {
-        want.iter()
-            .all(|(k, v)| template_labels.and_then(|l| l.get(k)) == Some(v))
-    });
+    let matches = wanted.is_none_or(|want| want.iter().all(|(k, v)| template_labels.and_then(|l| l.get(k)) == Some(v)));
     if !matches {
         causes.push(invalid(
             "spec.template.metadata.labels".into(),
@@ -135,11 +106,7 @@ fn validate_deployment(obj: &Value, causes: &mut Vec<Cause>) {
 
 fn validate_crd(obj: &Value, name: &str, causes: &mut Vec<Cause>) {
     let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
-    let (group, plural, kind) = (
-        s("/spec/group"),
-        s("/spec/names/plural"),
-        s("/spec/names/kind"),
-    );
+    let (group, plural, kind) = (s("/spec/group"), s("/spec/names/plural"), s("/spec/names/kind"));
     if group.is_empty() {
         causes.push(required("spec.group", ""));
     }
@@ -150,11 +117,7 @@ fn validate_crd(obj: &Value, name: &str, causes: &mut Vec<Cause>) {
         causes.push(required("spec.names.kind", ""));
     }
     if !group.is_empty() && !plural.is_empty() && name != format!("{plural}.{group}") {
-        causes.push(invalid(
-            "metadata.name".into(),
-            &json!(name),
-            "must be spec.names.plural+\".\"+spec.group",
-        ));
+        causes.push(invalid("metadata.name".into(), &json!(name), "must be spec.names.plural+\".\"+spec.group"));
     }
     if !matches!(s("/spec/scope"), "Namespaced" | "Cluster") {
         causes.push(Cause {
@@ -166,21 +129,11 @@ fn validate_crd(obj: &Value, name: &str, causes: &mut Vec<Cause>) {
             field: "spec.scope".into(),
         });
     }
-    let versions = obj
-        .pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let versions = obj.pointer("/spec/versions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     if versions.is_empty() {
-        causes.push(required(
-            "spec.versions",
-            ": must have exactly one version marked as storage version",
-        ));
+        causes.push(required("spec.versions", ": must have exactly one version marked as storage version"));
     } else {
-        let storage = versions
-            .iter()
-            .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-            .count();
+        let storage = versions.iter().filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true)).count();
         if storage != 1 {
             causes.push(invalid(
                 "spec.versions".into(),
@@ -202,9 +155,7 @@ pub fn apply_defaults(store: &mut Store, rt: &ResourceType, obj: &mut Value, old
                 .or_insert_with(|| json!({}))
                 .as_object_mut()
                 .map(|l| l.insert("kubernetes.io/metadata.name".into(), name));
-            object_at(obj, "spec")
-                .entry("finalizers")
-                .or_insert_with(|| json!(["kubernetes"]));
+            object_at(obj, "spec").entry("finalizers").or_insert_with(|| json!(["kubernetes"]));
             object_at(obj, "status").insert("phase".into(), "Active".into());
         }
         ("", "services") => default_service(store, obj, old),
@@ -228,19 +179,10 @@ fn object_at<'a>(obj: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
 }
 
 fn default_service(store: &mut Store, obj: &mut Value, old: Option<&Value>) {
-    let old_ip = old
-        .and_then(|o| o.pointer("/spec/clusterIP"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let old_ip = old.and_then(|o| o.pointer("/spec/clusterIP")).and_then(Value::as_str).map(str::to_string);
     let spec = object_at(obj, "spec");
-    let ty = spec
-        .entry("type")
-        .or_insert_with(|| "ClusterIP".into())
-        .as_str()
-        .unwrap_or("ClusterIP")
-        .to_string();
-    spec.entry("sessionAffinity")
-        .or_insert_with(|| "None".into());
+    let ty = spec.entry("type").or_insert_with(|| "ClusterIP".into()).as_str().unwrap_or("ClusterIP").to_string();
+    spec.entry("sessionAffinity").or_insert_with(|| "None".into());
     if ty != "ExternalName" {
         // The cluster IP is immutable: keep the allocated one across
         // updates that omit it.
@@ -251,10 +193,8 @@ fn default_service(store: &mut Store, obj: &mut Value, old: Option<&Value>) {
         spec.insert("clusterIP".into(), ip.clone().into());
         spec.insert("clusterIPs".into(), json!([ip]));
         spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
-        spec.entry("ipFamilyPolicy")
-            .or_insert_with(|| "SingleStack".into());
-        spec.entry("internalTrafficPolicy")
-            .or_insert_with(|| "Cluster".into());
+        spec.entry("ipFamilyPolicy").or_insert_with(|| "SingleStack".into());
+        spec.entry("internalTrafficPolicy").or_insert_with(|| "Cluster".into());
     }
     if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
         for port in ports.iter_mut().filter_map(Value::as_object_mut) {
@@ -264,9 +204,7 @@ fn default_service(store: &mut Store, obj: &mut Value, old: Option<&Value>) {
             }
         }
     }
-    object_at(obj, "status")
-        .entry("loadBalancer")
-        .or_insert_with(|| json!({}));
+    object_at(obj, "status").entry("loadBalancer").or_insert_with(|| json!({}));
 }
 
 /// `stringData` is write-only: it is folded into base64 `data`.
@@ -288,11 +226,7 @@ pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -307,10 +241,7 @@ pub fn base64(bytes: &[u8]) -> String {
 
 /// A CRD is accepted and established at once; `storedVersions` only grows.
 fn default_crd_status(obj: &mut Value, old: Option<&Value>) {
-    let mut names = obj
-        .pointer("/spec/names")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+    let mut names = obj.pointer("/spec/names").cloned().unwrap_or_else(|| json!({}));
     let kind = names["kind"].as_str().unwrap_or_default().to_string();
     if names.get("singular").is_none() {
         names["singular"] = kind.to_lowercase().into();
@@ -318,18 +249,12 @@ fn default_crd_status(obj: &mut Value, old: Option<&Value>) {
     if names.get("listKind").is_none() {
         names["listKind"] = format!("{kind}List").into();
     }
-    let mut stored: Vec<Value> = old
-        .and_then(|o| o.pointer("/status/storedVersions"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut stored: Vec<Value> =
+        old.and_then(|o| o.pointer("/status/storedVersions")).and_then(Value::as_array).cloned().unwrap_or_default();
     let storage = obj
         .pointer("/spec/versions")
         .and_then(Value::as_array)
-        .and_then(|vs| {
-            vs.iter()
-                .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-        })
+        .and_then(|vs| vs.iter().find(|v| v.get("storage").and_then(Value::as_bool) == Some(true)))
         .and_then(|v| v.get("name"))
         .cloned();
     if let Some(s) = storage
@@ -338,10 +263,8 @@ fn default_crd_status(obj: &mut Value, old: Option<&Value>) {
         stored.push(s);
     }
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let since = old
-        .and_then(|o| o.pointer("/status/conditions/0/lastTransitionTime"))
-        .cloned()
-        .unwrap_or_else(|| now.into());
+    let since =
+        old.and_then(|o| o.pointer("/status/conditions/0/lastTransitionTime")).cloned().unwrap_or_else(|| now.into());
     let condition = |ty: &str, reason: &str, message: &str| json!({"type": ty, "status": "True", "lastTransitionTime": since, "reason": reason, "message": message});
     obj["status"] = json!({
         "conditions": [

@@ -30,6 +30,7 @@ mod selectors;
 mod server;
 mod store;
 mod table;
+mod watch;
 
 use std::net::SocketAddr;
 
@@ -66,9 +67,7 @@ pub fn spawn_for_tests() -> TestServer {
 /// If no loopback port can be bound or the thread cannot be started.
 pub fn spawn_with_knobs(knobs: Knobs) -> TestServer {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    listener
-        .set_nonblocking(true)
-        .expect("make the listener non-blocking");
+    listener.set_nonblocking(true).expect("make the listener non-blocking");
     let addr = listener.local_addr().expect("listener address");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server_knobs = knobs.clone();
@@ -81,8 +80,7 @@ pub fn spawn_with_knobs(knobs: Knobs) -> TestServer {
                 .build()
                 .expect("build the server runtime");
             runtime.block_on(async move {
-                let listener =
-                    tokio::net::TcpListener::from_std(listener).expect("register the listener");
+                let listener = tokio::net::TcpListener::from_std(listener).expect("register the listener");
                 let stop = async {
                     let _ = rx.await;
                 };
@@ -92,13 +90,7 @@ pub fn spawn_with_knobs(knobs: Knobs) -> TestServer {
             });
         })
         .expect("spawn the server thread");
-    TestServer {
-        addr,
-        url: format!("http://{addr}"),
-        knobs,
-        shutdown: Some(tx),
-        thread: Some(thread),
-    }
+    TestServer { addr, url: format!("http://{addr}"), knobs, shutdown: Some(tx), thread: Some(thread) }
 }
 
 impl TestServer {

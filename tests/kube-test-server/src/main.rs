@@ -9,10 +9,7 @@ use clap::Parser;
 use kube_test_server::{FaultKind, FaultRule, Knobs, Verb};
 
 #[derive(Parser, Debug)]
-#[command(
-    version,
-    about = "A local Kubernetes API server for tests (plain HTTP, no auth)."
-)]
+#[command(version, about = "A local Kubernetes API server for tests (plain HTTP, no auth).")]
 struct Cli {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]

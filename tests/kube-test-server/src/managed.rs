@@ -76,11 +76,18 @@ pub enum Scope {
     MainWithoutStatus,
     /// The `/status` subresource: only `status` is owned.
     StatusOnly,
+    /// The `/scale` subresource: writes only `spec.replicas`, owned like
+    /// the main resource but recorded under subresource "scale".
+    Scale,
 }
 
 impl Scope {
     pub fn subresource(self) -> Option<&'static str> {
-        (self == Scope::StatusOnly).then_some("status")
+        match self {
+            Scope::StatusOnly => Some("status"),
+            Scope::Scale => Some("scale"),
+            Scope::Whole | Scope::MainWithoutStatus => None,
+        }
     }
 }
 
@@ -96,7 +103,7 @@ pub fn leaves(obj: &Value, scope: Scope) -> FieldSet {
     for (k, v) in map {
         let include = match k.as_str() {
             "apiVersion" | "kind" => false,
-            "status" => scope != Scope::MainWithoutStatus,
+            "status" => !matches!(scope, Scope::MainWithoutStatus | Scope::Scale),
             "metadata" => {
                 if scope == Scope::StatusOnly {
                     false
@@ -147,9 +154,7 @@ pub fn set_path(root: &mut Value, path: &[String], value: Value) {
     };
     let mut cur = root;
     for k in parents {
-        cur = ensure_object(cur)
-            .entry(k.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
+        cur = ensure_object(cur).entry(k.clone()).or_insert_with(|| Value::Object(Map::new()));
     }
     ensure_object(cur).insert(last.clone(), value);
 }
@@ -222,11 +227,7 @@ pub struct Conflict {
 /// (`Apply failed with 1 conflict: conflict with "m" using v1: .data.k`).
 pub fn conflict_message(conflicts: &[Conflict]) -> String {
     if let [c] = conflicts {
-        return format!(
-            "Apply failed with 1 conflict: conflict with {}: {}",
-            c.manager,
-            path_string(&c.path)
-        );
+        return format!("Apply failed with 1 conflict: conflict with {}: {}", c.manager, path_string(&c.path));
     }
     let mut managers: Vec<&str> = conflicts.iter().map(|c| c.manager.as_str()).collect();
     managers.sort();
@@ -238,11 +239,7 @@ pub fn conflict_message(conflicts: &[Conflict]) -> String {
             lines.push(format!("- {}", path_string(&c.path)));
         }
     }
-    format!(
-        "Apply failed with {} conflicts: {}",
-        conflicts.len(),
-        lines.join("\n")
-    )
+    format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
 }
 
 /// Whether applying `config` at `p` clashes with another manager owning `q`
@@ -280,9 +277,8 @@ pub fn apply(
     req: &ApplyRequest<'_>,
 ) -> Result<Value, Vec<Conflict>> {
     let sub = req.scope.subresource();
-    let (nulls, applied): (FieldSet, FieldSet) = leaves(config, req.scope)
-        .into_iter()
-        .partition(|p| get_path(config, p).is_some_and(Value::is_null));
+    let (nulls, applied): (FieldSet, FieldSet) =
+        leaves(config, req.scope).into_iter().partition(|p| get_path(config, p).is_some_and(Value::is_null));
     let is_self = |e: &ManagedEntry| e.is(req.manager, Operation::Apply, sub);
 
     // 1. Conflicts with fields other managers own.
@@ -291,13 +287,7 @@ pub fn apply(
         for p in &applied {
             let clash = overlapping(&e.fields, p).any(|q| clashes(live, config, p, q));
             if clash {
-                conflicts.push((
-                    i,
-                    Conflict {
-                        manager: e.display(),
-                        path: p.clone(),
-                    },
-                ));
+                conflicts.push((i, Conflict { manager: e.display(), path: p.clone() }));
             }
         }
     }
@@ -317,17 +307,10 @@ pub fn apply(
     // 2. Fields applied last time but not now are removed, unless still
     //    owned by someone else.
     let mut obj = live.clone();
-    let previous = entries
-        .iter()
-        .find(|e| is_self(e))
-        .map(|e| e.fields.clone())
-        .unwrap_or_default();
+    let previous = entries.iter().find(|e| is_self(e)).map(|e| e.fields.clone()).unwrap_or_default();
     for r in &previous {
         let still_applied = any_overlap(&applied, r);
-        let owned_elsewhere = entries
-            .iter()
-            .filter(|e| !is_self(e))
-            .any(|e| any_overlap(&e.fields, r));
+        let owned_elsewhere = entries.iter().filter(|e| !is_self(e)).any(|e| any_overlap(&e.fields, r));
         if !still_applied && !owned_elsewhere {
             remove_path(&mut obj, r);
         }
@@ -381,23 +364,15 @@ pub fn record_update(
     scope: Scope,
 ) {
     let sub = scope.subresource();
-    let changed: FieldSet = leaves(new, scope)
-        .into_iter()
-        .filter(|p| old.and_then(|o| get_path(o, p)) != get_path(new, p))
-        .collect();
+    let changed: FieldSet =
+        leaves(new, scope).into_iter().filter(|p| old.and_then(|o| get_path(o, p)) != get_path(new, p)).collect();
     if changed.is_empty() {
         return;
     }
-    for e in entries
-        .iter_mut()
-        .filter(|e| !e.is(manager, Operation::Update, sub))
-    {
+    for e in entries.iter_mut().filter(|e| !e.is(manager, Operation::Update, sub)) {
         e.fields.retain(|q| !any_overlap(&changed, q));
     }
-    match entries
-        .iter_mut()
-        .find(|e| e.is(manager, Operation::Update, sub))
-    {
+    match entries.iter_mut().find(|e| e.is(manager, Operation::Update, sub)) {
         Some(e) => {
             e.fields.extend(changed);
             e.time = now.to_string();
@@ -432,10 +407,7 @@ pub fn fields_v1(set: &FieldSet) -> Value {
     while let Some(path) = iter.next() {
         let mut cur = &mut root;
         for k in path {
-            cur = ensure_object(
-                cur.entry(format!("f:{k}"))
-                    .or_insert_with(|| Value::Object(Map::new())),
-            );
+            cur = ensure_object(cur.entry(format!("f:{k}")).or_insert_with(|| Value::Object(Map::new())));
         }
         // Sorted order puts a path's descendants right after it.
         if iter.peek().is_some_and(|next| next.starts_with(path)) {
@@ -471,20 +443,11 @@ mod tests {
     use serde_json::json;
 
     fn p(s: &str) -> FieldPath {
-        s.split('.')
-            .filter(|x| !x.is_empty())
-            .map(str::to_string)
-            .collect()
+        s.split('.').filter(|x| !x.is_empty()).map(str::to_string).collect()
     }
 
     fn req<'a>(manager: &'a str, force: bool) -> ApplyRequest<'a> {
-        ApplyRequest {
-            manager,
-            api_version: "v1",
-            force,
-            now: "2024-01-01T00:00:00Z",
-            scope: Scope::Whole,
-        }
+        ApplyRequest { manager, api_version: "v1", force, now: "2024-01-01T00:00:00Z", scope: Scope::Whole }
     }
 
     #[test]
@@ -494,39 +457,21 @@ mod tests {
             "metadata": {"name": "x", "labels": {"a": "1"}, "resourceVersion": "3"},
             "data": {"k": "v", "e": {}}, "list": [1, 2],
         });
-        let got: Vec<String> = leaves(&obj, Scope::Whole)
-            .iter()
-            .map(|p| path_string(p))
-            .collect();
+        let got: Vec<String> = leaves(&obj, Scope::Whole).iter().map(|p| path_string(p)).collect();
         assert_eq!(got, [".data.e", ".data.k", ".list", ".metadata.labels.a"]);
     }
 
     #[test]
     fn fields_v1_format() {
         let set: FieldSet = [p("data.k"), p("metadata.labels"), p("metadata.labels.a")].into();
-        assert_eq!(
-            fields_v1(&set),
-            json!({"f:data": {"f:k": {}}, "f:metadata": {"f:labels": {".": {}, "f:a": {}}}})
-        );
+        assert_eq!(fields_v1(&set), json!({"f:data": {"f:k": {}}, "f:metadata": {"f:labels": {".": {}, "f:a": {}}}}));
     }
 
     #[test]
     fn apply_removes_fields_no_longer_applied() {
         let mut entries = Vec::new();
-        let live = apply(
-            &json!({}),
-            &json!({"data": {"a": "1", "b": "2"}}),
-            &mut entries,
-            &req("m", false),
-        )
-        .unwrap();
-        let live = apply(
-            &live,
-            &json!({"data": {"a": "1"}}),
-            &mut entries,
-            &req("m", false),
-        )
-        .unwrap();
+        let live = apply(&json!({}), &json!({"data": {"a": "1", "b": "2"}}), &mut entries, &req("m", false)).unwrap();
+        let live = apply(&live, &json!({"data": {"a": "1"}}), &mut entries, &req("m", false)).unwrap();
         assert_eq!(live, json!({"data": {"a": "1"}}));
         assert_eq!(entries[0].fields, [p("data.a")].into());
     }
@@ -534,20 +479,8 @@ mod tests {
     #[test]
     fn shared_field_survives_one_owner_leaving() {
         let mut entries = Vec::new();
-        let live = apply(
-            &json!({}),
-            &json!({"data": {"a": "1"}}),
-            &mut entries,
-            &req("m1", false),
-        )
-        .unwrap();
-        let live = apply(
-            &live,
-            &json!({"data": {"a": "1"}}),
-            &mut entries,
-            &req("m2", false),
-        )
-        .unwrap();
+        let live = apply(&json!({}), &json!({"data": {"a": "1"}}), &mut entries, &req("m1", false)).unwrap();
+        let live = apply(&live, &json!({"data": {"a": "1"}}), &mut entries, &req("m2", false)).unwrap();
         let live = apply(&live, &json!({"data": {}}), &mut entries, &req("m1", false)).unwrap();
         assert_eq!(live, json!({"data": {"a": "1"}}));
     }
@@ -557,24 +490,9 @@ mod tests {
         let mut entries = Vec::new();
         let live = json!({"data": {"a": "1"}});
         record_update(&mut entries, None, &live, "editor", "v1", "t", Scope::Whole);
-        let err = apply(
-            &live,
-            &json!({"data": {"a": "2"}}),
-            &mut entries,
-            &req("m", false),
-        )
-        .unwrap_err();
-        assert_eq!(
-            conflict_message(&err),
-            "Apply failed with 1 conflict: conflict with \"editor\" using v1: .data.a"
-        );
-        let live = apply(
-            &live,
-            &json!({"data": {"a": "2"}}),
-            &mut entries,
-            &req("m", true),
-        )
-        .unwrap();
+        let err = apply(&live, &json!({"data": {"a": "2"}}), &mut entries, &req("m", false)).unwrap_err();
+        assert_eq!(conflict_message(&err), "Apply failed with 1 conflict: conflict with \"editor\" using v1: .data.a");
+        let live = apply(&live, &json!({"data": {"a": "2"}}), &mut entries, &req("m", true)).unwrap();
         assert_eq!(live, json!({"data": {"a": "2"}}));
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].manager, "m");
@@ -583,23 +501,10 @@ mod tests {
     #[test]
     fn update_steals_changed_fields() {
         let mut entries = Vec::new();
-        let live = apply(
-            &json!({}),
-            &json!({"spec": {"replicas": 1, "x": 1}}),
-            &mut entries,
-            &req("m", false),
-        )
-        .unwrap();
+        let live =
+            apply(&json!({}), &json!({"spec": {"replicas": 1, "x": 1}}), &mut entries, &req("m", false)).unwrap();
         let new = json!({"spec": {"replicas": 3, "x": 1}});
-        record_update(
-            &mut entries,
-            Some(&live),
-            &new,
-            "kubectl-edit",
-            "apps/v1",
-            "t",
-            Scope::Whole,
-        );
+        record_update(&mut entries, Some(&live), &new, "kubectl-edit", "apps/v1", "t", Scope::Whole);
         assert_eq!(entries[0].fields, [p("spec.x")].into());
         assert_eq!(entries[1].fields, [p("spec.replicas")].into());
     }
@@ -607,18 +512,9 @@ mod tests {
     #[test]
     fn multi_conflict_message() {
         let cs = vec![
-            Conflict {
-                manager: "\"b\"".into(),
-                path: p("x"),
-            },
-            Conflict {
-                manager: "\"a\" using v1".into(),
-                path: p("y.z"),
-            },
-            Conflict {
-                manager: "\"b\"".into(),
-                path: p("w"),
-            },
+            Conflict { manager: "\"b\"".into(), path: p("x") },
+            Conflict { manager: "\"a\" using v1".into(), path: p("y.z") },
+            Conflict { manager: "\"b\"".into(), path: p("w") },
         ];
         assert_eq!(
             conflict_message(&cs),

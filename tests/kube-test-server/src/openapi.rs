@@ -16,11 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::registry::{Registry, ResourceType};
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        format!("api/{version}")
-    } else {
-        format!("apis/{group}/{version}")
-    }
+    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
 }
 
 fn group_versions(reg: &Registry) -> Vec<(String, String)> {
@@ -36,14 +32,8 @@ fn group_versions(reg: &Registry) -> Vec<(String, String)> {
     out
 }
 
-fn types_in<'a>(
-    reg: &'a Registry,
-    group: &'a str,
-    version: &'a str,
-) -> impl Iterator<Item = &'a ResourceType> {
-    reg.types()
-        .iter()
-        .filter(move |t| t.group == group && t.serves(version))
+fn types_in<'a>(reg: &'a Registry, group: &'a str, version: &'a str) -> impl Iterator<Item = &'a ResourceType> {
+    reg.types().iter().filter(move |t| t.group == group && t.serves(version))
 }
 
 /// `/openapi/v3`: the index of per-group-version documents. The `hash`
@@ -57,10 +47,8 @@ pub fn root(reg: &Registry) -> Value {
             (&t.kind, &t.plural, t.namespaced).hash(&mut h);
         }
         let path = gv_path(&group, &version);
-        paths.insert(
-            path.clone(),
-            json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={:016X}", h.finish())}),
-        );
+        paths
+            .insert(path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={:016X}", h.finish())}));
     }
     json!({"paths": paths})
 }
@@ -77,11 +65,7 @@ pub fn group_version_doc(reg: &Registry, gv: &str) -> Option<Value> {
     }
     let mut paths = Map::new();
     for t in types_in(reg, &group, &version) {
-        let ns = if t.namespaced {
-            "namespaces/{namespace}/"
-        } else {
-            ""
-        };
+        let ns = if t.namespaced { "namespaces/{namespace}/" } else { "" };
         let path = format!("/{}/{ns}{}/{{name}}", gv_path(&group, &version), t.plural);
         paths.insert(
             path,

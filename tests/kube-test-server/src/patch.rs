@@ -15,9 +15,7 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     if !target.is_object() {
         *target = Value::Object(Map::new());
     }
-    let Value::Object(t) = target else {
-        unreachable!("just made an object")
-    };
+    let Value::Object(t) = target else { unreachable!("just made an object") };
     for (k, v) in patch {
         if v.is_null() {
             t.shift_remove(k);
@@ -39,10 +37,7 @@ pub fn strategic_merge_patch(target: &mut Value, patch: &Value) {
 fn strip_directives(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !k.starts_with('$'))
-                .map(|(k, v)| (k.clone(), strip_directives(v)))
-                .collect(),
+            m.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip_directives(v))).collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(strip_directives).collect()),
         other => other.clone(),
@@ -52,14 +47,10 @@ fn strip_directives(v: &Value) -> Value {
 /// RFC 6902 JSON patch; all operations, applied atomically (the caller
 /// keeps the original on error).
 pub fn json_patch(target: &mut Value, ops: &Value) -> ApiResult<()> {
-    let ops = ops
-        .as_array()
-        .ok_or_else(|| bad("a JSON patch must be an array of operations"))?;
+    let ops = ops.as_array().ok_or_else(|| bad("a JSON patch must be an array of operations"))?;
     for op in ops {
         let field = |name: &str| -> ApiResult<&str> {
-            op.get(name)
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad(format!("operation {op} is missing {name:?}")))
+            op.get(name).and_then(Value::as_str).ok_or_else(|| bad(format!("operation {op} is missing {name:?}")))
         };
         let path = parse_pointer(field("path")?)?;
         match field("op")? {
@@ -97,39 +88,28 @@ fn bad(msg: impl Into<String>) -> ApiError {
 }
 
 fn value_of(op: &Value) -> ApiResult<Value> {
-    op.get("value")
-        .cloned()
-        .ok_or_else(|| bad(format!("operation {op} is missing \"value\"")))
+    op.get("value").cloned().ok_or_else(|| bad(format!("operation {op} is missing \"value\"")))
 }
 
 fn parse_pointer(p: &str) -> ApiResult<Vec<String>> {
     if p.is_empty() {
         return Ok(Vec::new());
     }
-    let rest = p
-        .strip_prefix('/')
-        .ok_or_else(|| bad(format!("invalid JSON pointer {p:?}")))?;
-    Ok(rest
-        .split('/')
-        .map(|s| s.replace("~1", "/").replace("~0", "~"))
-        .collect())
+    let rest = p.strip_prefix('/').ok_or_else(|| bad(format!("invalid JSON pointer {p:?}")))?;
+    Ok(rest.split('/').map(|s| s.replace("~1", "/").replace("~0", "~")).collect())
 }
 
 fn lookup<'a>(v: &'a Value, path: &[String]) -> ApiResult<&'a Value> {
-    v.pointer(&to_pointer(path))
-        .ok_or_else(|| bad(format!("path {} does not exist", to_pointer(path))))
+    v.pointer(&to_pointer(path)).ok_or_else(|| bad(format!("path {} does not exist", to_pointer(path))))
 }
 
 fn to_pointer(path: &[String]) -> String {
-    path.iter()
-        .map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1")))
-        .collect()
+    path.iter().map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1"))).collect()
 }
 
 fn parent<'a>(v: &'a mut Value, path: &[String]) -> ApiResult<&'a mut Value> {
     let ptr = to_pointer(path);
-    v.pointer_mut(&ptr)
-        .ok_or_else(|| bad(format!("path {ptr} does not exist")))
+    v.pointer_mut(&ptr).ok_or_else(|| bad(format!("path {ptr} does not exist")))
 }
 
 fn add(target: &mut Value, path: &[String], value: Value) -> ApiResult<()> {
@@ -153,28 +133,19 @@ fn add(target: &mut Value, path: &[String], value: Value) -> ApiResult<()> {
             a.insert(idx, value);
         }
         _ => {
-            return Err(bad(format!(
-                "cannot add to a scalar at {}",
-                to_pointer(parents)
-            )));
+            return Err(bad(format!("cannot add to a scalar at {}", to_pointer(parents))));
         }
     }
     Ok(())
 }
 
 fn remove(target: &mut Value, path: &[String]) -> ApiResult<Value> {
-    let (last, parents) = path
-        .split_last()
-        .ok_or_else(|| bad("cannot remove the whole document"))?;
+    let (last, parents) = path.split_last().ok_or_else(|| bad("cannot remove the whole document"))?;
     let missing = || bad(format!("path {} does not exist", to_pointer(path)));
     match parent(target, parents)? {
         Value::Object(m) => m.shift_remove(last).ok_or_else(missing),
         Value::Array(a) => {
-            let idx = last
-                .parse::<usize>()
-                .ok()
-                .filter(|i| *i < a.len())
-                .ok_or_else(missing)?;
+            let idx = last.parse::<usize>().ok().filter(|i| *i < a.len()).ok_or_else(missing)?;
             Ok(a.remove(idx))
         }
         _ => Err(missing()),
@@ -199,10 +170,7 @@ mod tests {
     #[test]
     fn smp_drops_directives() {
         let mut t = json!({"spec": {"c": [1]}});
-        strategic_merge_patch(
-            &mut t,
-            &json!({"$setElementOrder/c": [], "spec": {"c": [2], "$retainKeys": ["c"]}}),
-        );
+        strategic_merge_patch(&mut t, &json!({"$setElementOrder/c": [], "spec": {"c": [2], "$retainKeys": ["c"]}}));
         assert_eq!(t, json!({"spec": {"c": [2]}}));
     }
 

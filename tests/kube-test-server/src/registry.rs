@@ -30,11 +30,7 @@ pub struct ResourceType {
 
 impl ResourceType {
     pub fn api_version(&self, version: &str) -> String {
-        if self.group.is_empty() {
-            version.to_string()
-        } else {
-            format!("{}/{}", self.group, version)
-        }
+        if self.group.is_empty() { version.to_string() } else { format!("{}/{}", self.group, version) }
     }
 
     pub fn serves(&self, version: &str) -> bool {
@@ -209,9 +205,7 @@ impl Registry {
     }
 
     pub fn find(&self, group: &str, plural: &str) -> Option<&ResourceType> {
-        self.types
-            .iter()
-            .find(|t| t.group == group && t.plural == plural)
+        self.types.iter().find(|t| t.group == group && t.plural == plural)
     }
 
     /// Looks up a type served at `group/version` under `plural`.
@@ -244,9 +238,7 @@ impl Registry {
     }
 
     pub fn serves_group_version(&self, group: &str, version: &str) -> bool {
-        self.types
-            .iter()
-            .any(|t| t.group == group && t.serves(version))
+        self.types.iter().any(|t| t.group == group && t.serves(version))
     }
 }
 
@@ -262,11 +254,7 @@ fn type_from_crd(crd: &Value) -> Option<ResourceType> {
     let plural = s(names, "plural")?;
     let strs = |v: Option<&Value>| -> Vec<String> {
         v.and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
             .unwrap_or_default()
     };
     let mut versions = Vec::new();
@@ -304,9 +292,7 @@ fn type_from_crd(crd: &Value) -> Option<ResourceType> {
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
     fn key(v: &str) -> Option<(u8, u64, u64)> {
         let rest = v.strip_prefix('v')?;
-        let digits_end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         let major: u64 = rest[..digits_end].parse().ok()?;
         let tail = &rest[digits_end..];
         if tail.is_empty() {
@@ -333,27 +319,8 @@ mod tests {
 
     #[test]
     fn version_priority() {
-        let mut v = vec![
-            "v1alpha1",
-            "foo",
-            "v1beta2",
-            "v2",
-            "v1",
-            "v1beta1",
-            "v10alpha1",
-        ];
+        let mut v = vec!["v1alpha1", "foo", "v1beta2", "v2", "v1", "v1beta1", "v10alpha1"];
         v.sort_by(|a, b| compare_versions(b, a));
-        assert_eq!(
-            v,
-            [
-                "v2",
-                "v1",
-                "v1beta2",
-                "v1beta1",
-                "v10alpha1",
-                "v1alpha1",
-                "foo"
-            ]
-        );
+        assert_eq!(v, ["v2", "v1", "v1beta2", "v1beta1", "v10alpha1", "v1alpha1", "foo"]);
     }
 }

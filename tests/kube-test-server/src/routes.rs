@@ -43,17 +43,11 @@ pub fn route(path: &str) -> Route {
         ["openapi", ..] => Route::OpenApi,
         ["_test", ..] => Route::Test,
         ["api"] => Route::CoreVersions,
-        ["api", v] => Route::ResourceList {
-            group: String::new(),
-            version: v.to_string(),
-        },
+        ["api", v] => Route::ResourceList { group: String::new(), version: v.to_string() },
         ["api", v, rest @ ..] => resource("", v, rest),
         ["apis"] => Route::GroupList,
         ["apis", g] => Route::Group(g.to_string()),
-        ["apis", g, v] => Route::ResourceList {
-            group: g.to_string(),
-            version: v.to_string(),
-        },
+        ["apis", g, v] => Route::ResourceList { group: g.to_string(), version: v.to_string() },
         ["apis", g, v, rest @ ..] => resource(g, v, rest),
         _ => Route::Unknown,
     }
@@ -63,9 +57,7 @@ fn resource(group: &str, version: &str, rest: &[&str]) -> Route {
     // `/namespaces/{ns}/{plural}…` is namespaced, except
     // `/namespaces/{name}/status|finalize`, a Namespace's own subresource.
     let (namespace, rest) = match rest {
-        ["namespaces", ns, plural, tail @ ..]
-            if !(tail.is_empty() && matches!(*plural, "status" | "finalize")) =>
-        {
+        ["namespaces", ns, plural, tail @ ..] if !(tail.is_empty() && matches!(*plural, "status" | "finalize")) => {
             (Some(ns.to_string()), &rest[2..])
         }
         _ => (None, rest),
@@ -113,22 +105,14 @@ pub fn classify(method: &Method, route: &Route, query: &str, content_type: &str)
 }
 
 fn is_watch(query: &str) -> bool {
-    query
-        .split('&')
-        .any(|kv| matches!(kv, "watch=true" | "watch=1"))
+    query.split('&').any(|kv| matches!(kv, "watch=true" | "watch=1"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rp(
-        group: &str,
-        ns: Option<&str>,
-        plural: &str,
-        name: Option<&str>,
-        sub: Option<&str>,
-    ) -> Route {
+    fn rp(group: &str, ns: Option<&str>, plural: &str, name: Option<&str>, sub: Option<&str>) -> Route {
         Route::Resource(ResourcePath {
             group: group.into(),
             version: "v1".into(),
@@ -141,30 +125,15 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(
-            route("/api/v1/namespaces"),
-            rp("", None, "namespaces", None, None)
-        );
-        assert_eq!(
-            route("/api/v1/namespaces/x"),
-            rp("", None, "namespaces", Some("x"), None)
-        );
-        assert_eq!(
-            route("/api/v1/namespaces/x/status"),
-            rp("", None, "namespaces", Some("x"), Some("status"))
-        );
-        assert_eq!(
-            route("/api/v1/namespaces/d/configmaps"),
-            rp("", Some("d"), "configmaps", None, None)
-        );
+        assert_eq!(route("/api/v1/namespaces"), rp("", None, "namespaces", None, None));
+        assert_eq!(route("/api/v1/namespaces/x"), rp("", None, "namespaces", Some("x"), None));
+        assert_eq!(route("/api/v1/namespaces/x/status"), rp("", None, "namespaces", Some("x"), Some("status")));
+        assert_eq!(route("/api/v1/namespaces/d/configmaps"), rp("", Some("d"), "configmaps", None, None));
         assert_eq!(
             route("/apis/apps/v1/namespaces/d/deployments/x/status"),
             rp("apps", Some("d"), "deployments", Some("x"), Some("status"))
         );
-        assert_eq!(
-            route("/apis/apps/v1/deployments"),
-            rp("apps", None, "deployments", None, None)
-        );
+        assert_eq!(route("/apis/apps/v1/deployments"), rp("apps", None, "deployments", None, None));
         assert_eq!(route("/apis/apps"), Route::Group("apps".into()));
         assert_eq!(route("/api/v1/a/b/c/d"), Route::Unknown);
     }

@@ -95,10 +95,7 @@ fn bad(msg: impl Into<String>) -> ApiError {
 
 fn parse_requirement(part: &str) -> ApiResult<Requirement> {
     if let Some(key) = part.strip_prefix('!') {
-        return Ok(Requirement {
-            key: checked_key(key.trim())?,
-            op: LabelOp::NotExists,
-        });
+        return Ok(Requirement { key: checked_key(key.trim())?, op: LabelOp::NotExists });
     }
     // Set-based forms: `key in (…)` / `key notin (…)`.
     let words: Vec<&str> = part.splitn(2, char::is_whitespace).collect();
@@ -113,64 +110,35 @@ fn parse_requirement(part: &str) -> ApiResult<Requirement> {
                     .strip_prefix('(')
                     .and_then(|l| l.strip_suffix(')'))
                     .ok_or_else(|| bad(format!("{part:?}: expected a parenthesised value list")))?;
-                let values: Vec<String> = inner
-                    .split(',')
-                    .map(|v| v.trim().to_string())
-                    .filter(|v| !v.is_empty())
-                    .collect();
+                let values: Vec<String> =
+                    inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
                 let key = checked_key(words[0])?;
-                let op = if notin {
-                    LabelOp::NotIn(values)
-                } else {
-                    LabelOp::In(values)
-                };
+                let op = if notin { LabelOp::NotIn(values) } else { LabelOp::In(values) };
                 return Ok(Requirement { key, op });
             }
         }
     }
     // Equality-based forms; `!=` and `==` must be tried before `=`.
-    for (sym, mk) in [
-        ("!=", LabelOp::NotEq as fn(String) -> LabelOp),
-        ("==", LabelOp::Eq),
-        ("=", LabelOp::Eq),
-    ] {
+    for (sym, mk) in [("!=", LabelOp::NotEq as fn(String) -> LabelOp), ("==", LabelOp::Eq), ("=", LabelOp::Eq)] {
         if let Some((k, v)) = part.split_once(sym) {
-            return Ok(Requirement {
-                key: checked_key(k.trim())?,
-                op: mk(v.trim().to_string()),
-            });
+            return Ok(Requirement { key: checked_key(k.trim())?, op: mk(v.trim().to_string()) });
         }
     }
     for (sym, gt) in [(">", true), ("<", false)] {
         if let Some((k, v)) = part.split_once(sym) {
             let n: i64 = v.trim().parse().map_err(|_| {
-                bad(format!(
-                    "{part:?}: for 'gt', 'lt' operators, exactly one integer value is required"
-                ))
+                bad(format!("{part:?}: for 'gt', 'lt' operators, exactly one integer value is required"))
             })?;
             let op = if gt { LabelOp::Gt(n) } else { LabelOp::Lt(n) };
-            return Ok(Requirement {
-                key: checked_key(k.trim())?,
-                op,
-            });
+            return Ok(Requirement { key: checked_key(k.trim())?, op });
         }
     }
-    Ok(Requirement {
-        key: checked_key(part)?,
-        op: LabelOp::Exists,
-    })
+    Ok(Requirement { key: checked_key(part)?, op: LabelOp::Exists })
 }
 
 fn checked_key(key: &str) -> ApiResult<String> {
-    let ok = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
-    if ok {
-        Ok(key.to_string())
-    } else {
-        Err(bad(format!("invalid label key {key:?}")))
-    }
+    let ok = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+    if ok { Ok(key.to_string()) } else { Err(bad(format!("invalid label key {key:?}"))) }
 }
 
 /// A field selector; only the fields every kind supports are understood:
@@ -191,15 +159,11 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, true, v)
             } else {
-                return Err(ApiError::BadRequest(format!(
-                    "invalid selector: '{s}'; can't understand '{part}'"
-                )));
+                return Err(ApiError::BadRequest(format!("invalid selector: '{s}'; can't understand '{part}'")));
             };
             let field = field.trim();
             if field != "metadata.name" && field != "metadata.namespace" {
-                return Err(ApiError::BadRequest(format!(
-                    "field label not supported: {field}"
-                )));
+                return Err(ApiError::BadRequest(format!("field label not supported: {field}")));
             }
             reqs.push((field.to_string(), eq, value.trim().to_string()));
         }
@@ -212,11 +176,7 @@ impl FieldSelector {
 
     pub fn matches(&self, name: &str, namespace: &str) -> bool {
         self.reqs.iter().all(|(field, eq, value)| {
-            let actual = if field == "metadata.name" {
-                name
-            } else {
-                namespace
-            };
+            let actual = if field == "metadata.name" { name } else { namespace };
             (actual == value) == *eq
         })
     }

@@ -26,6 +26,7 @@ use crate::faults::{FaultKind, FaultRule, Knobs};
 use crate::openapi;
 use crate::routes::{self, Route};
 use crate::store::Store;
+use crate::watch;
 
 /// Request bodies up to this size are accepted (CRDs with large schemas are
 /// big; the whole Istio bundle is under 1 MiB, a single CRD far less).
@@ -90,34 +91,22 @@ pub async fn serve_with_shutdown(
         let app = app.clone();
         let knobs = knobs.clone();
         tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    handle_with_knobs(app.clone(), knobs.clone(), req.map(Body::new))
-                });
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                handle_with_knobs(app.clone(), knobs.clone(), req.map(Body::new))
+            });
             // Errors here are clients going away or injected drops.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
 
 /// Applies counters, latency and faults, then runs the router. `/_test/`
 /// requests bypass all three so tests can always reach the controls.
-async fn handle_with_knobs(
-    app: Router,
-    knobs: Knobs,
-    req: Request,
-) -> Result<Response, DropConnection> {
+async fn handle_with_knobs(app: Router, knobs: Knobs, req: Request) -> Result<Response, DropConnection> {
     let route = routes::route(req.uri().path());
     if route != Route::Test {
         let content_type = header_str(req.headers(), header::CONTENT_TYPE);
-        let verb = routes::classify(
-            req.method(),
-            &route,
-            req.uri().query().unwrap_or_default(),
-            content_type,
-        );
+        let verb = routes::classify(req.method(), &route, req.uri().query().unwrap_or_default(), content_type);
         knobs.count(verb);
         let latency = knobs.latency();
         if !latency.is_zero() {
@@ -129,49 +118,35 @@ async fn handle_with_knobs(
                 return Ok(ApiError::TooManyRequests.into_response());
             }
             Some(FaultKind::InternalError) => {
-                return Ok(
-                    ApiError::Internal("Internal error occurred: injected fault".into())
-                        .into_response(),
-                );
+                return Ok(ApiError::Internal("Internal error occurred: injected fault".into()).into_response());
             }
             None => {}
         }
     }
-    Ok(app
-        .oneshot(req)
-        .await
-        .unwrap_or_else(|never| match never {}))
+    Ok(app.oneshot(req).await.unwrap_or_else(|never| match never {}))
 }
 
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/_test/knobs", get(get_knobs))
         .route("/_test/latency", post(set_latency))
-        .route(
-            "/_test/faults",
-            get(get_knobs).post(add_fault).delete(clear_faults),
-        )
+        .route("/_test/faults", get(get_knobs).post(add_fault).delete(clear_faults))
         .route("/_test/counters", get(get_counters))
         .route("/_test/reset-counters", post(reset_counters))
         .route("/_test/reset", post(reset_knobs))
+        .route("/_test/reset-store", post(reset_store))
         .fallback(dispatch)
         .with_state(state)
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut resp = (status, bytes).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
@@ -182,11 +157,15 @@ async fn dispatch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if method == Method::GET
+        && let Route::Resource(path) = routes::route(uri.path())
+        && is_watch(&uri)
+    {
+        return watch_response(&state, &uri, &headers, &path);
+    }
     let result = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => serve_api(&state, &method, &uri, &headers, &bytes),
-        Err(e) => Err(ApiError::BadRequest(format!(
-            "reading the request body: {e}"
-        ))),
+        Err(e) => Err(ApiError::BadRequest(format!("reading the request body: {e}"))),
     };
     let (status, body) = match result {
         Ok(ok) => ok,
@@ -209,9 +188,7 @@ fn serve_api(
     let ok = |v: Value| Ok((StatusCode::OK, v));
     let discovery_get = |v: Option<Value>| -> Result<(StatusCode, Value), ApiError> {
         if method != Method::GET {
-            return Err(ApiError::MethodNotAllowed(format!(
-                "{method} is not supported on discovery endpoints"
-            )));
+            return Err(ApiError::MethodNotAllowed(format!("{method} is not supported on discovery endpoints")));
         }
         v.map(|v| (StatusCode::OK, v)).ok_or(ApiError::NoResource)
     };
@@ -231,19 +208,13 @@ fn serve_api(
         Route::CoreVersions => discovery_get(Some(discovery::core_versions(&state.address))),
         Route::GroupList => discovery_get(Some(discovery::group_list(state.store().registry()))),
         Route::Group(g) => discovery_get(discovery::group(state.store().registry(), &g)),
-        Route::ResourceList { group, version } => discovery_get(discovery::resource_list(
-            state.store().registry(),
-            &group,
-            &version,
-        )),
+        Route::ResourceList { group, version } => {
+            discovery_get(discovery::resource_list(state.store().registry(), &group, &version))
+        }
         Route::Resource(path) => {
-            let query: HashMap<String, String> = Query::try_from_uri(uri)
-                .map(|Query(q)| q)
-                .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?;
+            let query = query_map(uri)?;
             if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
-                return Err(ApiError::MethodNotAllowed(
-                    "watch is not supported by this test server".into(),
-                ));
+                return Err(ApiError::MethodNotAllowed("watch is not supported by this test server".into()));
             }
             let req = api::Request {
                 method,
@@ -260,6 +231,44 @@ fn serve_api(
     }
 }
 
+fn query_map(uri: &Uri) -> Result<HashMap<String, String>, ApiError> {
+    Query::try_from_uri(uri).map(|Query(q)| q).map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))
+}
+
+fn is_watch(uri: &Uri) -> bool {
+    query_map(uri).is_ok_and(|q| q.get("watch").is_some_and(|w| w == "true" || w == "1"))
+}
+
+/// Streams watch events; the body ends when the watch does.
+fn watch_response(state: &AppState, uri: &Uri, headers: &HeaderMap, path: &routes::ResourcePath) -> Response {
+    let started = query_map(uri).and_then(|query| {
+        let req = api::Request {
+            method: &Method::GET,
+            path,
+            query: &query,
+            content_type: "",
+            accept: header_str(headers, header::ACCEPT),
+            user_agent: header_str(headers, header::USER_AGENT),
+            body: &[],
+        };
+        watch::start(&state.store(), &req)
+    });
+    if state.log {
+        eprintln!("WATCH {uri} -> {}", started.as_ref().map_or_else(|e| e.code().as_u16(), |_| 200));
+    }
+    match started {
+        Ok(w) => {
+            let stream = futures::stream::unfold(w, |mut w| async move {
+                w.next().await.map(|line| (Ok::<_, std::convert::Infallible>(line), w))
+            });
+            let mut resp = Body::from_stream(stream).into_response();
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 async fn get_knobs(State(state): State<Arc<AppState>>) -> Response {
     json_response(StatusCode::OK, &json!(state.knobs.state()))
 }
@@ -269,13 +278,8 @@ struct LatencyBody {
     ms: u64,
 }
 
-async fn set_latency(
-    State(state): State<Arc<AppState>>,
-    Json(body): Json<LatencyBody>,
-) -> Response {
-    state
-        .knobs
-        .set_latency(std::time::Duration::from_millis(body.ms));
+async fn set_latency(State(state): State<Arc<AppState>>, Json(body): Json<LatencyBody>) -> Response {
+    state.knobs.set_latency(std::time::Duration::from_millis(body.ms));
     get_knobs(State(state)).await
 }
 
@@ -296,6 +300,13 @@ async fn get_counters(State(state): State<Arc<AppState>>) -> Response {
 async fn reset_counters(State(state): State<Arc<AppState>>) -> Response {
     state.knobs.reset_counters();
     get_counters(State(state)).await
+}
+
+/// Forgets every object (back to the initial namespaces) and ends all
+/// watches, so one server process can be reused between test cases.
+async fn reset_store(State(state): State<Arc<AppState>>) -> Response {
+    *state.store() = Store::new();
+    json_response(StatusCode::OK, &json!({}))
 }
 
 async fn reset_knobs(State(state): State<Arc<AppState>>) -> Response {

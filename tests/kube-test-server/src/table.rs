@@ -4,13 +4,10 @@
 
 use serde_json::{Value, json};
 
-use crate::registry::ResourceType;
-
 /// Builds a Table of `items`. `include_object` is the `includeObject` query
 /// parameter: `None` (omit), `Object` (whole object) or, by default,
 /// `Metadata` (a PartialObjectMetadata).
 pub fn table(
-    _rt: &ResourceType,
     items: &[Value],
     resource_version: Option<Value>,
     cont: Option<String>,
