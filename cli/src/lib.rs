@@ -2,6 +2,7 @@
 //!
 //! The binary (`src/main.rs`) is a thin layer over these modules; only `main` prints errors.
 
+pub mod apply;
 pub mod config;
 pub mod diag;
 pub mod lower;

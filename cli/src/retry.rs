@@ -44,7 +44,7 @@ pub async fn with_retries<T, F, Fut>(
     policy: &RetryPolicy,
     mut f: F,
     mut on_retry: impl FnMut(u32, &ProviderError, Duration),
-) -> Result<T, (ProviderError, u32)>
+) -> Result<(T, u32), (ProviderError, u32)>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
@@ -52,7 +52,7 @@ where
     let mut attempt = 1;
     loop {
         match f().await {
-            Ok(v) => return Ok(v),
+            Ok(v) => return Ok((v, attempt)),
             Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
                 let delay = policy.delay(attempt, e.retry_after);
                 on_retry(attempt, &e, delay);
@@ -126,7 +126,7 @@ mod tests {
             |_, _, _| {},
         )
         .await;
-        assert_eq!(r.unwrap(), 2);
+        assert_eq!(r.unwrap(), (2, 3));
         let n = AtomicU32::new(0);
         let r: Result<(), _> = with_retries(
             &p,
