@@ -247,6 +247,9 @@ fn list(store: &Store, t: &Target, req: &Request<'_>) -> ApiResult<Reply> {
 /// Parses a request body; YAML is accepted wherever JSON is (JSON is YAML).
 fn parse_body(req: &Request<'_>) -> ApiResult<Value> {
     let ct = req.content_type;
+    if ct.starts_with("application/vnd.kubernetes.protobuf") {
+        return crate::protobuf::decode(req.body);
+    }
     if !(ct.is_empty() || ct.starts_with("application/") && (ct.contains("json") || ct.contains("yaml"))) {
         // Protobuf and CBOR are not spoken; a 415 makes client-go fall back
         // to JSON.
@@ -643,7 +646,9 @@ fn apply(store: &mut Store, t: &Target, name: &str, status_sub: bool, req: &Requ
 /// The parts of DeleteOptions that matter here. `propagationPolicy` and
 /// `gracePeriodSeconds` are accepted and ignored: deletion is immediate.
 fn delete_options(req: &Request<'_>) -> ApiResult<Value> {
-    if req.body.is_empty() {
+    // Typed clients may send protobuf DeleteOptions; nothing in them is
+    // essential, so an undecodable body is ignored.
+    if req.body.is_empty() || req.content_type.contains("protobuf") {
         return Ok(json!({}));
     }
     parse_body(req)

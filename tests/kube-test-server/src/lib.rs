@@ -24,6 +24,7 @@ mod kinds;
 mod managed;
 mod openapi;
 mod patch;
+mod protobuf;
 mod registry;
 mod routes;
 mod selectors;

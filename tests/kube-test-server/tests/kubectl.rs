@@ -214,6 +214,16 @@ fn kubectl_conformance() {
     k.ok(&["patch", "cm", "web-config", "-p", r#"{"data":{"extra":"1"}}"#]);
     assert_eq!(k.ok(&["get", "cm", "web-config", "-o", "jsonpath={.data.extra}"]), "1");
 
+    // Typed `kubectl create` commands (protobuf bodies) for the simple kinds.
+    assert_eq!(k.ok(&["create", "namespace", "team"]), "namespace/team created\n");
+    k.ok(&["create", "configmap", "settings", "-n", "team", "--from-literal=mode=fast"]);
+    k.ok(&["create", "secret", "generic", "creds", "-n", "team", "--from-literal=pw=hunter2"]);
+    k.ok(&["create", "serviceaccount", "bot", "-n", "team"]);
+    assert_eq!(k.ok(&["get", "secret", "creds", "-n", "team", "-o", "jsonpath={.data.pw}"]), "aHVudGVyMg==");
+    assert_eq!(k.ok(&["get", "cm", "settings", "-n", "team", "-o", "jsonpath={.data.mode}"]), "fast");
+    assert_eq!(k.ok(&["delete", "namespace", "team"]), "namespace \"team\" deleted\n");
+    assert_eq!(k.ok(&["get", "cm", "--all-namespaces", "-o", "name"]), "configmap/unrelated\nconfigmap/web-config\n");
+
     // Deletion.
     assert_eq!(
         k.ok(&["delete", "-f", vs.to_str().unwrap()]),
