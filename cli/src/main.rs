@@ -1,1 +1,58 @@
-fn main() {}
+//! The `strata` binary: parse arguments, run the command, print errors. This is the only place
+//! that prints an error or chooses the process exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use strata::args::Cli;
+use strata::commands::{self, CliError, EXIT_ERROR, Ui};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = Ui::detect(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let result = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(0u32);
+        // First Ctrl-C: finish in-flight calls, save state, release the lock. Second: abort.
+        tokio::spawn(async move {
+            let mut presses = 0;
+            while tokio::signal::ctrl_c().await.is_ok() {
+                presses += 1;
+                if presses == 1 {
+                    eprintln!("\nInterrupt received: finishing in-flight operations, then saving state. Press Ctrl-C again to abort.");
+                    let _ = tx.send(1);
+                } else {
+                    eprintln!("\nAborting: state holds what completed before the last checkpoint; the lock may need `strata force-unlock`.");
+                    std::process::exit(130);
+                }
+            }
+        });
+        commands::run(cli, ui, rx).await
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            print_error(&e, ui);
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn print_error(e: &CliError, ui: Ui) {
+    match e {
+        CliError::Spec(diags) => eprint!("{}", diags.render(ui.style.color)),
+        other => {
+            let red = |s: &str| if ui.style.color { format!("\x1b[31m{s}\x1b[0m") } else { s.to_string() };
+            eprintln!("{} {other}", red("Error:"));
+            if let Some(help) = other.help() {
+                eprintln!("  help: {help}");
+            }
+        }
+    }
+}

@@ -323,11 +323,15 @@ fn select_targets(
 
 /// Makes a plan.
 pub async fn plan(config: &Config, state: &State, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    plan_salted(config, state, opts, &uuid::Uuid::new_v4().simple().to_string()).await
+}
+
+/// Makes a plan whose digests use `salt` (re-planning a saved plan to compare digests).
+pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, salt: &str) -> Result<Plan, PlanError> {
     let redactor = Redactor::new(config.parsed.secrets.clone());
     let selection = select_targets(config, state, &opts.targets)?;
     let in_scope = |i: usize| selection.as_ref().is_none_or(|(s, _)| s[i]);
     let state_only_in_scope = |a: &Address| selection.as_ref().is_none_or(|(_, so)| so.contains(a));
-    let salt = uuid::Uuid::new_v4().simple().to_string();
 
     // Which state entries are going away.
     let removed: Vec<&Address> = state
@@ -483,7 +487,7 @@ pub async fn plan(config: &Config, state: &State, opts: &PlanOptions) -> Result<
                     };
                 }
             }
-            change.digest = digest(&salt, &change.address, change.action, &resolved);
+            change.digest = digest(salt, &change.address, change.action, &resolved);
             changes.push(change);
         }
     }
@@ -514,7 +518,7 @@ pub async fn plan(config: &Config, state: &State, opts: &PlanOptions) -> Result<
             depends_on: Vec::new(),
             foreign: None,
             recovered_remote_id: None,
-            digest: digest(&salt, &a, Action::Delete, &s.attrs),
+            digest: digest(salt, &a, Action::Delete, &s.attrs),
         });
     }
     changes.extend(deletes);
@@ -540,7 +544,7 @@ pub async fn plan(config: &Config, state: &State, opts: &PlanOptions) -> Result<
         refreshed: opts.refresh,
         destroy: opts.destroy,
         targets: opts.targets.clone(),
-        salt,
+        salt: salt.to_string(),
         changes,
         summary,
         warnings: warnings.into_iter().map(|w| redactor.redact_str(&w)).collect(),

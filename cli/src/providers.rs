@@ -40,8 +40,15 @@ pub struct DefaultFactory;
 pub const TEST_PROVIDER_ENV: &str = "STRATA_ENABLE_TEST_PROVIDER";
 
 impl ProviderFactory for DefaultFactory {
-    fn create(&self, name: &str, config: &Value, _cx: &ProviderContext) -> Result<Arc<dyn Provider>, String> {
+    fn create(&self, name: &str, config: &Value, cx: &ProviderContext) -> Result<Arc<dyn Provider>, String> {
         match name {
+            "kubernetes" => {
+                let conf: strata_provider_kubernetes::KubernetesConfig =
+                    serde_json::from_value(config.clone()).map_err(|e| format!("invalid settings: {e}"))?;
+                let marks = strata_provider_kubernetes::OwnershipMarks::new(cx.project.clone(), cx.env.clone());
+                let p = strata_provider_kubernetes::KubernetesProvider::new(conf, marks).map_err(|e| e.to_string())?;
+                Ok(Arc::new(p))
+            }
             "test" => {
                 if std::env::var(TEST_PROVIDER_ENV).as_deref() != Ok("1") {
                     return Err(format!(

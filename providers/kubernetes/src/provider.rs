@@ -585,6 +585,15 @@ impl Provider for KubernetesProvider {
         crate::deps::PROVIDER_NAME
     }
 
+    fn implicit_dependencies(&self, resources: &[&Resource]) -> Vec<(strata_sdk::Address, strata_sdk::Address)> {
+        let owned: Vec<Resource> = resources.iter().map(|r| (*r).clone()).collect();
+        crate::deps::implicit_dependencies(&owned)
+    }
+
+    async fn adopt(&self, resource: &Resource) -> Result<Applied, ProviderError> {
+        KubernetesProvider::adopt(self, resource).await
+    }
+
     fn schema(&self, kind: &str) -> KindSchema {
         kind_schema(kind)
     }

@@ -36,24 +36,14 @@ impl Address {
         if s.is_empty() {
             return Err(AddressError::Empty);
         }
-        if let Some(ch) = s
-            .chars()
-            .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '$' | '{' | '}'))
-        {
-            return Err(AddressError::InvalidChar {
-                address: s.to_string(),
-                ch,
-            });
+        if let Some(ch) = s.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, '$' | '{' | '}')) {
+            return Err(AddressError::InvalidChar { address: s.to_string(), ch });
         }
         if s.split('.').any(str::is_empty) {
-            return Err(AddressError::EmptySegment {
-                address: s.to_string(),
-            });
+            return Err(AddressError::EmptySegment { address: s.to_string() });
         }
         if !s.contains('.') {
-            return Err(AddressError::TooShort {
-                address: s.to_string(),
-            });
+            return Err(AddressError::TooShort { address: s.to_string() });
         }
         Ok(Address(s.to_string()))
     }
@@ -64,10 +54,7 @@ impl Address {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let joined = segments
-            .into_iter()
-            .map(|s| s.as_ref().to_string())
-            .collect::<Vec<_>>();
+        let joined = segments.into_iter().map(|s| s.as_ref().to_string()).collect::<Vec<_>>();
         Self::parse(&joined.join("."))
     }
 
@@ -133,22 +120,10 @@ mod tests {
     #[test]
     fn rejects_invalid_addresses() {
         assert_eq!(Address::parse(""), Err(AddressError::Empty));
-        assert!(matches!(
-            Address::parse("cdn"),
-            Err(AddressError::TooShort { .. })
-        ));
-        assert!(matches!(
-            Address::parse("cdn..x"),
-            Err(AddressError::EmptySegment { .. })
-        ));
-        assert!(matches!(
-            Address::parse("cdn.a b"),
-            Err(AddressError::InvalidChar { ch: ' ', .. })
-        ));
-        assert!(matches!(
-            Address::parse("cdn.${x}"),
-            Err(AddressError::InvalidChar { .. })
-        ));
+        assert!(matches!(Address::parse("cdn"), Err(AddressError::TooShort { .. })));
+        assert!(matches!(Address::parse("cdn..x"), Err(AddressError::EmptySegment { .. })));
+        assert!(matches!(Address::parse("cdn.a b"), Err(AddressError::InvalidChar { ch: ' ', .. })));
+        assert!(matches!(Address::parse("cdn.${x}"), Err(AddressError::InvalidChar { .. })));
     }
 
     #[test]

@@ -33,11 +33,7 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
-        ProviderError {
-            class,
-            message: message.into(),
-            retry_after: None,
-        }
+        ProviderError { class, message: message.into(), retry_after: None }
     }
     pub fn retryable(message: impl Into<String>) -> Self {
         Self::new(ErrorClass::Retryable, message)
@@ -87,21 +83,9 @@ mod tests {
     fn classifies_http_statuses() {
         assert!(ProviderError::from_http_status(429, "slow down").is_retryable());
         assert!(ProviderError::from_http_status(503, "unavailable").is_retryable());
-        assert_eq!(
-            ProviderError::from_http_status(409, "x").class,
-            ErrorClass::Conflict
-        );
-        assert_eq!(
-            ProviderError::from_http_status(404, "x").class,
-            ErrorClass::NotFound
-        );
-        assert_eq!(
-            ProviderError::from_http_status(403, "x").class,
-            ErrorClass::Auth
-        );
-        assert_eq!(
-            ProviderError::from_http_status(422, "x").class,
-            ErrorClass::Invalid
-        );
+        assert_eq!(ProviderError::from_http_status(409, "x").class, ErrorClass::Conflict);
+        assert_eq!(ProviderError::from_http_status(404, "x").class, ErrorClass::NotFound);
+        assert_eq!(ProviderError::from_http_status(403, "x").class, ErrorClass::Auth);
+        assert_eq!(ProviderError::from_http_status(422, "x").class, ErrorClass::Invalid);
     }
 }

@@ -82,13 +82,8 @@ mod tests {
         assert!(w.covers(&path("/spec/ports/0/nodePort")));
         assert!(!w.covers(&path("/spec/ports/0/port")));
         assert!(
-            PathPattern::new("/a~1b").covers(
-                &path("/a/b")
-                    .into_iter()
-                    .take(0)
-                    .chain(["a/b".to_string()])
-                    .collect::<Vec<_>>()
-            )
+            PathPattern::new("/a~1b")
+                .covers(&path("/a/b").into_iter().take(0).chain(["a/b".to_string()]).collect::<Vec<_>>())
         );
     }
 

@@ -17,7 +17,7 @@ pub use error::{ErrorClass, ProviderError};
 pub use kind::{KindSchema, PathPattern};
 pub use provider::{
     Applied, DeleteRequest, OWNERSHIP_ADDRESS_KEY, OWNERSHIP_ENV_KEY, OWNERSHIP_MANAGED_BY_KEY,
-    OWNERSHIP_MANAGED_BY_VALUE, OWNERSHIP_PROJECT_KEY, Observed, Ownership, Provider, ReadRequest,
-    Resource, ResourceChange,
+    OWNERSHIP_MANAGED_BY_VALUE, OWNERSHIP_PROJECT_KEY, Observed, Ownership, Provider, ReadRequest, Resource,
+    ResourceChange,
 };
 pub use serde_json::Value;

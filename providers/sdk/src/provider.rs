@@ -133,6 +133,16 @@ pub trait Provider: Send + Sync {
 
     async fn delete(&self, request: &DeleteRequest) -> Result<(), ProviderError>;
 
+    /// Adopts an existing object that lacks strata's marks (`strata import`): adds the marks
+    /// and returns it as applied. Providers that cannot adopt say so.
+    async fn adopt(&self, resource: &Resource) -> Result<Applied, ProviderError> {
+        Err(ProviderError::invalid(format!(
+            "the `{}` provider cannot import existing objects ({})",
+            self.name(),
+            resource.address
+        )))
+    }
+
     /// For asynchronous kinds: waits until the object is ready and returns its final outputs.
     async fn wait(&self, _kind: &str, applied: &Applied) -> Result<Applied, ProviderError> {
         Ok(applied.clone())

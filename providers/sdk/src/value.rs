@@ -73,11 +73,7 @@ fn mask_all(v: &mut Value) {
 
 /// Splits a pattern like `/data/*` into segments.
 pub fn pointer_segments(pointer: &str) -> Vec<String> {
-    pointer
-        .split('/')
-        .skip(1)
-        .map(|s| s.replace("~1", "/").replace("~0", "~"))
-        .collect()
+    pointer.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~")).collect()
 }
 
 /// Recursively merges `overlay` onto `base`: objects merge key by key, anything else replaces.
@@ -116,16 +112,10 @@ mod tests {
     fn masks_nested_values() {
         let mut v = json!({"data": {"a": "x", "b": {"c": 1}}, "keep": "y"});
         mask_at(&mut v, &pointer_segments("/data"));
-        assert_eq!(
-            v,
-            json!({"data": {"a": SENSITIVE, "b": {"c": SENSITIVE}}, "keep": "y"})
-        );
+        assert_eq!(v, json!({"data": {"a": SENSITIVE, "b": {"c": SENSITIVE}}, "keep": "y"}));
         let mut w = json!({"env": [{"value": "s"}, {"value": "t"}]});
         mask_at(&mut w, &pointer_segments("/env/*/value"));
-        assert_eq!(
-            w,
-            json!({"env": [{"value": SENSITIVE}, {"value": SENSITIVE}]})
-        );
+        assert_eq!(w, json!({"env": [{"value": SENSITIVE}, {"value": SENSITIVE}]}));
     }
 
     #[test]

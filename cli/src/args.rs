@@ -1,0 +1,226 @@
+//! Command-line arguments (clap). Kept apart from the commands so docs and tests can use them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about = "Declarative platform infrastructure: mesh, observability, CDN, scaling and feature flags from one strata.yaml.", long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// The spec file.
+    #[arg(short = 'f', long = "file", global = true, env = "STRATA_FILE", default_value = "strata.yaml")]
+    pub file: PathBuf,
+    /// Environment overlay to apply (from `environments:`).
+    #[arg(short = 'e', long = "env", global = true, env = "STRATA_ENV")]
+    pub env: Option<String>,
+    /// Never use colors (NO_COLOR is honoured too).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Shorthand for `--format json`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl OutputArgs {
+    pub fn format(&self) -> Format {
+        if self.json { Format::Json } else { self.format }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    /// Read remote objects before planning (`--refresh=false` trusts state).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub refresh: bool,
+    /// Only plan this address (or address prefix) and what it depends on. Repeatable.
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<String>,
+    /// Plan destroying everything in state.
+    #[arg(long)]
+    pub destroy: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LockArgs {
+    /// How long to wait for the state lock held by someone else (`0s`: fail at once).
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: String,
+    /// Do not take the state lock (dangerous with shared state).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub lock: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ApplyArgs {
+    /// A plan saved with `strata plan -o FILE`; applied only if the state has not changed.
+    pub plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Do not ask for confirmation (required when not on a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Maximum provider calls in flight.
+    #[arg(long, default_value_t = 10)]
+    pub parallelism: usize,
+    /// Do not wait for asynchronous resources (CloudFront deployments) to be ready.
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a starter strata.yaml (from an embedded example).
+    Init {
+        /// Example to start from.
+        #[arg(long, default_value = "quickstart")]
+        example: String,
+        /// Kubernetes API server URL to put in the spec (e.g. a local kube-test-server).
+        #[arg(long)]
+        server: Option<String>,
+        /// Directory to write into.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite an existing strata.yaml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the spec: syntax, keys, types, references, cycles. Touches nothing remote.
+    Validate {
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Show what apply would change.
+    Plan {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Save the plan for `strata apply FILE`.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit 2 when there are changes (0: none, 1: error).
+        #[arg(long)]
+        detailed_exitcode: bool,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Apply the spec (or a saved plan).
+    Apply(ApplyArgs),
+    /// Delete everything strata manages for this spec and environment.
+    Destroy {
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long, default_value_t = 10)]
+        parallelism: usize,
+        #[arg(long = "target", value_name = "ADDR")]
+        targets: Vec<String>,
+        #[command(flatten)]
+        lock: LockArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Show the state, or a saved plan.
+    Show {
+        /// A saved plan file.
+        plan_file: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Print the resource graph in Graphviz DOT.
+    Graph,
+    /// Compare what exists with the last applied state (exit 2 on drift).
+    Drift {
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Inspect and edit state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// State lock information.
+    #[command(subcommand)]
+    Lock(LockCommand),
+    /// Remove a stuck state lock, only if ID matches it.
+    ForceUnlock { id: String },
+    /// Adopt an existing remote object into state (adds strata's ownership marks).
+    Import {
+        /// Address of a resource in the spec.
+        address: String,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+    /// Print the JSON Schema of strata.yaml.
+    Schema,
+    /// Feature flag tools.
+    #[command(subcommand)]
+    Flags(FlagsCommand),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List resource addresses in state.
+    List,
+    /// Show one resource (sensitive values masked).
+    Show { address: String },
+    /// Forget resources (the remote objects are left alone).
+    Rm {
+        #[arg(required = true)]
+        addresses: Vec<String>,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+    /// Rename a resource in state (after renaming it in the spec).
+    Mv {
+        source: String,
+        destination: String,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Show who holds the state lock.
+    Status {
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlagsCommand {
+    /// Evaluate a flag locally, exactly as flagd would.
+    Eval {
+        flag: String,
+        /// Evaluation context, `key=value` (repeatable); `targetingKey=...` drives rollouts.
+        #[arg(long = "context", short = 'c', value_name = "KEY=VALUE")]
+        context: Vec<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
