@@ -9,6 +9,9 @@ use strata::commands::{self, CliError, EXIT_ERROR, Ui};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // kube uses ring and the AWS SDK brings aws-lc-rs; with both linked rustls cannot pick one,
+    // so choose here, once, before any TLS client exists.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let ui = Ui::detect(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
