@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Sets up what the tests need first (idempotent):
+#   - a Python venv at .venv with moto (S3/CloudFront/Route 53 emulator) and the schema
+#     validators (kubernetes-validate, jsonschema, PyYAML);
+#   - kubectl must be on PATH (the kube-test-server conformance test drives the real one).
+# Tests start their own servers (moto_server, kube-test-server) on random loopback ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+# Install only when the requirements changed since the last install.
+stamp=.venv/.requirements.sha
+reqs=(tests/requirements.txt)
+[ -f tests/validate/requirements.txt ] && reqs+=(tests/validate/requirements.txt)
+want=$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check $(printf -- '-r %s ' "${reqs[@]}")
+  echo "$want" > "$stamp"
+fi
+
+export STRATA_PYTHON="$root/.venv/bin/python"
+export STRATA_MOTO_SERVER="$root/.venv/bin/moto_server"
+export STRATA_API_SPECS="${STRATA_API_SPECS:-$root/../shared/api-specs}"
+export PATH="$root/.venv/bin:$PATH"
+
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "kubectl is not installed; the Kubernetes conformance tests need it (Debian: apt-get install kubernetes-client)." >&2
+  exit 1
+fi
+
+cargo test --workspace --locked "$@"
