@@ -50,6 +50,12 @@ impl Request<'_> {
     pub fn wants_table(&self) -> bool {
         self.accept.contains("as=Table")
     }
+
+    /// `Accept: application/json;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1`
+    /// asks for metadata only (kube-rs `get_metadata`/`list_metadata`).
+    pub fn wants_metadata(&self) -> bool {
+        self.accept.contains("as=PartialObjectMetadata")
+    }
 }
 
 pub struct Reply {
@@ -147,7 +153,19 @@ fn get(store: &Store, t: &Target, name: &str, req: &Request<'_>) -> ApiResult<Re
         let rv = stored.obj.pointer("/metadata/resourceVersion").cloned();
         return Ok(Reply::ok(table::table(&[obj], rv, None, req.param("includeObject"))));
     }
+    if req.wants_metadata() {
+        return Ok(Reply::ok(partial_metadata(&obj)));
+    }
     Ok(Reply::ok(obj))
+}
+
+/// The `meta.k8s.io/v1` PartialObjectMetadata view of an object.
+pub(crate) fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
 }
 
 /// Continue tokens are the hex-encoded key of the last returned object:
@@ -235,6 +253,14 @@ fn list(store: &Store, t: &Target, req: &Request<'_>) -> ApiResult<Reply> {
         if sel.is_empty() {
             metadata.insert("remainingItemCount".into(), remaining.into());
         }
+    }
+    if req.wants_metadata() {
+        return Ok(Reply::ok(json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": metadata,
+            "items": items.iter().map(partial_metadata).collect::<Vec<_>>(),
+        })));
     }
     Ok(Reply::ok(json!({
         "kind": t.rt.list_kind,

@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::api::{Request, Selection, Target, resolve};
+use crate::api::{Request, Selection, Target, partial_metadata, resolve};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Event, EventType, ObjKey, Store};
 use crate::table;
@@ -25,6 +25,7 @@ pub struct Watch {
     target: Target,
     selection: Selection,
     table: bool,
+    metadata_only: bool,
     include_object: Option<String>,
     pending: VecDeque<Value>,
     live: broadcast::Receiver<Arc<Event>>,
@@ -72,6 +73,7 @@ pub fn start(store: &Store, req: &Request<'_>) -> ApiResult<Watch> {
         target,
         selection,
         table: req.wants_table(),
+        metadata_only: req.wants_metadata(),
         include_object: req.param("includeObject").map(str::to_string),
         pending: VecDeque::new(),
         live: store.subscribe(),
@@ -130,6 +132,8 @@ impl Watch {
         let object = if self.table {
             let rv = obj.pointer("/metadata/resourceVersion").cloned();
             table::table(&[obj], rv, None, self.include_object.as_deref())
+        } else if self.metadata_only {
+            partial_metadata(&obj)
         } else {
             obj
         };
