@@ -601,8 +601,8 @@ fn patch(store: &mut Store, t: &Target, name: &str, status_sub: bool, req: &Requ
     check_type(t, &obj)?;
     check_name(&obj, name)?;
     check_namespace(t, &obj)?;
-    // A patch leaving the managedFields untouched must not be read as the
-    // `[{}]` reset, nor may it carry the stored rendering back in.
+    // The patched object still carries the stored managedFields rendering;
+    // `replace` ignores it unless the patch set the `[{}]` reset.
     replace(store, t, name, old, obj, status_sub, req)
 }
 

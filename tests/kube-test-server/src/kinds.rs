@@ -150,11 +150,7 @@ pub fn apply_defaults(store: &mut Store, rt: &ResourceType, obj: &mut Value, old
     match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "namespaces") => {
             let name = obj.pointer("/metadata/name").cloned().unwrap_or_default();
-            object_at(obj, "metadata")
-                .entry("labels")
-                .or_insert_with(|| json!({}))
-                .as_object_mut()
-                .map(|l| l.insert("kubernetes.io/metadata.name".into(), name));
+            object_at(&mut obj["metadata"], "labels").insert("kubernetes.io/metadata.name".into(), name);
             object_at(obj, "spec").entry("finalizers").or_insert_with(|| json!(["kubernetes"]));
             object_at(obj, "status").insert("phase".into(), "Active".into());
         }

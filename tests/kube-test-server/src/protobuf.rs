@@ -198,7 +198,9 @@ fn message(b: &[u8], fields: &[Field]) -> ApiResult<Map<String, Value>> {
             (Ty::MapStr | Ty::MapBytes, Wire::Bytes(b)) => {
                 let (k, v) = map_entry(b, matches!(ty, Ty::MapBytes))?;
                 let map = out.entry(name).or_insert_with(|| Value::Object(Map::new()));
-                map.as_object_mut().map(|m| m.insert(k, v));
+                if let Value::Object(m) = map {
+                    m.insert(k, v);
+                }
                 continue;
             }
             (Ty::RepStr, Wire::Bytes(b)) => {
