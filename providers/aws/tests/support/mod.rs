@@ -177,13 +177,23 @@ impl Recorded {
     }
 }
 
-/// The text of the first `<name>...</name>` element.
+/// The text of the first `<name>...</name>` element (the open tag may carry attributes).
 pub fn xml_text(body: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
+    let open = format!("<{name}");
     let close = format!("</{name}>");
-    let start = body.find(&open)? + open.len();
-    let end = body[start..].find(&close)? + start;
-    Some(body[start..end].to_string())
+    let mut from = 0;
+    loop {
+        let s = body[from..].find(&open)? + from;
+        let after = s + open.len();
+        match body[after..].chars().next() {
+            Some('>') | Some(' ') => {
+                let start = body[after..].find('>')? + after + 1;
+                let end = body[start..].find(&close)? + start;
+                return Some(body[start..end].to_string());
+            }
+            _ => from = after,
+        }
+    }
 }
 
 /// A scripted answer.
