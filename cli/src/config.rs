@@ -444,7 +444,7 @@ pub fn origin_path(doc: &Value, r: &Resource) -> Path {
 fn strip_kind(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(o) = v.as_object_mut() {
-        o.remove("kind");
+        o.shift_remove("kind");
     }
     v
 }

@@ -471,8 +471,7 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
                     } else if !forces.is_empty() {
                         change.action = Action::Replace;
                         let names: Vec<String> = forces.iter().map(|d| format!("`{}`", d.path)).collect();
-                        change.reason =
-                            Some(format!("{} cannot be changed in place (forces replacement)", names.join(", ")));
+                        change.reason = Some(format!("{} cannot be changed in place", names.join(", ")));
                     } else if !diffs.is_empty() {
                         change.action = Action::Update;
                     } else if change.recovered_remote_id.is_some() {

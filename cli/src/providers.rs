@@ -107,6 +107,6 @@ impl ProviderSet {
 /// Splits a provider's settings into engine-level ones (rate_limit) and the provider's own.
 pub fn split_engine_settings(config: &Value) -> (Value, Option<Value>) {
     let mut own = config.clone();
-    let limit = own.as_object_mut().and_then(|o| o.remove("rate_limit"));
+    let limit = own.as_object_mut().and_then(|o| o.shift_remove("rate_limit"));
     (own, limit)
 }

@@ -238,26 +238,31 @@ pub fn plan_markdown(plan: &Plan) -> String {
     }
     let _ = writeln!(out, "\n<details><summary>Full plan</summary>\n\n```diff");
     for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
-        // `diff` highlighting keys on the first column: + and - lines, ! for updates.
-        out.push_str(
-            &change_human(c, Style { color: false })
-                .lines()
-                .map(|l| {
-                    let t = l.trim_start();
-                    let mapped = if t.starts_with("~ ") {
-                        format!("!{}", &l[1..])
-                    } else if t.starts_with("+ ") || t.starts_with("- ") || t.starts_with("-/+") {
-                        format!("{}{}", &t[..1], &l[1..])
-                    } else {
-                        l.to_string()
-                    };
-                    mapped + "\n"
-                })
-                .collect::<String>(),
-        );
+        // `diff` highlighting keys on the first column: move each line's symbol there
+        // (`!`, shown as changed, for updates and replacements).
+        for line in change_human(c, Style { color: false }).lines() {
+            out.push_str(&diff_column(line));
+            out.push('\n');
+        }
     }
     let _ = writeln!(out, "```\n\n</details>\n\n{}", summary_line(plan));
     out
+}
+
+/// Moves a plan line's action symbol to column 0 for a ```diff block.
+fn diff_column(line: &str) -> String {
+    let trimmed = line.trim_start();
+    let indent = line.len() - trimmed.len();
+    let Some(symbol) = ["-/+ ", "+ ", "- ", "~ "].into_iter().find(|s| trimmed.starts_with(s)) else {
+        return line.to_string();
+    };
+    let mark = match symbol {
+        "+ " => '+',
+        "- " => '-',
+        _ => '!',
+    };
+    let blanked = format!("{}{}{}", " ".repeat(indent), " ".repeat(symbol.len()), &trimmed[symbol.len()..]);
+    format!("{mark}{}", &blanked[1..])
 }
 
 pub fn drift_human(d: &DriftReport, style: Style) -> String {

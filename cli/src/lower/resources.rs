@@ -223,7 +223,7 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
             return None;
         };
         let mut attrs = body.clone();
-        attrs.remove("kind");
+        attrs.shift_remove("kind");
         (kind.to_string(), Value::Object(attrs.into_iter().collect()), None)
     };
     let address = match (name, derived) {

@@ -412,7 +412,7 @@ pub fn parse_spec_with_env(
     // Environment overlay.
     let mut doc = base.clone();
     if let Some(obj) = doc.as_object_mut() {
-        obj.remove("environments");
+        obj.shift_remove("environments");
     }
     let environments = base_map.get("environments").cloned().unwrap_or(Value::Null);
     let env_names: Vec<String> = match &environments {

@@ -83,7 +83,7 @@ pub fn deep_merge(base: &mut Value, overlay: &Value) {
         (Value::Object(b), Value::Object(o)) => {
             for (k, ov) in o {
                 if ov.is_null() {
-                    b.remove(k);
+                    b.shift_remove(k);
                 } else if let Some(bv) = b.get_mut(k) {
                     deep_merge(bv, ov);
                 } else {
