@@ -22,6 +22,8 @@ mod eval;
 mod murmur3;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -85,7 +87,7 @@ impl Lowering for Flags {
                 continue;
             }
             let here = path(["flags", key.as_str()]);
-            let cleaned = validate::strip_unknown_operators(cx, key, raw);
+            let (cleaned, stripped) = validate::strip_unknown_operators(cx, key, raw);
             let Some(spec) = cx.decode::<FlagSpec>(&here, &cleaned) else {
                 continue;
             };
@@ -116,7 +118,7 @@ impl Lowering for Flags {
                     None
                 }
             };
-            let Some(checked) = validate::flag(cx, key, &spec) else {
+            let Some(checked) = validate::flag(cx, key, &spec, &stripped) else {
                 continue;
             };
             if let Some(ns) = ns {

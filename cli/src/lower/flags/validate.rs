@@ -40,11 +40,13 @@ fn at(key: &str, rest: &[&str]) -> Path {
 }
 
 /// Reports rule operators strata does not know (before decoding, so they get a flags-specific
-/// diagnostic with "did you mean") and returns the flag's value without them.
-pub fn strip_unknown_operators(cx: &mut SpecContext<'_>, key: &str, raw: &Value) -> Value {
+/// diagnostic with "did you mean") and returns the flag's value without them, with the indexes
+/// of the rules that had some.
+pub fn strip_unknown_operators(cx: &mut SpecContext<'_>, key: &str, raw: &Value) -> (Value, Vec<usize>) {
     let mut cleaned = raw.clone();
+    let mut stripped = Vec::new();
     let Some(rules) = cleaned.get_mut("rules").and_then(Value::as_array_mut) else {
-        return cleaned;
+        return (cleaned, stripped);
     };
     for (i, rule) in rules.iter_mut().enumerate() {
         let Some(cond) = rule.get_mut("if").and_then(Value::as_object_mut) else {
@@ -62,9 +64,12 @@ pub fn strip_unknown_operators(cx: &mut SpecContext<'_>, key: &str, raw: &Value)
                 help,
             );
             cond.remove(&op);
+            if stripped.last() != Some(&i) {
+                stripped.push(i);
+            }
         }
     }
-    cleaned
+    (cleaned, stripped)
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -79,7 +84,10 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// Checks a decoded flag; `None` when a name does not resolve (problems are reported to `cx`).
-pub fn flag(cx: &mut SpecContext<'_>, key: &str, spec: &FlagSpec) -> Option<Checked> {
+///
+/// `stripped` lists the rules that had unknown operators removed (already reported): an empty
+/// condition there is not reported again.
+pub fn flag(cx: &mut SpecContext<'_>, key: &str, spec: &FlagSpec, stripped: &[usize]) -> Option<Checked> {
     let implicit = spec.variants.is_none();
     let variants = spec.variants.clone().unwrap_or_else(boolean_variants);
     let mut ok = true;
@@ -189,8 +197,8 @@ pub fn flag(cx: &mut SpecContext<'_>, key: &str, spec: &FlagSpec) -> Option<Chec
     let mut thens = Vec::with_capacity(spec.rules.len());
     for (i, rule) in spec.rules.iter().enumerate() {
         let idx = i.to_string();
-        if rule.condition.is_empty() {
-            cx.error(
+        if rule.condition.is_empty() && !stripped.contains(&i) {
+            cx.key_error(
                 &at(key, &["rules", &idx, "if"]),
                 "flags::empty-condition",
                 "Empty condition",
@@ -297,7 +305,7 @@ fn shares(
         } else {
             format!("lower the shares by {}% in total", trim_float(-diff))
         };
-        cx.error(
+        cx.key_error(
             p,
             "flags::rollout-sum",
             "Rollout does not add up to 100%",

@@ -95,9 +95,13 @@ impl Lowering for Scaling {
                     help,
                 );
             }
-            let Some(spec) = cx.decode::<ServiceScaling>(&here, value) else {
+            // Metrics decode one by one, so each bad entry is reported at its own span.
+            let mut value = value.clone();
+            let metrics = value.as_object_mut().and_then(|m| m.remove("metrics"));
+            let Some(mut spec) = cx.decode::<ServiceScaling>(&here, &value) else {
                 continue;
             };
+            spec.metrics = decode_metrics(cx, name, metrics.as_ref());
             validate::service(cx, name, &spec);
             let Some(service) = service else { continue };
             if spec.replicas.is_some() || spec.vpa.is_some() {
@@ -120,6 +124,48 @@ impl Lowering for Scaling {
         out.sort_by(|a, b| a.address.cmp(&b.address));
         out
     }
+}
+
+const METRIC_KINDS: &[&str] = &["pods", "external"];
+
+fn decode_metrics(cx: &mut SpecContext<'_>, name: &str, raw: Option<&Value>) -> Vec<config::Metric> {
+    let here = path(["scaling", name, "metrics"]);
+    let items = match raw {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            cx.error(
+                &here,
+                "spec::wrong-type",
+                "Wrong type",
+                format!("`scaling.{name}.metrics` must be a list of metrics."),
+                Some("write `metrics: [ { pods: { name: rps, average: \"100\" } } ]`".into()),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let idx = i.to_string();
+        if let Some(m) = item.as_object()
+            && let Some(kind) = m.keys().find(|k| !METRIC_KINDS.contains(&k.as_str()))
+        {
+            let help =
+                did_you_mean(kind, METRIC_KINDS.iter().copied()).or_else(|| Some("use `pods` or `external`".into()));
+            cx.key_error(
+                &path(["scaling", name, "metrics", idx.as_str(), kind.as_str()]),
+                "spec::unknown-key",
+                "Unknown key",
+                format!("`{kind}` is not a kind of metric: a metric is `pods` or `external`."),
+                help,
+            );
+            continue;
+        }
+        if let Some(m) = cx.decode(&path(["scaling", name, "metrics", idx.as_str()]), item) {
+            out.push(m);
+        }
+    }
+    out
 }
 
 fn lower_quotas(cx: &mut SpecContext<'_>, value: &Value) -> Vec<Resource> {

@@ -223,7 +223,7 @@ fn disruption(cx: &mut SpecContext<'_>, name: &str, spec: &ServiceScaling) {
             );
         }
         (None, None) => {
-            cx.error(
+            cx.key_error(
                 &at(name, &["disruption"]),
                 "scaling::disruption-conflict",
                 "Missing disruption bound",
@@ -288,7 +288,7 @@ fn disruption(cx: &mut SpecContext<'_>, name: &str, spec: &ServiceScaling) {
     if let Some(sel) = &d.selector
         && sel.is_empty()
     {
-        cx.error(
+        cx.key_error(
             &here("selector"),
             "scaling::empty-selector",
             "Empty selector",
