@@ -6,6 +6,7 @@
 //! New sections plug in by adding a module here and a line to [`registry`].
 
 pub mod flags;
+mod mesh;
 mod resources;
 mod scaling;
 
@@ -32,7 +33,7 @@ pub trait Lowering: Send + Sync {
 
 /// Every lowering strata has, in the order their resources are listed.
 pub fn registry() -> Vec<Box<dyn Lowering>> {
-    vec![Box::new(RawResources), Box::new(scaling::Scaling), Box::new(flags::Flags)]
+    vec![Box::new(RawResources), Box::new(mesh::Mesh), Box::new(scaling::Scaling), Box::new(flags::Flags)]
 }
 
 /// Names of the sections lowerings own (for top-level "did you mean").

@@ -55,15 +55,6 @@ pub enum MeshProvider {
     Linkerd,
 }
 
-impl MeshProvider {
-    pub fn display(self) -> &'static str {
-        match self {
-            MeshProvider::Istio => "Istio",
-            MeshProvider::Linkerd => "Linkerd",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MtlsMode {
@@ -246,18 +237,6 @@ impl RetryOn {
             _ => return None,
         })
     }
-
-    /// True for gRPC status conditions.
-    pub fn is_grpc(self) -> bool {
-        matches!(
-            self,
-            RetryOn::Cancelled
-                | RetryOn::DeadlineExceeded
-                | RetryOn::Internal
-                | RetryOn::ResourceExhausted
-                | RetryOn::Unavailable
-        )
-    }
 }
 
 impl fmt::Display for RetryOn {
@@ -395,6 +374,9 @@ pub struct RateLimit {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizationRule {
+    /// Position in `mesh.authorization` (for diagnostics); set by the decoder.
+    #[serde(skip)]
+    pub index: usize,
     /// The service being protected.
     pub to: String,
     /// Services allowed to call it (their service accounts are the identities).
@@ -441,6 +423,9 @@ impl HttpMethod {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalService {
+    /// Position in `mesh.external` (for diagnostics); set by the decoder.
+    #[serde(skip)]
+    pub index: usize,
     /// Name of the entry (the object name and the address `mesh.external.<name>`).
     pub name: String,
     /// Host names (`api.openai.com`, `*.googleapis.com`).
