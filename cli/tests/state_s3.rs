@@ -292,9 +292,12 @@ async fn applies_succeed_through_slowdowns_and_dropped_connections() {
     let moto = Moto::shared();
     let bucket = new_bucket(moto, "faults").await;
     let dir = tempfile::tempdir().unwrap();
-    let proxy =
-        FaultProxy::start(&moto.endpoint, Faults { slow_down: 0.08, drop_before: 0.04, drop_after: 0.04 }, 0x5eed)
-            .await;
+    let proxy = FaultProxy::start(
+        &moto.endpoint,
+        Faults { slow_down: 0.08, drop_before: 0.04, drop_after: 0.04, ..Faults::default() },
+        0x5eed,
+    )
+    .await;
     let c = config(&bucket, "faults/state.json", &proxy.endpoint);
     let opts = || S3Options {
         // 16% of requests fail: 8 attempts make a request failing every time (0.16^8) vanishingly
@@ -400,6 +403,48 @@ async fn only_one_of_many_takers_wins_an_expired_lock() {
     }
     assert_eq!(winners.len(), 1, "exactly one taker wins: {winners:?}");
     assert_eq!(old.lock_status().await.unwrap().unwrap().id, winners[0]);
+}
+
+/// A conditional request that S3 applied but whose answer was lost is retried by the SDK and
+/// then fails its own precondition (412): that must count as success, not as a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_to_our_own_conditional_request_is_not_a_conflict() {
+    let moto = Moto::shared();
+    let bucket = new_bucket(moto, "lost").await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = FaultProxy::start(&moto.endpoint, Faults::default(), 11).await;
+    let mut c = config(&bucket, "l/state.json", &proxy.endpoint);
+    c.lease_seconds = Some(60);
+    let b = backend(&c, options(dir.path()));
+    let lose_next = || proxy.set_faults(Faults { lose_next_write_responses: 1, ..Faults::default() });
+    let lost = || proxy.stats.dropped_after.load(Ordering::Relaxed);
+
+    let info = LockInfo::for_current_process("apply");
+    lose_next();
+    b.lock(&info).await.expect("lock (If-None-Match) applied, answer lost");
+    assert_eq!(lost(), 1);
+    lose_next();
+    b.renew(&info.id).await.expect("renew (If-Match) applied, answer lost");
+    assert_eq!(lost(), 2);
+
+    assert!(b.read().await.unwrap().is_none());
+    let mut s = State::new();
+    lose_next();
+    b.write(&s).await.expect("create (If-None-Match) applied, answer lost");
+    assert_eq!(lost(), 3);
+    s.serial = 1;
+    lose_next();
+    b.write(&s).await.expect("update (If-Match) applied, answer lost");
+    assert_eq!(lost(), 4);
+    s.serial = 2;
+    b.write(&s).await.expect("the next write is conditional on the right ETag");
+    assert_eq!(b.read().await.unwrap().unwrap(), s);
+
+    lose_next();
+    b.unlock(&info.id).await.expect("unlock (If-Match delete) applied, answer lost");
+    assert_eq!(lost(), 5);
+    assert!(b.lock_status().await.unwrap().is_none());
+    assert!(std::fs::read_dir(dir.path()).map_or(true, |d| d.count() == 0), "no recovery files");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

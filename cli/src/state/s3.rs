@@ -30,6 +30,10 @@
 //! whose clocks disagree by more than the lease can take a live lock. Fencing still prevents a
 //! lost update in that case (the stale holder's write is refused).
 
+// `StateError` is the trait's shared error type (it carries a whole `LockInfo`); boxing it
+// here alone would not help.
+#![allow(clippy::result_large_err)]
+
 pub mod crypto;
 mod dynamo;
 
@@ -139,6 +143,22 @@ enum Refused {
     Precondition,
     /// 404 with If-Match: the object is gone.
     Missing,
+}
+
+/// A stored object.
+struct Obj {
+    bytes: Vec<u8>,
+    etag: String,
+    /// The `strata-write-id` metadata of the PutObject that stored it.
+    write_id: Option<String>,
+}
+
+/// Metadata key naming the write that stored an object: tells our own write, applied although
+/// its response was lost, from anyone else's.
+const WRITE_ID: &str = "strata-write-id";
+
+fn new_write_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 struct Clients {
@@ -375,7 +395,7 @@ impl S3Backend {
 
     /// The object's bytes and ETag, or `None` if there is no such object. Retries a body that
     /// broke off mid-download (the SDK retries only up to the response headers).
-    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StateError> {
+    async fn get(&self, key: &str) -> Result<Option<Obj>, StateError> {
         let s3 = self.s3_client().await?;
         let mut attempt = 0;
         loop {
@@ -388,8 +408,9 @@ impl S3Backend {
                 Err(e) => return Err(self.io(key, "GetObject", e)),
             };
             let etag = out.e_tag().unwrap_or_default().to_string();
+            let write_id = out.metadata().and_then(|m| m.get(WRITE_ID)).cloned();
             match out.body.collect().await {
-                Ok(body) => return Ok(Some((body.into_bytes().to_vec(), etag))),
+                Ok(body) => return Ok(Some(Obj { bytes: body.into_bytes().to_vec(), etag, write_id })),
                 Err(e) if attempt < self.options.max_attempts.max(1) => {
                     tokio::time::sleep(self.options.initial_backoff * attempt).await;
                     let _ = e;
@@ -402,7 +423,13 @@ impl S3Backend {
     /// A conditional PutObject. `Ok(Err(_))` is a refused precondition. S3's 409
     /// ConditionalRequestConflict (a concurrent conditional write) is retried here, where the
     /// condition is evaluated afresh.
-    async fn put(&self, key: &str, body: &[u8], cond: &Cond) -> Result<Result<String, Refused>, StateError> {
+    async fn put(
+        &self,
+        key: &str,
+        body: &[u8],
+        cond: &Cond,
+        write_id: &str,
+    ) -> Result<Result<String, Refused>, StateError> {
         let s3 = self.s3_client().await?;
         let mut conflicts = 0;
         loop {
@@ -411,6 +438,7 @@ impl S3Backend {
                 .bucket(&self.bucket)
                 .key(key)
                 .content_type("application/json")
+                .metadata(WRITE_ID, write_id)
                 .body(ByteStream::from(body.to_vec()));
             match cond {
                 Cond::None => {}
@@ -485,23 +513,34 @@ impl S3Backend {
 
     /// Parses stored state bytes (decrypting an envelope).
     pub fn decode(&self, bytes: &[u8]) -> Result<State, StateError> {
-        let location = self.location(&self.key);
-        match crypto::envelope(bytes) {
-            Some(envelope) => match &self.cipher {
-                Some(cipher) => State::from_json(&cipher.open(&envelope, &location)?),
-                None => Err(StateError::Corrupt {
-                    message: format!(
-                        "{location} is encrypted (key id {}) but no encryption is configured: set state.encryption.key_env and that variable to the key",
-                        envelope.key_id
-                    ),
-                }),
-            },
-            None => {
-                if self.cipher.is_some() {
-                    self.read_plaintext.store(true, Ordering::Relaxed);
+        // Envelopes written by strata name their format in the first bytes; anything else is
+        // parsed as a state first (a 10k-resource state is megabytes: parse it once).
+        let envelope = if crypto::looks_like_envelope(bytes) {
+            crypto::envelope(bytes)
+        } else {
+            match State::from_json(bytes) {
+                Ok(state) => {
+                    if self.cipher.is_some() {
+                        self.read_plaintext.store(true, Ordering::Relaxed);
+                    }
+                    return Ok(state);
                 }
-                State::from_json(bytes)
+                // Not a state: an envelope written by another tool, with its keys reordered?
+                Err(e) => Some(crypto::envelope(bytes).ok_or(e)?),
             }
+        };
+        let location = self.location(&self.key);
+        match (envelope, &self.cipher) {
+            (Some(envelope), Some(cipher)) => State::from_json(&cipher.open(&envelope, &location)?),
+            (Some(envelope), None) => Err(StateError::Corrupt {
+                message: format!(
+                    "{location} is encrypted (key id {}) but no encryption is configured: set state.encryption.key_env and that variable to the key",
+                    envelope.key_id
+                ),
+            }),
+            (None, _) => Err(StateError::Corrupt {
+                message: format!("{location} names the encrypted-state format but is not a valid envelope"),
+            }),
         }
     }
 
@@ -549,10 +588,10 @@ impl S3Backend {
     }
 
     /// Describes the stored object for a fencing message.
-    fn describe_found(&self, found: &Option<(Vec<u8>, String)>) -> String {
+    fn describe_found(&self, found: &Option<Obj>) -> String {
         match found {
             None => "the state object no longer exists".to_string(),
-            Some((bytes, etag)) => match self.decode(bytes) {
+            Some(Obj { bytes, etag, .. }) => match self.decode(bytes) {
                 Ok(s) => format!("it now holds lineage {} serial {} (ETag {etag})", s.lineage, s.serial),
                 Err(_) => format!("it now has ETag {etag}"),
             },
@@ -565,13 +604,29 @@ impl S3Backend {
             Ok(s3) => s3,
             Err(e) => return Some(format!("could not check bucket versioning: {e}")),
         };
-        match s3.get_bucket_versioning().bucket(&self.bucket).send().await {
-            Ok(out) if out.status() == Some(&BucketVersioningStatus::Enabled) => None,
-            Ok(_) => Some(format!(
+        let enabled = match s3.get_bucket_versioning().bucket(&self.bucket).send().await {
+            Ok(out) => out.status() == Some(&BucketVersioningStatus::Enabled),
+            // Some S3 implementations (moto 5.x) answer an unversioned bucket with an empty
+            // document under another root element, which the SDK refuses to parse: a 200 answer
+            // is still an answer.
+            Err(e) if status(&e) == Some(200) => e
+                .raw_response()
+                .and_then(|r| r.body().bytes())
+                .is_some_and(|b| String::from_utf8_lossy(b).contains("<Status>Enabled</Status>")),
+            Err(e) => {
+                return Some(format!(
+                    "could not check versioning of bucket {}: {}",
+                    self.bucket,
+                    DisplayErrorContext(e)
+                ));
+            }
+        };
+        match enabled {
+            true => None,
+            false => Some(format!(
                 "versioning is off on bucket {b}: earlier states cannot be recovered after a bad write; enable it with `aws s3api put-bucket-versioning --bucket {b} --versioning-configuration Status=Enabled`",
                 b = self.bucket
             )),
-            Err(e) => Some(format!("could not check versioning of bucket {}: {}", self.bucket, DisplayErrorContext(e))),
         }
     }
 
@@ -595,7 +650,7 @@ impl S3Backend {
     async fn get_lock(&self) -> Result<Option<(LockInfo, String, Vec<u8>)>, StateError> {
         match self.get(&self.lock_key).await? {
             None => Ok(None),
-            Some((bytes, etag)) => Ok(Some((self.parse_lock(&bytes)?, etag, bytes))),
+            Some(obj) => Ok(Some((self.parse_lock(&obj.bytes)?, obj.etag, obj.bytes))),
         }
     }
 
@@ -605,8 +660,9 @@ impl S3Backend {
             *self.held.lock().unwrap() = Some(Held { info: info.clone(), etag });
             Ok(())
         };
+        let write_id = new_write_id();
         for _ in 0..5 {
-            if let Ok(etag) = self.put(&self.lock_key, &body, &Cond::IfNoneMatch).await? {
+            if let Ok(etag) = self.put(&self.lock_key, &body, &Cond::IfNoneMatch, &write_id).await? {
                 return won(etag);
             }
             let Some((holder, etag, _)) = self.get_lock().await? else {
@@ -621,7 +677,7 @@ impl S3Backend {
             }
             // The holder's lease has passed: take it over, conditional on the lock being exactly
             // what we looked at, so of two takers only one wins.
-            if let Ok(etag) = self.put(&self.lock_key, &body, &Cond::IfMatch(etag)).await? {
+            if let Ok(etag) = self.put(&self.lock_key, &body, &Cond::IfMatch(etag), &write_id).await? {
                 return won(etag);
             }
         }
@@ -648,19 +704,20 @@ impl S3Backend {
         };
         info.expires = Some(now_plus(lease));
         let body = serde_json::to_vec_pretty(&info).expect("lock info serializes");
+        let write_id = new_write_id();
         for _ in 0..3 {
-            match self.put(&self.lock_key, &body, &Cond::IfMatch(etag.clone())).await? {
+            match self.put(&self.lock_key, &body, &Cond::IfMatch(etag.clone()), &write_id).await? {
                 Ok(new) => {
                     *self.held.lock().unwrap() = Some(Held { info, etag: new });
                     return Ok(());
                 }
                 Err(_) => match self.get(&self.lock_key).await? {
                     // Our renewal landed; its response was lost.
-                    Some((bytes, new)) if bytes == body => {
-                        *self.held.lock().unwrap() = Some(Held { info, etag: new });
+                    Some(obj) if obj.write_id.as_deref() == Some(write_id.as_str()) => {
+                        *self.held.lock().unwrap() = Some(Held { info, etag: obj.etag });
                         return Ok(());
                     }
-                    Some((bytes, new)) => {
+                    Some(Obj { bytes, etag: new, .. }) => {
                         let current = self.parse_lock(&bytes)?;
                         if current.id != id {
                             return Err(StateError::LockMismatch { given: id.to_string(), current: Some(current) });
@@ -681,21 +738,29 @@ impl S3Backend {
     }
 
     async fn s3_unlock(&self, id: &str) -> Result<(), StateError> {
-        for _ in 0..5 {
-            let (current, etag) = match self.get_lock().await? {
-                Some((info, etag, _)) if info.id == id => (info, etag),
+        let released = || {
+            let mut held = self.held.lock().unwrap();
+            if held.as_ref().is_some_and(|h| h.info.id == id) {
+                *held = None;
+            }
+            Ok(())
+        };
+        for attempt in 0..5 {
+            let etag = match self.get_lock().await? {
+                Some((info, etag, _)) if info.id == id => etag,
+                // It was ours when we last looked and our conditional delete was refused: that
+                // delete had in fact been applied (its response was lost and the retry found the
+                // lock gone, or already retaken by someone else). Either way we no longer hold it.
+                _ if attempt > 0 => return released(),
                 current => {
                     return Err(StateError::LockMismatch { given: id.to_string(), current: current.map(|c| c.0) });
                 }
             };
             if self.delete(&self.lock_key, &etag).await?.is_ok() {
-                let mut held = self.held.lock().unwrap();
-                if held.as_ref().is_some_and(|h| h.info.id == current.id) {
-                    *held = None;
-                }
-                return Ok(());
+                return released();
             }
-            // Changed between the read and the delete (a renewal): look again.
+            // Refused: the lock changed between the read and the delete (a renewal by another
+            // handle, or our own delete applied and the lock retaken): look again.
         }
         Err(StateError::Io {
             location: self.location(&self.lock_key),
@@ -716,9 +781,9 @@ impl StateBackend for S3Backend {
                 *self.seen.lock().unwrap() = Seen::Absent;
                 Ok(None)
             }
-            Some((bytes, etag)) => {
-                let state = self.decode(&bytes)?;
-                *self.seen.lock().unwrap() = Seen::Etag(etag);
+            Some(obj) => {
+                let state = self.decode(&obj.bytes)?;
+                *self.seen.lock().unwrap() = Seen::Etag(obj.etag);
                 Ok(Some(state))
             }
         }
@@ -732,7 +797,8 @@ impl StateBackend for S3Backend {
             Seen::Absent => Cond::IfNoneMatch,
             Seen::Etag(etag) => Cond::IfMatch(etag.clone()),
         };
-        let refused = match self.put(&self.key, &body, &cond).await {
+        let write_id = new_write_id();
+        let refused = match self.put(&self.key, &body, &cond, &write_id).await {
             Ok(Ok(etag)) => {
                 *self.seen.lock().unwrap() = Seen::Etag(etag);
                 return Ok(());
@@ -750,8 +816,8 @@ impl StateBackend for S3Backend {
                 });
             }
         };
-        // Refused: unless what is stored is exactly what we sent (an attempt whose response was
-        // lost, then retried against our own write), someone else wrote in between.
+        // Refused: unless what is stored is our own write (an attempt whose response was lost,
+        // then retried against our own write), someone else wrote in between.
         let found = match self.get(&self.key).await {
             Ok(found) => found,
             Err(e) => {
@@ -765,15 +831,17 @@ impl StateBackend for S3Backend {
                 });
             }
         };
-        if let Some((bytes, etag)) = &found {
-            if *bytes == body {
-                *self.seen.lock().unwrap() = Seen::Etag(etag.clone());
-                return Ok(());
-            }
+        if let Some(obj) = &found
+            && obj.write_id.as_deref() == Some(write_id.as_str())
+            && obj.bytes == body
+        {
+            *self.seen.lock().unwrap() = Seen::Etag(obj.etag.clone());
+            return Ok(());
         }
         let saved = self.save_recovery(state);
         let expected = match (&seen, &refused) {
-            (Seen::Etag(e), _) => format!("expected ETag {e}"),
+            (Seen::Etag(e), Refused::Missing) => format!("expected ETag {e}, found it deleted"),
+            (Seen::Etag(e), Refused::Precondition) => format!("expected ETag {e}"),
             _ => "expected no state".to_string(),
         };
         Err(StateError::Fenced {

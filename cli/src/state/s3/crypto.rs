@@ -39,6 +39,13 @@ struct Probe {
     format: Option<String>,
 }
 
+/// Whether `bytes` starts like an envelope as strata writes it (`format` first). Cheap: looks
+/// at the first 128 bytes only.
+pub fn looks_like_envelope(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(128)];
+    head.windows(ENVELOPE_FORMAT.len()).any(|w| w == ENVELOPE_FORMAT.as_bytes())
+}
+
 /// If `bytes` is an encryption envelope, returns it.
 pub fn envelope(bytes: &[u8]) -> Option<Envelope> {
     let probe: Probe = serde_json::from_slice(bytes).ok()?;
@@ -201,5 +208,8 @@ mod tests {
     fn plain_states_are_not_envelopes() {
         assert!(envelope(br#"{"format_version":1,"lineage":"x","serial":0}"#).is_none());
         assert!(envelope(b"not json").is_none());
+        let c = Cipher::from_base64(&key(1), "$K").unwrap();
+        assert!(looks_like_envelope(&c.seal(&[b'x'; 100_000])));
+        assert!(!looks_like_envelope(br#"{"format_version":1,"lineage":"x","serial":0}"#));
     }
 }
