@@ -260,7 +260,10 @@ async fn sixteen_concurrent_writers_s3_lock() {
     let moto = Moto::shared();
     let bucket = new_bucket(moto, "race").await;
     let dir = tempfile::tempdir().unwrap();
-    let c = config(&bucket, "race/state.json", &moto.endpoint);
+    // Through a proxy that forwards writes to moto one at a time: moto's conditional requests are
+    // not atomic under concurrency, S3's are (see tests/support/fault_proxy.rs).
+    let proxy = FaultProxy::linearizing(&moto.endpoint).await;
+    let c = config(&bucket, "race/state.json", &proxy.endpoint);
     let started = Instant::now();
     let (ok, failed, overlaps) = race(|| backend(&c, options(dir.path())), 16, 3).await;
     println!("16 writers x 3 applies (s3 lock): {:?}", started.elapsed());
@@ -273,12 +276,15 @@ async fn sixteen_concurrent_writers_dynamodb_lock() {
     let bucket = new_bucket(moto, "race-ddb").await;
     let table = new_lock_table(moto).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut c = config(&bucket, "race/state.json", &moto.endpoint);
+    // Through a proxy that forwards writes to moto one at a time: moto's conditional requests are
+    // not atomic under concurrency, S3's are (see tests/support/fault_proxy.rs).
+    let proxy = FaultProxy::linearizing(&moto.endpoint).await;
+    let mut c = config(&bucket, "race/state.json", &proxy.endpoint);
     c.lock = Some(LockKind::Dynamodb);
     c.dynamodb_table = Some(table);
     let opts = || {
         let mut o = options(dir.path());
-        o.dynamodb_endpoint = Some(moto.endpoint.clone());
+        o.dynamodb_endpoint = Some(proxy.endpoint.clone());
         o
     };
     let started = Instant::now();
@@ -323,8 +329,9 @@ async fn a_stale_lock_holder_is_fenced_and_its_state_saved() {
     let bucket = new_bucket(moto, "stale").await;
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(&bucket, "stale/state.json", &moto.endpoint);
-    c.lease_seconds = Some(1);
+    c.lease_seconds = Some(2);
     let a = backend(&c, options(dir.path()));
+    c.lease_seconds = Some(60);
     let b = backend(&c, options(dir.path()));
 
     // a takes the lock and reads; then stalls past its lease.
@@ -335,7 +342,9 @@ async fn a_stale_lock_holder_is_fenced_and_its_state_saved() {
     let lb = LockInfo::for_current_process("apply");
     assert!(matches!(b.lock(&lb).await, Err(StateError::Locked { .. })));
     let mut stale = a.read().await.unwrap().unwrap_or_default();
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let expires = chrono::DateTime::parse_from_rfc3339(status.expires.as_deref().unwrap()).unwrap();
+    let left = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_millis(100)).await;
 
     // b takes the expired lock over and writes.
     b.lock(&lb).await.expect("an expired lease can be taken over");
@@ -380,11 +389,16 @@ async fn only_one_of_many_takers_wins_an_expired_lock() {
     let moto = Moto::shared();
     let bucket = new_bucket(moto, "takeover").await;
     let dir = tempfile::tempdir().unwrap();
-    let mut c = config(&bucket, "t/state.json", &moto.endpoint);
+    // Through a proxy that forwards writes to moto one at a time: moto's conditional requests are
+    // not atomic under concurrency, S3's are (see tests/support/fault_proxy.rs).
+    let proxy = FaultProxy::linearizing(&moto.endpoint).await;
+    let mut c = config(&bucket, "t/state.json", &proxy.endpoint);
     c.lease_seconds = Some(1);
     let old = backend(&c, options(dir.path()));
     old.lock(&LockInfo::for_current_process("apply")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The takers hold for a minute: a winner's own lease must not expire during the test.
+    c.lease_seconds = Some(60);
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let b = backend(&c, options(dir.path()));
@@ -445,6 +459,16 @@ async fn a_lost_answer_to_our_own_conditional_request_is_not_a_conflict() {
     assert_eq!(lost(), 5);
     assert!(b.lock_status().await.unwrap().is_none());
     assert!(std::fs::read_dir(dir.path()).map_or(true, |d| d.count() == 0), "no recovery files");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_is_an_error_not_an_empty_state() {
+    let moto = Moto::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let b = backend(&config(&unique("no-such-bucket"), "x/state.json", &moto.endpoint), options(dir.path()));
+    let err = b.read().await.unwrap_err();
+    assert!(matches!(err, StateError::Io { .. }) && err.to_string().contains("NoSuchBucket"), "{err}");
+    assert!(b.lock_status().await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

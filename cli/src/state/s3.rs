@@ -16,8 +16,9 @@
 //! - **Retries.** The SDK's standard retry mode (5 attempts, exponential backoff with jitter)
 //!   retries throttling (SlowDown, 503), 5xx and dropped connections. A conditional request whose
 //!   response was lost may have been applied: its retry then fails its own precondition, so every
-//!   precondition failure is checked against what is stored (our lock id, our exact bytes)
-//!   before it is reported.
+//!   precondition failure is checked against what is stored before it is reported: the lock id
+//!   for a lock, and for the state and lock renewals a fresh id sent with each PutObject as
+//!   `x-amz-meta-strata-write-id`. S3's 409 ConditionalRequestConflict is retried.
 //! - **Encryption.** With `encryption.key_env`, the object is an AES-256-GCM envelope
 //!   (see [`crypto`]); a wrong key is an error naming both key ids. A *plaintext* state read while
 //!   a key is configured is accepted (that is how encryption is turned on for an existing
@@ -60,8 +61,9 @@ use crypto::Cipher;
 
 /// Attempts per request (the first try included) in the SDK's standard retry mode.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
-/// Base of the exponential backoff between attempts (jittered, capped at 20 s).
-pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+/// Base of the exponential backoff between attempts (jittered, doubling, capped at 20 s): the
+/// SDK's default, long enough for S3 to scale a throttled prefix.
+pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 /// Where states that could not be written are saved, relative to the working directory.
 pub const DEFAULT_RECOVERY_DIR: &str = ".strata/recovery";
 
@@ -203,6 +205,15 @@ fn code<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Option<&str> 
     e.as_service_error().and_then(|s| s.code())
 }
 
+/// The object is not there (but the bucket is: `NoSuchBucket` is an error, not an empty state).
+fn no_such_key<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    match code(e) {
+        Some(c) => c == "NoSuchKey",
+        // HEAD-style answers have no body to name the error.
+        None => status(e) == Some(404),
+    }
+}
+
 fn now_plus(d: Duration) -> String {
     (chrono::Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -341,12 +352,18 @@ impl S3Backend {
                 loader.credentials_provider(Credentials::new(id.clone(), secret.clone(), None, None, "strata-static"));
         }
         let sdk = loader.load().await;
-        // One retry quota per backend, not shared with every other S3 client in the process.
-        let partition = || RetryPartition::custom("strata-state").token_bucket(TokenBucket::default()).build();
-        let mut s3 = aws_sdk_s3::config::Builder::from(&sdk).retry_partition(partition());
         let custom_endpoint = self.config.endpoint.is_some()
             || sdk.endpoint_url().is_some()
             || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        if sdk.region().is_none() && !custom_endpoint {
+            return Err(StateError::Config {
+                message: "no AWS region for the state bucket: set state.region, AWS_REGION or a profile's region"
+                    .into(),
+            });
+        }
+        // One retry quota per backend, not shared with every other S3 client in the process.
+        let partition = || RetryPartition::custom("strata-state").token_bucket(TokenBucket::default()).build();
+        let mut s3 = aws_sdk_s3::config::Builder::from(&sdk).retry_partition(partition());
         if let Some(endpoint) = &self.config.endpoint {
             s3 = s3.endpoint_url(endpoint);
         }
@@ -402,7 +419,7 @@ impl S3Backend {
             attempt += 1;
             let out = match s3.get_object().bucket(&self.bucket).key(key).send().await {
                 Ok(out) => out,
-                Err(e) if status(&e) == Some(404) || code(&e) == Some("NoSuchKey") => {
+                Err(e) if no_such_key(&e) => {
                     return Ok(None);
                 }
                 Err(e) => return Err(self.io(key, "GetObject", e)),
@@ -411,9 +428,8 @@ impl S3Backend {
             let write_id = out.metadata().and_then(|m| m.get(WRITE_ID)).cloned();
             match out.body.collect().await {
                 Ok(body) => return Ok(Some(Obj { bytes: body.into_bytes().to_vec(), etag, write_id })),
-                Err(e) if attempt < self.options.max_attempts.max(1) => {
+                Err(_) if attempt < self.options.max_attempts.max(1) => {
                     tokio::time::sleep(self.options.initial_backoff * attempt).await;
-                    let _ = e;
                 }
                 Err(e) => return Err(self.io(key, "GetObject (reading the body)", e)),
             }
@@ -472,17 +488,14 @@ impl S3Backend {
                 Err(e) if status(&e) == Some(412) || code(&e) == Some("PreconditionFailed") => {
                     return Ok(Err(Refused::Precondition));
                 }
-                Err(e)
-                    if matches!(cond, Cond::IfMatch(_))
-                        && (status(&e) == Some(404) || code(&e) == Some("NoSuchKey")) =>
-                {
+                Err(e) if matches!(cond, Cond::IfMatch(_)) && no_such_key(&e) => {
                     return Ok(Err(Refused::Missing));
                 }
                 Err(e)
                     if (status(&e) == Some(409) || code(&e) == Some("ConditionalRequestConflict")) && conflicts < 5 =>
                 {
                     conflicts += 1;
-                    tokio::time::sleep(self.options.initial_backoff * conflicts).await;
+                    tokio::time::sleep(Duration::from_millis(50) * conflicts).await;
                 }
                 Err(e) => return Err(self.io(key, "PutObject", e)),
             }
@@ -494,7 +507,7 @@ impl S3Backend {
         let s3 = self.s3_client().await?;
         match s3.delete_object().bucket(&self.bucket).key(key).if_match(etag).send().await {
             Ok(_) => Ok(Ok(())),
-            Err(e) if status(&e) == Some(404) || code(&e) == Some("NoSuchKey") => Ok(Ok(())),
+            Err(e) if no_such_key(&e) => Ok(Ok(())),
             Err(e) if status(&e) == Some(412) || code(&e) == Some("PreconditionFailed") => {
                 Ok(Err(Refused::Precondition))
             }
