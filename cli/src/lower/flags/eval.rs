@@ -169,6 +169,50 @@ pub fn flags_from_resources(resources: &[strata_sdk::Resource]) -> Value {
     Value::Object(all)
 }
 
+/// Builds an evaluation context from `key=value` pairs (`strata flags eval -c ...`).
+///
+/// Values read as JSON when they are `true`, `false`, `null`, a number, or an object or list
+/// (`{...}`, `[...]`); anything else is a string. `targetingKey` is always a string (flagd
+/// buckets only on a string key). A dotted key (`user.plan=pro`) builds nested objects, which
+/// `var` reaches with the same dotted path.
+pub fn context_from_pairs<S: AsRef<str>>(pairs: &[S]) -> Result<Map<String, Value>, String> {
+    let mut ctx = Value::Object(Map::new());
+    for pair in pairs {
+        let pair = pair.as_ref();
+        let Some((key, raw)) = pair.split_once('=') else {
+            return Err(format!("`{pair}` is not `key=value`"));
+        };
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(format!("`{pair}` has an empty key"));
+        }
+        let value = if key == "targetingKey" {
+            Value::String(raw.to_string())
+        } else {
+            match serde_json::from_str::<Value>(raw) {
+                Ok(v @ (Value::Bool(_) | Value::Null | Value::Number(_) | Value::Object(_) | Value::Array(_))) => v,
+                _ => Value::String(raw.to_string()),
+            }
+        };
+        let mut cur = &mut ctx;
+        let segs: Vec<&str> = key.split('.').collect();
+        for (i, seg) in segs.iter().enumerate() {
+            let map = match cur {
+                Value::Object(m) => m,
+                _ => return Err(format!("`{key}` nests under a key that already has a value")),
+            };
+            if i + 1 == segs.len() {
+                map.insert(seg.to_string(), value.clone());
+                break;
+            }
+            cur = map.entry(seg.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        }
+    }
+    match ctx {
+        Value::Object(m) => Ok(m),
+        _ => unreachable!("the context starts as an object"),
+    }
+}
+
 struct Logic<'a> {
     data: &'a Value,
 }
@@ -197,7 +241,7 @@ impl Logic<'_> {
         }
     }
 
-    fn raw_args<'v>(args: &'v Value) -> Vec<&'v Value> {
+    fn raw_args(args: &Value) -> Vec<&Value> {
         match args {
             Value::Array(items) => items.iter().collect(),
             other => vec![other],

@@ -33,7 +33,7 @@ use serde_json::Value;
 use strata_sdk::Resource;
 
 pub use config::FlagSpec;
-pub use eval::{EvalError, Evaluation, Reason, evaluate, evaluate_at, flags_from_resources};
+pub use eval::{EvalError, Evaluation, Reason, context_from_pairs, evaluate, evaluate_at, flags_from_resources};
 pub use murmur3::murmur3_32;
 
 use super::Lowering;

@@ -2,7 +2,7 @@ use serde_json::{Map, Value, json};
 use strata_sdk::Resource;
 
 use super::testutil::{example, python_validate, workspace_root};
-use super::{DATA_KEY, EvalError, Flags, Reason, evaluate_at, flags_from_resources};
+use super::{DATA_KEY, EvalError, Flags, Reason, context_from_pairs, evaluate_at, flags_from_resources};
 use crate::diag::{Diagnostics, SpecDiagnostic};
 use crate::lower::Lowering;
 use crate::spec::{SpecContext, parse_spec_with_env};
@@ -498,6 +498,30 @@ fn jsonlogic_semantics_follow_flagd() {
     );
     assert_eq!(run(json!({"if": [{"in": [{"var": "c"}, [1, 2]]}, "yes", "no"]}), json!({"c": 2})).unwrap(), "yes");
     assert_eq!(run(json!({"if": [{"missing": ["c"]}, "yes", "no"]}), json!({})).unwrap(), "yes");
+}
+
+#[test]
+fn context_from_key_value_pairs() {
+    let c = context_from_pairs(&[
+        "targetingKey=42",
+        "email=ana@apex.dev",
+        "beta=true",
+        "n=3",
+        "user.plan=pro",
+        "tags=[\"a\"]",
+    ])
+    .unwrap();
+    assert_eq!(
+        Value::Object(c),
+        json!({"targetingKey": "42", "email": "ana@apex.dev", "beta": true, "n": 3, "user": {"plan": "pro"}, "tags": ["a"]})
+    );
+    assert!(context_from_pairs(&["novalue"]).is_err());
+    assert!(context_from_pairs(&["a=1", "a.b=2"]).is_err());
+    // Nested attributes reach rules through dotted paths.
+    let flags =
+        only_flags("flags:\n  f: { default: false, rules: [ { if: { equals: { user.plan: pro } }, then: true } ] }\n");
+    let e = evaluate_at(&flags, "f", &context_from_pairs(&["user.plan=pro"]).unwrap(), 0).unwrap();
+    assert_eq!(e.variant, "on");
 }
 
 /// The example's flag ConfigMaps, golden (the ConfigMap as applied, and its flagd document).
