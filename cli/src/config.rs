@@ -10,10 +10,10 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
 use strata_sdk::{Address, Resource};
 
-use crate::diag::{Diagnostics, SpecDiagnostic, did_you_mean};
+use crate::diag::{Diagnostics, SpecDiagnostic, closest_address, did_you_mean};
 use crate::lower;
 use crate::providers::{ProviderContext, ProviderFactory, ProviderSet, RateLimit, split_engine_settings};
-use crate::spec::refs::{RefExpr, find_refs, visit_strings};
+use crate::spec::refs::{RefExpr, find_refs};
 use crate::spec::{ParsedSpec, Path, SpecContext, parse_spec_with_env, path};
 
 /// A reference from one resource's attribute to another resource's attribute or output.
@@ -135,9 +135,18 @@ pub fn load_with_env(
     // Duplicate addresses.
     let mut index = HashMap::with_capacity(resources.len());
     let mut unique = Vec::with_capacity(resources.len());
+    let mut repeats: HashMap<Address, usize> = HashMap::new();
     for r in resources {
         if index.contains_key(&r.address) {
-            let origin = origin_path(&parsed.doc, &r);
+            // Point at the repeated entry (the n-th with this address), at its `name` if it has one.
+            let nth = repeats.entry(r.address.clone()).or_insert(0);
+            *nth += 1;
+            let origin = nth_origin_path(&parsed.doc, &r, *nth);
+            let mut name_path = origin.clone();
+            if origin.first().map(String::as_str) == Some("resources") && origin.len() == 3 {
+                name_path[2] = "name".into();
+            }
+            let origin = if parsed.source.root.get_path(&name_path).is_some() { name_path } else { origin };
             diags.push(
                 SpecDiagnostic::new(
                     "spec::duplicate-address",
@@ -221,28 +230,20 @@ pub fn load_with_env(
     let addresses: Vec<&str> = resources.iter().map(|r| r.address.as_str()).collect();
     for (i, r) in resources.iter().enumerate() {
         let mut found = Vec::new();
-        visit_strings(&r.attrs, &mut Vec::new(), &mut |_, s| {
-            if s.contains("${") {
-                found.extend(find_refs(s));
-            }
-        });
+        collect_refs(&r.attrs, &mut found);
+        // Only resource references: malformed ones were reported when the spec was parsed
+        // (every string in the document is checked there), env ones are substituted already.
         for site in found {
-            match &site.expr {
-                Ok(RefExpr::Resource(raw)) => match resolve_reference(raw, &index, &resources, &providers) {
-                    Ok(reference) => {
-                        deps[i].insert(reference.target);
-                        refs[i].push(reference);
-                    }
-                    Err((summary, detail, help)) => diags.push(
-                        SpecDiagnostic::new("spec::bad-reference", summary, detail)
-                            .with_help_opt(help)
-                            .at(parsed.source.find_text(&format!("${{{raw}}}")), &parsed.source.file),
-                    ),
-                },
-                Ok(_) => {}
-                Err(message) => diags.push(
-                    SpecDiagnostic::new("spec::bad-reference", "Invalid reference", format!("{message}."))
-                        .at(parsed.source.find_text(&format!("${{{}", site.raw)), &parsed.source.file),
+            let Ok(RefExpr::Resource(raw)) = &site.expr else { continue };
+            match resolve_reference(raw, &index, &resources, &providers) {
+                Ok(reference) => {
+                    deps[i].insert(reference.target);
+                    refs[i].push(reference);
+                }
+                Err((summary, detail, help)) => diags.push(
+                    SpecDiagnostic::new("spec::bad-reference", summary, detail)
+                        .with_help_opt(help)
+                        .at(parsed.source.find_text(&format!("${{{raw}}}")), &parsed.source.file),
                 ),
             }
         }
@@ -255,17 +256,24 @@ pub fn load_with_env(
                     let origin = origin_path(&parsed.doc, r);
                     let mut p = origin[..origin.len().min(2)].to_vec();
                     p.push("depends_on".into());
+                    // The list entry itself, when the address is written as it is parsed.
+                    if let Some(j) = strata_sdk::value::get(&parsed.doc, &p)
+                        .and_then(Value::as_array)
+                        .and_then(|list| list.iter().position(|v| v.as_str() == Some(d.as_str())))
+                    {
+                        p.push(j.to_string());
+                    }
                     diags.push(
                         SpecDiagnostic::new(
                             "spec::bad-reference",
                             "Unknown resource",
                             format!("`{}` depends on `{d}`, which is not a resource in this spec.", r.address),
                         )
-                        .with_help_opt(did_you_mean(d.as_str(), addresses.iter().copied()))
-                        .at(
-                            parsed.source.find_text(d.as_str()).or_else(|| parsed.source.value_span(&p)),
-                            &parsed.source.file,
-                        ),
+                        .with_help_opt(
+                            closest_address(d.as_str(), addresses.iter().copied())
+                                .map(|c| format!("did you mean `{c}`?")),
+                        )
+                        .at(parsed.source.value_span(&p), &parsed.source.file),
                     );
                 }
             }
@@ -310,6 +318,16 @@ pub fn load_with_env(
         return Err(diags.sorted());
     }
     Ok(Config { parsed, resources, index, deps, refs, providers, warnings: Diagnostics::default() })
+}
+
+/// Every `${...}` in the strings of `v` (no paths: references are found by their text).
+fn collect_refs(v: &Value, out: &mut Vec<crate::spec::refs::RefSite>) {
+    match v {
+        Value::String(s) if s.contains("${") => out.extend(find_refs(s)),
+        Value::Array(a) => a.iter().for_each(|c| collect_refs(c, out)),
+        Value::Object(m) => m.values().for_each(|c| collect_refs(c, out)),
+        _ => {}
+    }
 }
 
 type RefError = (&'static str, String, Option<String>);
@@ -362,9 +380,9 @@ fn resolve_reference(
     let known: Vec<&str> = index.keys().map(Address::as_str).collect();
     // Suggest against the address part of the reference (all but the last segment).
     let address_part = segs[..segs.len().saturating_sub(1).max(1)].join(".");
-    let help = did_you_mean(&address_part, known.iter().copied()).map(|h| {
+    let help = closest_address(&address_part, known.iter().copied()).map(|c| {
         let attr = segs.last().copied().unwrap_or_default();
-        h.replace("?`", "").replace("`?", &format!(".{attr}`?"))
+        format!("did you mean `{c}.{attr}`?")
     });
     Err(("Unknown reference", format!("`${{{raw}}}` does not refer to any resource in this spec."), help))
 }
@@ -414,16 +432,25 @@ fn find_cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
 /// Where a resource came from in the spec, for diagnostics: its `resources:` entry for raw
 /// resources, else the deepest existing path along its address.
 pub fn origin_path(doc: &Value, r: &Resource) -> Path {
+    nth_origin_path(doc, r, 0)
+}
+
+/// [`origin_path`] of the `nth` (0-based) raw resource entry that produces `r`'s address.
+fn nth_origin_path(doc: &Value, r: &Resource, nth: usize) -> Path {
     let segs: Vec<&str> = r.address.as_str().split('.').collect();
     if segs[0] == "resources" {
         if let Some(items) = doc.get("resources").and_then(Value::as_array) {
+            let name = r.address.as_str().strip_prefix("resources.").unwrap_or_default();
+            let mut seen = 0;
             for (i, item) in items.iter().enumerate() {
-                let named = item.get("name").and_then(Value::as_str) == Some(segs.get(1).copied().unwrap_or_default())
-                    && segs.len() == 2;
+                let named = item.get("name").and_then(Value::as_str) == Some(name);
                 let body = item.get(&r.provider);
                 let same_object = body.is_some_and(|b| b == &r.attrs || strip_kind(b) == r.attrs);
                 if named || (item.get("name").is_none() && same_object) {
-                    return path(["resources".to_string(), i.to_string(), r.provider.clone()]);
+                    if seen == nth {
+                        return path(["resources".to_string(), i.to_string(), r.provider.clone()]);
+                    }
+                    seen += 1;
                 }
             }
         }

@@ -158,8 +158,12 @@ impl Diagnostics {
         self.items.extend(other.items);
     }
     /// Sorted by position so output reads top to bottom.
+    /// Sorted by position so output reads top to bottom; a problem found twice (by two checks
+    /// that both see it) is reported once.
     pub fn sorted(mut self) -> Self {
         self.items.sort_by_key(|d| d.span.map_or(usize::MAX, |s| s.offset));
+        let mut seen = std::collections::HashSet::new();
+        self.items.retain(|d| seen.insert((d.code, d.span.map(|s| (s.offset, s.len)), d.detail.clone())));
         self
     }
 
@@ -212,14 +216,48 @@ pub fn did_you_mean<'a, I>(input: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = &'a str>,
 {
+    closest(input, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+/// The candidate [`did_you_mean`] would suggest. Ties go to the smallest candidate, so the
+/// answer does not depend on iteration order.
+pub fn closest<'a, I>(input: &str, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let input = input.to_lowercase();
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
-        let score = strsim::jaro_winkler(&input.to_lowercase(), &c.to_lowercase());
-        if score > best.map_or(0.0, |b| b.0) {
+        let score = strsim::jaro_winkler(&input, &c.to_lowercase());
+        let better = match best {
+            None => score > 0.0,
+            Some((b, bc)) => score > b || (score == b && c < bc),
+        };
+        if better {
             best = Some((score, c));
         }
     }
-    best.filter(|(s, _)| *s >= 0.8).map(|(_, c)| format!("did you mean `{c}`?"))
+    best.filter(|(s, _)| *s >= 0.8).map(|(_, c)| c)
+}
+
+/// The closest resource address to `input`. Addresses share long prefixes (`resources.`), which
+/// makes any two look alike, so the last segment is compared among addresses with the same
+/// prefix; only when no address has that prefix are whole addresses compared.
+pub fn closest_address<'a, I>(input: &str, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let all: Vec<&'a str> = candidates.into_iter().collect();
+    let Some((prefix, last)) = input.rsplit_once('.') else {
+        return closest(input, all);
+    };
+    let siblings: Vec<(&'a str, &'a str)> =
+        all.iter().filter_map(|c| c.rsplit_once('.').filter(|(p, _)| *p == prefix).map(|(_, l)| (l, *c))).collect();
+    if siblings.is_empty() {
+        return closest(input, all);
+    }
+    let name = closest(last, siblings.iter().map(|(l, _)| *l))?;
+    siblings.iter().find(|(l, _)| *l == name).map(|(_, c)| *c)
 }
 
 #[cfg(test)]
@@ -230,6 +268,19 @@ mod tests {
     fn suggests_close_names() {
         assert_eq!(did_you_mean("splt", ["split", "routes", "timeout"]).as_deref(), Some("did you mean `split`?"));
         assert_eq!(did_you_mean("zzzz", ["split", "routes"]), None);
+    }
+
+    #[test]
+    fn addresses_are_compared_by_their_last_segment() {
+        let known = ["resources.a", "resources.b", "resources.database", "mesh.api.route"];
+        assert_eq!(closest_address("resources.zz", known), None);
+        assert_eq!(closest_address("resources.databse", known), Some("resources.database"));
+        assert_eq!(closest_address("resource.database", known), Some("resources.database"));
+    }
+
+    #[test]
+    fn ties_do_not_depend_on_order() {
+        assert_eq!(closest("ab", ["ac", "aa"]), closest("ab", ["aa", "ac"]));
     }
 
     #[test]

@@ -171,8 +171,8 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
                         &path(["resources", idx.as_str(), "depends_on", &j.to_string()]),
                         "spec::bad-reference",
                         "Invalid address",
-                        format!("{e}."),
-                        None,
+                        capitalize_first(&format!("{e}.")),
+                        Some("name another resource by its address, like `resources.<name>`".into()),
                     ),
                 }
             }
@@ -195,12 +195,17 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
             .map(|(k, _)| format!("`{k}`"))
             .collect::<Vec<_>>()
             .join(", ");
-            cx.error(
+            let help = match (api_version, kind, obj_name) {
+                (_, None, _) => "add the object's `kind`, like `kind: ConfigMap`",
+                (None, _, _) => "add its `apiVersion`, like `apiVersion: v1`",
+                _ => "add `metadata: { name: ... }`",
+            };
+            cx.key_error(
                 &body_path,
                 "spec::missing-key",
                 "Missing required key",
                 format!("A Kubernetes manifest needs apiVersion, kind and metadata.name; this one lacks {missing}."),
-                None,
+                Some(help.into()),
             );
             return None;
         };
@@ -210,21 +215,21 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
             segs.push(ns.to_string());
         }
         segs.push(obj_name.to_string());
-        (format!("{api_version}/{kind}"), Value::Object(body.clone().into_iter().collect()), Some(segs.join(".")))
+        (format!("{api_version}/{kind}"), Value::Object(body.clone()), Some(segs.join(".")))
     } else {
         let Some(kind) = body.get("kind").and_then(Value::as_str) else {
-            cx.error(
+            cx.key_error(
                 &body_path,
                 "spec::missing-key",
                 "Missing required key",
-                format!("A `{provider}` resource needs `kind`, like `kind: route53_record`."),
-                None,
+                format!("A `{provider}` resource needs `kind`: the type of resource the provider creates."),
+                Some(format!("add `kind: <kind>` to `{provider}`")),
             );
             return None;
         };
         let mut attrs = body.clone();
         attrs.shift_remove("kind");
-        (kind.to_string(), Value::Object(attrs.into_iter().collect()), None)
+        (kind.to_string(), Value::Object(attrs), None)
     };
     let address = match (name, derived) {
         (Some(n), _) => Address::from_segments(["resources", n.as_str()]).map_err(|e| e.to_string()),
@@ -236,9 +241,18 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
     let address = match address {
         Ok(a) => a,
         Err(msg) => {
-            cx.error(&here, "spec::invalid-name", "Invalid name", msg, None);
+            let at = if entry.contains_key("name") { path(["resources", idx.as_str(), "name"]) } else { here };
+            let msg = if msg.ends_with('.') { msg } else { format!("{msg}.") };
+            let help =
+                entry.contains_key("name").then(|| "use letters, digits, `-` and `_` in resource names".to_string());
+            cx.error(&at, "spec::invalid-name", "Invalid name", capitalize_first(&msg), help);
             return None;
         }
     };
     Some(Resource { address, provider: provider.to_string(), kind, attrs, depends_on })
+}
+
+fn capitalize_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }

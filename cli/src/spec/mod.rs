@@ -239,7 +239,6 @@ impl SpecContext<'_> {
     }
 
     fn report_serde_error(&mut self, p: &[String], message: &str) {
-        let where_ = display_path(p);
         if let Some((unknown, expected)) = parse_unknown(message, "unknown field `") {
             let mut full = p.to_vec();
             // serde_path_to_error may or may not include the unknown key itself in the path.
@@ -256,36 +255,102 @@ impl SpecContext<'_> {
             };
             self.key_error(&full, "spec::unknown-key", "Unknown key", detail, help);
         } else if let Some((unknown, expected)) = parse_unknown(message, "unknown variant `") {
+            // Internally tagged enums lose the path below the enum: find the value by its text.
+            let p = self.refine_path(p, &unknown);
+            let where_ = display_path(&p);
             let help = did_you_mean(&unknown, expected.iter().map(String::as_str))
                 .or_else(|| Some(format!("valid values: {}", expected.join(", "))));
             self.error(
-                p,
+                &p,
                 "spec::invalid-value",
                 "Invalid value",
                 format!("`{unknown}` is not a valid value for `{where_}`."),
                 help,
             );
         } else if let Some(field) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
-            self.error(
+            let where_ = display_path(p);
+            let help = if where_.is_empty() {
+                format!("add `{field}: ...` at the top level")
+            } else {
+                format!("add `{field}: ...` under `{where_}`")
+            };
+            // Point at the key that introduces the incomplete map: its body may span many lines.
+            self.key_error(
                 p,
                 "spec::missing-key",
                 "Missing required key",
                 format!("`{}` needs the key `{field}`.", if where_.is_empty() { "the spec" } else { &where_ }),
-                Some(format!("add `{field}: ...` here")),
+                Some(help),
             );
         } else if message.starts_with("invalid type") {
-            let (found, expected) = split_invalid_type(message);
+            let (found, expected, scalar) = split_invalid_type(message);
+            let p = match &scalar {
+                Some(text) => self.refine_path(p, text),
+                None => p.to_vec(),
+            };
+            let where_ = display_path(&p);
+            let help = match (&scalar, expected.as_str()) {
+                (Some(text), "a list") => Some(format!("write a list, like `[{text}]`")),
+                (Some(text), "an integer" | "a number") if text.trim().parse::<f64>().is_ok() => {
+                    Some(format!("remove the quotes: `{}`", text.trim()))
+                }
+                _ => None,
+            };
             self.error(
-                p,
+                &p,
                 "spec::wrong-type",
                 "Wrong type",
                 format!("`{where_}` must be {expected}, but it is {found}."),
-                None,
+                help,
             );
         } else {
-            // Custom errors from value types (durations, percentages) are full sentences already.
-            self.error(p, "spec::invalid-value", "Invalid value", format!("`{where_}`: {message}"), None);
+            // Custom errors from value types (durations, percentages) are sentences whose fix
+            // follows ": write ...": that part becomes the help line.
+            let where_ = display_path(p);
+            let (detail, help) = match message.split_once(": write ") {
+                Some((what, fix)) => (what.to_string(), Some(format!("write {fix}"))),
+                None => (message.to_string(), None),
+            };
+            let detail = detail.trim_end_matches('.');
+            let detail = if where_.is_empty() { format!("{detail}.") } else { format!("`{where_}`: {detail}.") };
+            self.error(p, "spec::invalid-value", "Invalid value", detail, help);
         }
+    }
+
+    /// When serde could not say where below `p` a bad value is (internally tagged enums buffer
+    /// their content and lose the path), finds the one scalar under `p` whose text is `text`.
+    fn refine_path(&self, p: &[String], text: &str) -> Path {
+        fn walk(v: &Value, text: &str, cur: &mut Path, found: &mut Vec<Path>) {
+            match v {
+                Value::String(s) if s == text => found.push(cur.clone()),
+                Value::Number(n) if n.to_string() == text => found.push(cur.clone()),
+                Value::Bool(b) if b.to_string() == text => found.push(cur.clone()),
+                Value::Array(a) => {
+                    for (i, c) in a.iter().enumerate() {
+                        cur.push(i.to_string());
+                        walk(c, text, cur, found);
+                        cur.pop();
+                    }
+                }
+                Value::Object(m) => {
+                    for (k, c) in m {
+                        cur.push(k.clone());
+                        walk(c, text, cur, found);
+                        cur.pop();
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(v) = strata_sdk::value::get(self.doc, p) else {
+            return p.to_vec();
+        };
+        if !v.is_object() && !v.is_array() {
+            return p.to_vec();
+        }
+        let mut found = Vec::new();
+        walk(v, text, &mut p.to_vec(), &mut found);
+        if found.len() == 1 { found.pop().expect("one") } else { p.to_vec() }
     }
 }
 
@@ -301,8 +366,9 @@ fn parse_unknown(message: &str, prefix: &str) -> Option<(String, Vec<String>)> {
     Some((name.to_string(), expected))
 }
 
-fn split_invalid_type(message: &str) -> (String, String) {
-    // "invalid type: string \"x\", expected u16"
+/// Splits serde's "invalid type: string \"x\", expected u16" into what was found and what was
+/// expected, in words, plus the text of the value when it was a scalar.
+fn split_invalid_type(message: &str) -> (String, String, Option<String>) {
     let body = message.trim_start_matches("invalid type: ");
     let (found, expected) = body.rsplit_once(", expected ").unwrap_or((body, "another type"));
     let expected = match expected {
@@ -310,14 +376,23 @@ fn split_invalid_type(message: &str) -> (String, String) {
             "an integer".to_string()
         }
         "f64" | "f32" => "a number".to_string(),
-        "a string" | "a boolean" | "a sequence" | "a map" => expected.to_string(),
-        e if e.starts_with("struct") || e.starts_with("map") => "a map".to_string(),
         e if e.starts_with("a sequence") || e.starts_with("sequence") => "a list".to_string(),
+        "a string" | "a boolean" | "a map" => expected.to_string(),
+        e if e.starts_with("struct") || e.starts_with("map") => "a map".to_string(),
         e => e.to_string(),
+    };
+    let scalar = if let Some(rest) = found.strip_prefix("string \"") {
+        rest.strip_suffix('"').map(|t| t.replace("\\\"", "\""))
+    } else {
+        ["integer `", "floating point `", "boolean `"]
+            .iter()
+            .find_map(|pre| found.strip_prefix(pre))
+            .and_then(|rest| rest.strip_suffix('`'))
+            .map(str::to_string)
     };
     let found = found.replace("sequence", "a list").replace("map", "a map");
     let found = if found.starts_with("a ") || found.starts_with("an ") { found } else { format!("a {found}") };
-    (found, expected)
+    (found, expected, scalar)
 }
 
 /// The parsed spec for one environment, before lowering.
@@ -358,14 +433,17 @@ pub fn parse_spec_with_env(
     let (root, yaml_errors) = match yaml::parse(text) {
         Ok(r) => r,
         Err(e) => {
+            let (span, help) = syntax_help(text, &e);
+            let detail = if e.message.contains("quoted scalar") {
+                // The scanner only notices at the next line that the quote never closed.
+                "The file is not valid YAML: the quoted string that starts here is not closed".to_string()
+            } else {
+                format!("The file is not valid YAML: {}", e.message)
+            };
             diags.push(
-                SpecDiagnostic::new(
-                    "spec::syntax",
-                    "Invalid YAML",
-                    format!("The file is not valid YAML: {}.", e.message),
-                )
-                .with_help("check indentation, colons and closing brackets or quotes near this point")
-                .at(Some(e.span), &file),
+                SpecDiagnostic::new("spec::syntax", "Invalid YAML", format!("{detail}."))
+                    .with_help(help)
+                    .at(Some(span), &file),
             );
             return Err(diags);
         }
@@ -410,11 +488,8 @@ pub fn parse_spec_with_env(
     }
 
     // Environment overlay.
-    let mut doc = base.clone();
-    if let Some(obj) = doc.as_object_mut() {
-        obj.shift_remove("environments");
-    }
-    let environments = base_map.get("environments").cloned().unwrap_or(Value::Null);
+    let mut doc = base;
+    let environments = doc.as_object_mut().and_then(|o| o.shift_remove("environments")).unwrap_or(Value::Null);
     let env_names: Vec<String> = match &environments {
         Value::Object(m) => m.keys().cloned().collect(),
         Value::Null => Vec::new(),
@@ -505,19 +580,54 @@ pub fn parse_spec_with_env(
         diags: Diagnostics::default(),
     };
 
-    let version = match doc.get("version") {
-        None => {
-            cx.error(
-                &[],
+    // Missing top-level keys are reported at the first line of the document (its first key),
+    // not across the whole file.
+    let top = match &source.root.kind {
+        yaml::NodeKind::Map(entries) => entries.first().map(|(k, _)| k.span),
+        _ => None,
+    }
+    .unwrap_or(Span { offset: 0, len: 0 });
+    let missing_top_level = |cx: &mut SpecContext, detail: &str, help: &str| {
+        cx.diags.push(
+            SpecDiagnostic::new("spec::missing-key", "Missing required key", detail)
+                .with_help(help)
+                .at(Some(top), &cx.source.file),
+        );
+    };
+    let empty = doc.as_object().is_some_and(|m| m.is_empty());
+    if empty {
+        cx.diags.push(
+            SpecDiagnostic::new(
                 "spec::missing-key",
                 "Missing required key",
+                "The spec is empty: it needs at least `version: 1` and `project: <name>`.",
+            )
+            .with_help("start the file with `version: 1` and `project: my-platform`")
+            .at(Some(top), &cx.source.file),
+        );
+    }
+    let version = match doc.get("version") {
+        None if empty => 1,
+        None => {
+            missing_top_level(
+                &mut cx,
                 "The spec needs `version: 1` at the top level.",
-                Some("add `version: 1`".into()),
+                "add `version: 1` as the first line",
             );
             1
         }
         Some(v) => match v.as_u64() {
             Some(1) => 1,
+            _ if v.as_str().is_some_and(|s| s.trim() == "1") => {
+                cx.error(
+                    &path(["version"]),
+                    "spec::invalid-value",
+                    "Unsupported version",
+                    format!("`version` must be the number 1, but it is the string {v}."),
+                    Some("remove the quotes: `version: 1`".into()),
+                );
+                1
+            }
             _ => {
                 cx.error(
                     &path(["version"]),
@@ -546,13 +656,12 @@ pub fn parse_spec_with_env(
             cx.error(&path(["project"]), "spec::wrong-type", "Wrong type", "`project` must be a string.", None);
             "project".into()
         }
+        None if empty => "project".into(),
         None => {
-            cx.error(
-                &[],
-                "spec::missing-key",
-                "Missing required key",
+            missing_top_level(
+                &mut cx,
                 "The spec needs `project: <name>` at the top level.",
-                Some("add `project: my-platform`".into()),
+                "add `project: my-platform` (lowercase letters, digits and `-`)",
             );
             "project".into()
         }
@@ -670,6 +779,37 @@ pub fn parse_spec_with_env(
     Ok((parsed, diags))
 }
 
+/// Where to point and what to suggest for a YAML syntax error. The scanner's messages are
+/// accurate but terse; the help says what usually causes each one.
+fn syntax_help(text: &str, e: &yaml::YamlError) -> (Span, String) {
+    let m = e.message.as_str();
+    let mut span = e.span;
+    let help = if m.contains("tab") && !m.contains("quoted") {
+        // The scanner reports the first character after the tabs; point at the tab itself.
+        let line_start = text[..span.offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+        if let Some(i) = text[line_start..].find('\t') {
+            span = Span { offset: line_start + i, len: 1 };
+        }
+        "indent with spaces: YAML does not allow tabs in indentation".to_string()
+    } else if m.contains("quoted scalar") {
+        let quote = text[span.offset.min(text.len())..].chars().next().filter(|c| *c == '"' || *c == '\'');
+        format!("add the closing {} at the end of the value", quote.map_or("quote".to_string(), |q| format!("`{q}`")))
+    } else if m.contains("flow sequence") {
+        "close the list with `]`, and separate its items with `,`".to_string()
+    } else if m.contains("flow mapping") {
+        "close the map with `}`, and separate its entries with `,`".to_string()
+    } else if m.contains("mapping values are not allowed") {
+        "this line is indented deeper than the keys around it (align it with them), or a value contains `: ` and needs quotes".to_string()
+    } else if m.contains("unknown anchor") {
+        "define the anchor with `&name` on an earlier value before using `*name`".to_string()
+    } else if m.contains("did not find expected key") || m.contains("block mapping") {
+        "check the indentation of this line: keys of one map must line up".to_string()
+    } else {
+        "check indentation, colons and closing brackets or quotes near this point".to_string()
+    };
+    (span, help)
+}
+
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
@@ -689,9 +829,25 @@ fn substitute_env_refs(
             for site in &sites {
                 if let Err(msg) = &site.expr {
                     let needle = format!("${{{}", site.raw);
+                    let (detail, help) = match msg.split_once(": write ") {
+                        Some((what, fix)) => (what.to_string(), Some(format!("write {fix}"))),
+                        None if site.raw.is_empty() => (
+                            msg.clone(),
+                            Some("name what it refers to, like `${resources.<name>.id}`, or write `$${` for a literal `${`".into()),
+                        ),
+                        None if site.end == s.len() && !s.ends_with('}') => {
+                            (msg.clone(), Some("add the closing `}`".into()))
+                        }
+                        None => (msg.clone(), None),
+                    };
                     diags.push(
-                        SpecDiagnostic::new("spec::bad-reference", "Invalid reference", format!("{msg}."))
-                            .at(source.find_text(&needle), &source.file),
+                        SpecDiagnostic::new(
+                            "spec::bad-reference",
+                            "Invalid reference",
+                            format!("{}.", capitalize(&detail)),
+                        )
+                        .with_help_opt(help)
+                        .at(source.find_text(&needle), &source.file),
                     );
                 }
             }

@@ -225,9 +225,20 @@ impl MarkedEventReceiver for Builder<'_> {
                 let Some(frame) = self.stack.pop() else {
                     return;
                 };
+                // Exact capacity: the tree lives as long as the loaded spec, and growth slack
+                // (a 2-entry map holds room for 4) adds up with 100k resources.
                 let (kind, start, anchor) = match frame {
-                    Frame::Seq { start, anchor, items } => (NodeKind::Seq(items), start, anchor),
-                    Frame::Map { start, anchor, entries, .. } => (NodeKind::Map(entries), start, anchor),
+                    Frame::Seq { start, anchor, mut items } => {
+                        items.shrink_to_fit();
+                        (NodeKind::Seq(items), start, anchor)
+                    }
+                    Frame::Map { start, anchor, mut entries, .. } => {
+                        entries.shrink_to_fit();
+                        // A block mapping's start event is marked after its first key (at the
+                        // `:`); the map really starts at that key.
+                        let start = entries.first().map_or(start, |(k, _)| k.span.offset.min(start));
+                        (NodeKind::Map(entries), start, anchor)
+                    }
                 };
                 let len = offset.saturating_sub(start).max(1);
                 self.push_node(Node { kind, span: Span { offset: start, len } }, anchor);
@@ -316,6 +327,15 @@ mod tests {
 
     fn p(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn block_maps_start_at_their_first_key() {
+        let src = "a:\n  - name: x\n    v: 1\n";
+        let (root, _) = parse(src).unwrap();
+        let item = root.get_path(&p(&["a", "0"])).unwrap();
+        assert_eq!(&src[item.span.offset..item.span.offset + 4], "name");
+        assert_eq!(root.span.offset, 0);
     }
 
     #[test]
