@@ -49,6 +49,11 @@ impl ProviderFactory for DefaultFactory {
                 let p = strata_provider_kubernetes::KubernetesProvider::new(conf, marks).map_err(|e| e.to_string())?;
                 Ok(Arc::new(p))
             }
+            "aws" => {
+                let marks = strata_provider_aws::OwnerMarks::new(cx.project.clone(), cx.env.clone());
+                let p = strata_provider_aws::AwsProvider::from_value(config, marks).map_err(|e| e.to_string())?;
+                Ok(Arc::new(p))
+            }
             "test" => {
                 if std::env::var(TEST_PROVIDER_ENV).as_deref() != Ok("1") {
                     return Err(format!(

@@ -117,7 +117,7 @@ mod tests {
     async fn retries_retryable_errors_only() {
         let p = RetryPolicy { max_attempts: 4, base: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
         let n = AtomicU32::new(0);
-        let r: Result<u32, _> = with_retries(
+        let r: Result<(u32, u32), _> = with_retries(
             &p,
             || async {
                 let k = n.fetch_add(1, Ordering::SeqCst);
@@ -128,7 +128,7 @@ mod tests {
         .await;
         assert_eq!(r.unwrap(), (2, 3));
         let n = AtomicU32::new(0);
-        let r: Result<(), _> = with_retries(
+        let r: Result<((), u32), _> = with_retries(
             &p,
             || async {
                 n.fetch_add(1, Ordering::SeqCst);

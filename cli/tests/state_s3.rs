@@ -30,6 +30,7 @@ fn unique(prefix: &str) -> String {
 
 fn s3_admin(endpoint: &str) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
+        .http_client(strata_provider_aws::https_client())
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
@@ -49,6 +50,7 @@ async fn new_lock_table(moto: &Moto) -> String {
     use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
     let table = unique("locks");
     let conf = aws_sdk_dynamodb::Config::builder()
+        .http_client(strata_provider_aws::https_client())
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new(REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))

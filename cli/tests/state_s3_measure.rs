@@ -110,6 +110,7 @@ async fn measure_lock_latency_and_large_state_cost() {
     let bucket = format!("measure-{}", std::process::id());
     let admin = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
+            .http_client(strata_provider_aws::https_client())
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
@@ -125,6 +126,7 @@ async fn measure_lock_latency_and_large_state_cost() {
         };
         let ddb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::Config::builder()
+                .http_client(strata_provider_aws::https_client())
                 .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
                 .region(aws_sdk_dynamodb::config::Region::new(REGION))
                 .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "t"))

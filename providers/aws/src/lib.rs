@@ -47,6 +47,20 @@ pub const KIND_RECORD: &str = "route53_record";
 /// Every kind this provider handles.
 pub const KINDS: &[&str] = &[KIND_DISTRIBUTION, KIND_CACHE_POLICY, KIND_ORIGIN_REQUEST_POLICY, KIND_RECORD];
 
+/// An AWS configuration loader with strata's HTTPS client: rustls on ring, the TLS stack the rest
+/// of strata (kube) uses. The SDK's default client would bring rustls on aws-lc-rs too, and two
+/// crypto providers in one process leave rustls unable to pick a process default.
+/// Everything that talks to AWS (this provider, the S3 state backend) starts from here.
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client())
+}
+
+/// strata's HTTPS client for the AWS SDK (see [`sdk_loader`]), for clients configured by hand.
+pub fn https_client() -> aws_sdk_cloudfront::config::SharedHttpClient {
+    use aws_smithy_http_client::{Builder, tls};
+    Builder::new().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring)).build_https()
+}
+
 /// The SDK clients, built once on first use.
 pub(crate) struct Clients {
     pub cf: aws_sdk_cloudfront::Client,
@@ -122,7 +136,7 @@ impl AwsProvider {
             .clients
             .get_or_init(|| async {
                 let cfg = &self.inner.config;
-                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                let mut loader = sdk_loader();
                 if let Some(r) = &cfg.region {
                     loader = loader.region(aws_config::Region::new(r.clone()));
                 }

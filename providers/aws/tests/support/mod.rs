@@ -46,7 +46,7 @@ pub fn fake_credentials() -> Credentials {
 
 /// Raw SDK clients against the same endpoint, to arrange and inspect remote state.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    strata_provider_aws::sdk_loader()
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(fake_credentials())
