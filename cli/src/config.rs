@@ -317,6 +317,8 @@ pub fn load_with_env(
     if !diags.is_empty() {
         return Err(diags.sorted());
     }
+    let mut parsed = parsed;
+    parsed.release_load_only_data();
     Ok(Config { parsed, resources, index, deps, refs, providers, warnings: Diagnostics::default() })
 }
 

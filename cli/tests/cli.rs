@@ -270,3 +270,39 @@ fn graph_schema_version_and_init() {
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(Path::new(&dir.path().join("strata.yaml")).exists());
 }
+
+#[test]
+fn flags_eval_serves_what_flagd_would() {
+    let spec =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/scaling-flags/strata.yaml"))
+            .unwrap();
+    let p = Project::new(&spec);
+    // A targeting rule: the `@apex.dev` email gets the large model.
+    let o = p.run(&["flags", "eval", "model-tier", "-c", "email=ana@apex.dev", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["variant"].as_str(), v["value"].as_str(), v["reason"].as_str()),
+        (Some("large"), Some("gpt-large"), Some("TARGETING_MATCH"))
+    );
+    // No rule matches: the default variant, reason DEFAULT (targeting ran and returned null).
+    let o = p.run(&["flags", "eval", "model-tier", "-c", "email=bo@example.com"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "model-tier = \"gpt-small\" (variant `small`, reason DEFAULT)");
+    // The dev overlay rolls new-checkout out to 100%: on for every targeting key.
+    for key in ["u-1", "u-2", "someone-else"] {
+        let o =
+            p.run(&["--env", "dev", "flags", "eval", "new-checkout", "-c", &format!("targetingKey={key}"), "--json"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["value"], true, "{key}");
+        assert_eq!(v["env"], "dev");
+    }
+    // Mistakes: an unknown flag (with a suggestion) and a malformed context pair.
+    let o = p.run(&["flags", "eval", "new-checkot"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("FLAG_NOT_FOUND") && stderr(&o).contains("new-checkout"), "{}", stderr(&o));
+    let o = p.run(&["flags", "eval", "new-checkout", "-c", "no-equals-sign"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("is not `key=value`"), "{}", stderr(&o));
+}
