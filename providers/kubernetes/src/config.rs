@@ -40,8 +40,9 @@ pub struct KubernetesConfig {
     /// Namespace for namespaced objects whose manifest has no `metadata.namespace`. Default:
     /// the context's namespace, else `default`.
     pub namespace: Option<String>,
-    /// Apply with `force=true`: take over fields other field managers own instead of failing
-    /// with a conflict.
+    /// Apply with `force=true`: take over fields other appliers own instead of failing with a
+    /// conflict. (Fields changed by `Update` writers such as `kubectl edit` are drift and are
+    /// taken back without it.)
     pub force_conflicts: bool,
     /// The server-side apply field manager.
     pub field_manager: String,

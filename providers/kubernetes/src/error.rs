@@ -101,8 +101,9 @@ impl From<&Error> for ProviderError {
     }
 }
 
-/// The hint added to server-side apply conflicts.
-pub const FORCE_CONFLICTS_HINT: &str = "another field manager owns these fields; re-run with --force-conflicts (or set providers.kubernetes.force_conflicts) to take them over";
+/// The hint added to server-side apply conflicts (the CLI has no `--force-conflicts` flag: the
+/// setting is in the spec).
+pub const FORCE_CONFLICTS_HINT: &str = "another field manager applies these fields; set `providers.kubernetes.force_conflicts: true` in the spec to take them over";
 
 /// Classifies a Kubernetes status reason when the HTTP code is missing.
 fn class_of_reason(reason: &str) -> Option<ErrorClass> {
@@ -194,6 +195,63 @@ pub fn is_apply_conflict(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(s) if s.code == 409 || (s.code == 0 && s.reason == "Conflict"))
 }
 
+/// One field manager named by a server-side apply conflict (`details.causes` of the 409).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictingManager {
+    /// The manager's name (`kubectl-edit`, `helm`).
+    pub manager: String,
+    /// True when the manager wrote with an `Update` operation (create, PUT, PATCH, scale:
+    /// `kubectl edit/patch/scale/create`, a controller), false for an `Apply` (server-side apply,
+    /// another declarative tool). The apiserver names updaters `"m" using v1` (`"m" with
+    /// subresource "scale" using autoscaling/v1`) and appliers `"m"` (`"m" with subresource "s"`).
+    pub update: bool,
+}
+
+/// The managers a server-side apply conflict names, from the causes of type
+/// `FieldManagerConflict` (`message: conflict with "kubectl-edit" using v1`). Empty for other
+/// errors, or when the server gave no such causes.
+pub fn conflicting_managers(err: &kube::Error) -> Vec<ConflictingManager> {
+    let kube::Error::Api(status) = err else { return Vec::new() };
+    if !is_apply_conflict(err) {
+        return Vec::new();
+    }
+    let mut out: Vec<ConflictingManager> = Vec::new();
+    for cause in status.details.iter().flat_map(|d| &d.causes) {
+        if cause.reason != "FieldManagerConflict" {
+            continue;
+        }
+        let Some(m) = parse_conflict_cause(&cause.message) else { continue };
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// Parses `conflict with "NAME"REST` (NAME Go-quoted), REST holding ` using ` for updaters.
+fn parse_conflict_cause(message: &str) -> Option<ConflictingManager> {
+    let quoted = message.strip_prefix("conflict with \"")?;
+    let mut manager = String::new();
+    let mut chars = quoted.char_indices();
+    let rest = loop {
+        match chars.next()? {
+            (_, '\\') => manager.push(chars.next()?.1),
+            (i, '"') => break &quoted[i + 1..],
+            (_, c) => manager.push(c),
+        }
+    };
+    Some(ConflictingManager { manager, update: rest.contains(" using ") })
+}
+
+/// True when a server-side apply conflict is only with managers that changed the fields by
+/// `Update` (imperative edits such as `kubectl edit`, `kubectl patch`, `kubectl scale`): drift
+/// of fields strata applies, which an apply restores by taking them back. False when any
+/// conflicting manager is another applier (or the server named none).
+pub fn conflicts_only_with_updaters(err: &kube::Error) -> bool {
+    let managers = conflicting_managers(err);
+    !managers.is_empty() && managers.iter().all(|m| m.update)
+}
+
 /// Classifies an apply error; a conflict keeps the server's message (which names the other
 /// manager and the fields, e.g. `conflict with "kubectl-client-side-apply": .data.key`) and
 /// adds the `--force-conflicts` hint.
@@ -269,10 +327,47 @@ mod tests {
         let e = classify_apply(&api(409, "Conflict", msg));
         assert_eq!(e.class, ErrorClass::Conflict);
         assert!(e.message.contains(r#"conflict with "kubectl-client-side-apply" using v1: .data.key"#));
-        assert!(e.message.contains("--force-conflicts"));
+        assert!(e.message.contains("providers.kubernetes.force_conflicts: true"), "{}", e.message);
         // other errors pass through unchanged
         let e = classify_apply(&api(422, "Invalid", "bad"));
         assert_eq!((e.class, e.message.as_str()), (ErrorClass::Invalid, "bad"));
+    }
+
+    fn conflict(causes: &[&str]) -> kube::Error {
+        let mut s = Status::failure("Apply failed", "Conflict").with_code(409);
+        s.details = Some(StatusDetails {
+            name: "web".into(),
+            group: String::new(),
+            kind: "configmaps".into(),
+            uid: String::new(),
+            causes: causes
+                .iter()
+                .map(|m| kube::core::response::StatusCause {
+                    reason: "FieldManagerConflict".into(),
+                    message: m.to_string(),
+                    field: ".data.key".into(),
+                })
+                .collect(),
+            retry_after_seconds: 0,
+        });
+        kube::Error::Api(s.boxed())
+    }
+
+    #[test]
+    fn tells_updaters_from_appliers_in_conflicts() {
+        let e = conflict(&[r#"conflict with "kubectl-edit" using v1"#, r#"conflict with "kubectl-edit" using v1"#]);
+        assert_eq!(conflicting_managers(&e), vec![ConflictingManager { manager: "kubectl-edit".into(), update: true }]);
+        assert!(conflicts_only_with_updaters(&e));
+        let e = conflict(&[r#"conflict with "hpa" with subresource "scale" using autoscaling/v1"#]);
+        assert!(conflicts_only_with_updaters(&e));
+        let e = conflict(&[r#"conflict with "kubectl" using apps/v1"#, r#"conflict with "team-\"b\" using x""#]);
+        assert_eq!(
+            conflicting_managers(&e)[1],
+            ConflictingManager { manager: r#"team-"b" using x"#.into(), update: false }
+        );
+        assert!(!conflicts_only_with_updaters(&e), "an applier among them");
+        assert!(!conflicts_only_with_updaters(&conflict(&[])), "no causes: not known to be drift");
+        assert!(!conflicts_only_with_updaters(&api(422, "Invalid", "bad")));
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //!   applied earlier in the same run makes its kind usable).
 //! * `attrs` is the full manifest; `remote_id` is `"{namespace}/{name}"` or `"{name}"` for
 //!   cluster-scoped objects.
-//! * Create and update are server-side apply with field manager `strata` (configurable), forced
-//!   only with `force_conflicts`. Every applied object carries strata's ownership labels
+//! * Create and update are server-side apply with field manager `strata` (configurable). A
+//!   conflict only with `Update` writers (`kubectl edit/patch/scale`, controllers: drift of
+//!   fields strata applies) is resolved by applying again, forced; a conflict with another
+//!   applier fails naming it, unless `force_conflicts` is set. Every applied object carries strata's ownership labels
 //!   (`app.kubernetes.io/managed-by=strata`, `strata.dev/project`, `strata.dev/env`) and the
 //!   `strata.dev/address` annotation; objects without them are reported as foreign.
 //! * Reads are batched: one LIST per (kind, namespace), paged, filtered by the ownership label

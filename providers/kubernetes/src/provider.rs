@@ -17,7 +17,7 @@ use strata_sdk::{
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::config::KubernetesConfig;
-use crate::error::{Error, classify, classify_apply};
+use crate::error::{Error, classify, classify_apply, conflicts_only_with_updaters};
 use crate::kinds::{KindRef, OUTPUTS, kind_schema};
 use crate::ownership::{OwnershipMarks, apply_marks, describe, evaluate_ownership};
 use crate::read::{ObjectKey, ReadGroup, group_reads, outputs_of, strip_server_fields};
@@ -440,7 +440,17 @@ impl KubernetesProvider {
         let (key, manifest) = self.prepare_manifest(conn, &served, change)?;
         let api = self.api(conn, &served, key.namespace.as_deref());
         let pp = self.patch_params(self.config.force_conflicts, dry_run);
-        let live = api.patch(&key.name, &pp, &Patch::Apply(&manifest)).await.map_err(|e| classify_apply(&e))?;
+        let live = match api.patch(&key.name, &pp, &Patch::Apply(&manifest)).await {
+            Ok(live) => live,
+            // Fields strata applies were changed by imperative writes (`kubectl edit`, `patch`,
+            // `scale`, a controller's update): that is drift, and applying the spec restores it,
+            // taking the fields back. Conflicts with another applier are reported instead.
+            Err(e) if conflicts_only_with_updaters(&e) => api
+                .patch(&key.name, &self.patch_params(true, dry_run), &Patch::Apply(&manifest))
+                .await
+                .map_err(|e| classify_apply(&e))?,
+            Err(e) => return Err(classify_apply(&e)),
+        };
         if served.kind.is_crd() && !dry_run {
             self.note_crd(&manifest).await;
         }
@@ -458,11 +468,15 @@ impl KubernetesProvider {
 
     /// Adopts an existing object for `resource`: applies only strata's labels and address
     /// annotation to it (server-side apply, forced, so no other manager's fields are touched or
-    /// conflict), after which reads report it as ours. The returned `attrs` are the live object
-    /// (server-owned fields stripped). Fails with `NotFound` when the object does not exist.
+    /// conflict), after which reads report it as ours. The returned `attrs` are what strata
+    /// applied, without the marks (as for every applied resource): the object's identity
+    /// (`apiVersion`, `kind`, `metadata.name`, `metadata.namespace`), so the next plan shows
+    /// just the spec's differences from the live object and no field of it as "removed". Fails
+    /// with `NotFound` when the object does not exist.
     ///
-    /// A later update still conflicts on fields another manager owns with a different value
-    /// than the spec's, unless `force_conflicts` is set.
+    /// A later update takes over fields that `Update` writers (`kubectl create/edit/patch`) set
+    /// to other values, but still conflicts on fields another applier owns with a different
+    /// value than the spec's, unless `force_conflicts` is set.
     pub async fn adopt(&self, resource: &Resource) -> Result<Applied, ProviderError> {
         let conn = self.conn().await?;
         let served = self.resolve_kind_for_write(&resource.kind).await?;
@@ -496,10 +510,14 @@ impl KubernetesProvider {
             .patch(&key.name, &self.patch_params(true, false), &Patch::Apply(&marks_only))
             .await
             .map_err(|e| classify_apply(&e))?;
-        let mut live = object_value(live, &served);
-        let outputs = outputs_of(&live);
-        strip_server_fields(&mut live);
-        Ok(Applied { remote_id: key.remote_id(), attrs: live, outputs })
+        let live = object_value(live, &served);
+        let mut identity = Map::new();
+        identity.insert("name".into(), json!(key.name));
+        if let Some(ns) = &key.namespace {
+            identity.insert("namespace".into(), json!(ns));
+        }
+        let attrs = json!({"apiVersion": full["apiVersion"], "kind": full["kind"], "metadata": identity});
+        Ok(Applied { remote_id: key.remote_id(), attrs, outputs: outputs_of(&live) })
     }
 
     async fn apply_change(&self, change: &ResourceChange) -> Result<Applied, ProviderError> {

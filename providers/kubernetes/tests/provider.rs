@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use kube::Api;
-use kube::api::PostParams;
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube_test_server::{Counters, FaultKind, FaultRule, TestServer, Verb, spawn_for_tests};
 use serde_json::{Value, json};
@@ -272,17 +272,20 @@ async fn detects_foreign_objects() {
 }
 
 #[tokio::test]
-async fn conflicts_with_another_field_manager_unless_forced() {
+async fn conflicts_with_another_applier_unless_forced() {
     let server = spawn_for_tests();
     let p = provider(&server);
     setup_namespace(&p, "apex").await;
-    create_foreign_config_map(&server, "apex", "edge", "kubectl-client-side-apply", json!({"key": "theirs"})).await;
+    // Another declarative tool applies the object first (server-side apply, its own manager).
+    let api = raw_api(&server, "apex", ("", "v1", "ConfigMap")).await;
+    let theirs = config_map("apex", "edge", json!({"key": "theirs"}));
+    api.patch("edge", &PatchParams::apply("team-b"), &Patch::Apply(&theirs)).await.unwrap();
     let desired = change("resources.edge", "v1/ConfigMap", config_map("apex", "edge", json!({"key": "ours"})));
     let e = p.create(&desired).await.unwrap_err();
     assert_eq!(e.class, ErrorClass::Conflict);
-    assert!(e.message.contains("conflict with \"kubectl-client-side-apply\""), "{}", e.message);
+    assert!(e.message.contains("conflict with \"team-b\""), "{}", e.message);
     assert!(e.message.contains(".data.key"), "{}", e.message);
-    assert!(e.message.contains("--force-conflicts"), "{}", e.message);
+    assert!(e.message.contains("providers.kubernetes.force_conflicts: true"), "{}", e.message);
 
     let forced = provider_with(&server, "prod", true);
     forced.create(&desired).await.unwrap();
@@ -290,6 +293,25 @@ async fn conflicts_with_another_field_manager_unless_forced() {
     let o = observed(&out[0]);
     assert_eq!(o.attrs["data"]["key"], "ours");
     assert_eq!(o.ownership, Ownership::Ours);
+}
+
+#[tokio::test]
+async fn takes_back_fields_changed_by_updates() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    let desired = change("resources.edge", "v1/ConfigMap", config_map("apex", "edge", json!({"key": "ours"})));
+    p.create(&desired).await.unwrap();
+    // An imperative edit (`kubectl edit` / `kubectl patch`: an Update) takes the field over.
+    let api = raw_api(&server, "apex", ("", "v1", "ConfigMap")).await;
+    let edit = PatchParams { field_manager: Some("kubectl-edit".into()), ..PatchParams::default() };
+    api.patch("edge", &edit, &Patch::Merge(json!({"data": {"key": "edited"}}))).await.unwrap();
+    // Applying the spec again restores it (drift), without force_conflicts.
+    p.update(&desired).await.unwrap();
+    let live = api.get("edge").await.unwrap();
+    assert_eq!(live.data["data"]["key"], "ours");
+    let managers: Vec<_> = live.metadata.managed_fields.unwrap_or_default().into_iter().map(|m| m.manager).collect();
+    assert!(managers.iter().all(|m| m.as_deref() != Some("kubectl-edit")), "the field was taken back: {managers:?}");
 }
 
 #[tokio::test]
@@ -383,10 +405,18 @@ async fn adopts_a_foreign_object() {
     };
     let applied = p.adopt(&resource).await.unwrap();
     assert_eq!(applied.remote_id, "apex/legacy");
-    assert_eq!(applied.attrs["data"]["a"], "b");
-    assert_eq!(applied.attrs["metadata"]["labels"]["strata.dev/env"], "prod");
+    // What strata applied, without its marks: the identity only (the next plan diffs the spec
+    // against the live object and reports nothing of it as removed).
+    assert_eq!(
+        applied.attrs,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "legacy", "namespace": "apex"}})
+    );
+    assert!(applied.outputs["uid"].is_string(), "{}", applied.outputs);
     let out = p.read(&[read_by_id("resources.legacy", "v1/ConfigMap", "apex/legacy")]).await;
-    assert_eq!(observed(&out[0]).ownership, Ownership::Ours);
+    let o = observed(&out[0]);
+    assert_eq!(o.ownership, Ownership::Ours);
+    assert_eq!(o.attrs["data"]["a"], "b");
+    assert_eq!(o.attrs["metadata"]["labels"]["strata.dev/env"], "prod");
     // Applying the same values after adoption does not conflict.
     p.update(&change("resources.legacy", "v1/ConfigMap", resource.attrs.clone())).await.unwrap();
 
