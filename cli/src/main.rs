@@ -8,9 +8,17 @@ use strata::args::Cli;
 use strata::commands::{self, CliError, EXIT_ERROR, Ui};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // kube uses ring and the AWS SDK brings aws-lc-rs; with both linked rustls cannot pick one,
-    // so choose here, once, before any TLS client exists.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `--help` and `--version` succeed; a usage mistake is an error (exit 1), never clap's
+        // default 2, which means "changes present" to CI.
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { 0 });
+        }
+    };
+    // Every TLS client strata builds (kube, the AWS SDK) uses rustls on ring; installing it as
+    // the process default makes that explicit for any client that asks rustls for the default.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ui = Ui::detect(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -272,11 +272,14 @@ pub async fn refresh(
     Ok(all)
 }
 
-/// Selects resources named by `targets` (exact address or prefix) plus their dependencies.
+/// Selects resources named by `targets` (exact address or prefix) plus their dependencies, or,
+/// when destroying, plus their dependents: destroying a target must not leave behind what
+/// references it, and must not take down what it merely uses.
 fn select_targets(
     config: &Config,
     state: &State,
     targets: &[Address],
+    destroy: bool,
 ) -> Result<Option<(Vec<bool>, BTreeSet<Address>)>, PlanError> {
     if targets.is_empty() {
         return Ok(None);
@@ -312,6 +315,37 @@ fn select_targets(
             });
         }
     }
+    if destroy {
+        // Dependents, transitively, from both the spec's graph and the dependencies state
+        // recorded (state is what a destroy deletes).
+        let mut chosen: BTreeSet<Address> = stack.iter().map(|&i| config.resources[i].address.clone()).collect();
+        chosen.extend(state_only.iter().cloned());
+        loop {
+            let before = chosen.len();
+            for (i, ds) in config.deps.iter().enumerate() {
+                if ds.iter().any(|&d| chosen.contains(&config.resources[d].address)) {
+                    chosen.insert(config.resources[i].address.clone());
+                }
+            }
+            for (a, r) in &state.resources {
+                if r.depends_on.iter().any(|d| chosen.contains(d)) {
+                    chosen.insert(a.clone());
+                }
+            }
+            if chosen.len() == before {
+                break;
+            }
+        }
+        for a in chosen {
+            match config.index.get(&a) {
+                Some(&i) => selected[i] = true,
+                None => {
+                    state_only.insert(a);
+                }
+            }
+        }
+        return Ok(Some((selected, state_only)));
+    }
     while let Some(i) = stack.pop() {
         if !selected[i] {
             selected[i] = true;
@@ -329,7 +363,7 @@ pub async fn plan(config: &Config, state: &State, opts: &PlanOptions) -> Result<
 /// Makes a plan whose digests use `salt` (re-planning a saved plan to compare digests).
 pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, salt: &str) -> Result<Plan, PlanError> {
     let redactor = Redactor::new(config.parsed.secrets.clone());
-    let selection = select_targets(config, state, &opts.targets)?;
+    let selection = select_targets(config, state, &opts.targets, opts.destroy)?;
     let in_scope = |i: usize| selection.as_ref().is_none_or(|(s, _)| s[i]);
     let state_only_in_scope = |a: &Address| selection.as_ref().is_none_or(|(_, so)| so.contains(a));
 

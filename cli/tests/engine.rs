@@ -311,6 +311,24 @@ async fn target_limits_the_plan_to_the_target_and_its_dependencies() {
 }
 
 #[tokio::test]
+async fn targeted_destroy_takes_dependents_not_dependencies() {
+    let h = Harness::new();
+    h.run(CHAIN, opts(4)).await;
+    let config = load(CHAIN, &h.provider);
+    let state = h.state().await;
+    let destroy = |t: &str| PlanOptions { destroy: true, targets: vec![t.parse().unwrap()], ..Default::default() };
+    let deleted = |p: &strata::plan::Plan| -> Vec<String> {
+        p.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.address.to_string()).collect()
+    };
+    // b is used by c: destroying b must take c first, and leave a (which b only uses) alone.
+    let p = plan(&config, &state, &destroy("resources.b")).await.unwrap();
+    assert_eq!(deleted(&p), vec!["resources.c", "resources.b"]);
+    // A leaf goes alone.
+    let p = plan(&config, &state, &destroy("resources.c")).await.unwrap();
+    assert_eq!(deleted(&p), vec!["resources.c"]);
+}
+
+#[tokio::test]
 async fn destroy_plans_deletes_in_reverse_order() {
     let h = Harness::new();
     h.run(CHAIN, opts(4)).await;

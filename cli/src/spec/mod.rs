@@ -554,7 +554,22 @@ pub fn parse_spec_with_env(
         None => DEFAULT_ENV.to_string(),
         Some(e) => {
             if let Some(overlay) = environments.get(e) {
-                strata_sdk::value::deep_merge(&mut doc, overlay);
+                // `dev:` with nothing under it is an empty overlay, not "replace the spec with null".
+                if let Value::Object(o) = overlay {
+                    // A state overlay naming another backend describes that backend: it replaces the
+                    // base's settings rather than merging into them (an S3 bucket means nothing to
+                    // the local backend).
+                    let backend = |v: Option<&Value>| {
+                        v.and_then(|s| s.get("backend")).and_then(Value::as_str).unwrap_or("local").to_string()
+                    };
+                    if let Some(state) = o.get("state").filter(|s| s.get("backend").is_some())
+                        && backend(Some(state)) != backend(doc.get("state"))
+                        && let Some(d) = doc.as_object_mut()
+                    {
+                        d.insert("state".into(), state.clone());
+                    }
+                    strata_sdk::value::deep_merge(&mut doc, overlay);
+                }
             } else {
                 let help = did_you_mean(e, env_names.iter().map(String::as_str)).or_else(|| {
                     if env_names.is_empty() {
@@ -984,6 +999,27 @@ mod tests {
         assert_eq!(s.secrets, vec!["s3cr3t-value".to_string()]);
         let (s, _) = parse(text, None).unwrap();
         assert_eq!(s.state, StateConfig::Local { path: Some("st/default.json".into()) });
+    }
+
+    #[test]
+    fn an_empty_overlay_changes_nothing() {
+        let text = "version: 1\nproject: apex\nenvironments:\n  dev:\n";
+        let (s, d) = parse(text, Some("dev")).unwrap();
+        assert!(d.is_empty(), "{:?}", d.items);
+        assert_eq!((s.project.as_str(), s.env.as_str()), ("apex", "dev"));
+    }
+
+    #[test]
+    fn an_overlay_switching_state_backend_replaces_the_base_settings() {
+        let text = "version: 1\nproject: apex\nstate: { backend: s3, bucket: b, key: \"p/${env}.json\", region: us-east-1 }\nenvironments:\n  dev:\n    state: { backend: local }\n  prod:\n    state: { key: prod.json }\n";
+        let (s, d) = parse(text, Some("dev")).unwrap();
+        assert!(d.is_empty(), "{:?}", d.items);
+        assert_eq!(s.state, StateConfig::Local { path: None });
+        // Same backend: the overlay merges into the base.
+        let (s, d) = parse(text, Some("prod")).unwrap();
+        assert!(d.is_empty(), "{:?}", d.items);
+        let StateConfig::S3(c) = s.state else { panic!("s3 expected") };
+        assert_eq!((c.bucket.as_str(), c.key.as_str()), ("b", "prod.json"));
     }
 
     #[test]
