@@ -91,7 +91,15 @@ impl StateBackend for LocalBackend {
         // state, never half of one.
         let tmp = with_suffix(&self.path, &format!(".tmp-{}", std::process::id()));
         {
-            let mut f = fs::File::create(&tmp).map_err(|e| self.io(e))?;
+            let mut open = fs::OpenOptions::new();
+            open.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                // The state holds secrets in plain text: owner only.
+                use std::os::unix::fs::OpenOptionsExt;
+                open.mode(0o600);
+            }
+            let mut f = open.open(&tmp).map_err(|e| self.io(e))?;
             f.write_all(&state.to_json()).map_err(|e| self.io(e))?;
             f.sync_all().map_err(|e| self.io(e))?;
         }

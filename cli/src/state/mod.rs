@@ -7,6 +7,7 @@
 mod local;
 pub mod s3;
 pub mod suite;
+pub mod trace;
 
 use std::collections::BTreeMap;
 
@@ -190,6 +191,12 @@ pub trait StateBackend: Send + Sync {
     /// Extends a held lock's lease (no-op for backends without leases).
     async fn renew(&self, _id: &str) -> Result<(), StateError> {
         Ok(())
+    }
+
+    /// The lease a lock taken through this backend carries, if any: a holder must call
+    /// [`renew`](StateBackend::renew) well within it. `None`: locks are held until released.
+    fn lease(&self) -> Option<std::time::Duration> {
+        None
     }
 
     /// Releases a lock this process holds.

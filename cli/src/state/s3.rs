@@ -879,6 +879,10 @@ impl StateBackend for S3Backend {
         }
     }
 
+    fn lease(&self) -> Option<Duration> {
+        self.lease
+    }
+
     async fn renew(&self, id: &str) -> Result<(), StateError> {
         let Some(lease) = self.lease else {
             return Ok(());
