@@ -201,6 +201,48 @@ pub enum StateCommand {
         #[command(flatten)]
         lock: LockArgs,
     },
+    /// Print the stored state document as JSON, decrypted and unmasked (for backups: it holds
+    /// secrets in plain text).
+    Pull {
+        /// Write it to FILE (owner-only permissions) instead of standard output.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Replace the stored state with FILE (`-`: standard input): only a state of the same
+    /// lineage with a higher serial, unless --force.
+    Push {
+        /// Named `state_file`: `file` is the global `--file` (the spec).
+        #[arg(value_name = "FILE")]
+        state_file: PathBuf,
+        /// Replace it even from another lineage or an older serial (a forced push of an older
+        /// serial is stored as the next serial, so plans saved against the replaced state fail).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+    /// Move the state between a local file and the backend this spec configures, keeping its
+    /// lineage and serial.
+    Migrate(MigrateArgs),
+}
+
+/// `strata state migrate`: exactly one direction.
+#[derive(Debug, Args, Clone)]
+#[command(group(clap::ArgGroup::new("direction").required(true).args(["from_local", "to_local"])))]
+pub struct MigrateArgs {
+    /// Copy the local state file PATH into the configured backend (e.g. after switching the
+    /// spec to `state: { backend: s3, ... }`).
+    #[arg(long, value_name = "PATH")]
+    pub from_local: Option<PathBuf>,
+    /// Copy the configured backend's state into the local file PATH (e.g. before switching the
+    /// spec back to `state: { backend: local, path: PATH }`).
+    #[arg(long, value_name = "PATH")]
+    pub to_local: Option<PathBuf>,
+    /// Replace a different state already at the destination.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Subcommand)]

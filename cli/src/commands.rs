@@ -11,8 +11,8 @@ use tokio::sync::watch;
 
 use crate::apply::{ApplyObserver, ApplyOptions, ApplyReport, Outcome, apply, check_plan_is_current};
 use crate::args::{
-    ApplyArgs, Cli, Command, FlagsCommand, Format, GlobalArgs, LockArgs, LockCommand, OutputArgs, PlanArgs,
-    StateCommand,
+    ApplyArgs, Cli, Command, FlagsCommand, Format, GlobalArgs, LockArgs, LockCommand, MigrateArgs, OutputArgs,
+    PlanArgs, StateCommand,
 };
 use crate::config::{Config, load};
 use crate::diag::{Diagnostics, did_you_mean};
@@ -22,6 +22,7 @@ use crate::redact::Redactor;
 use crate::render::{self, Style};
 use crate::retry::RetryPolicy;
 use crate::spec::{StateConfig, units::Duration as SpecDuration};
+use crate::state::s3::{S3Backend, S3Options};
 use crate::state::{LocalBackend, LockInfo, State, StateBackend, StateError};
 
 /// Exit codes, as CI expects from Terraform's `-detailed-exitcode`.
@@ -37,6 +38,9 @@ pub enum CliError {
     Spec(Diagnostics),
     #[error(transparent)]
     State(#[from] StateError),
+    /// `--lock-timeout` passed with the lock still held by someone else.
+    #[error("gave up waiting for the state lock after {waited}: it is {}", holder.describe())]
+    LockTimeout { holder: LockInfo, waited: String },
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
     #[error(transparent)]
@@ -55,12 +59,15 @@ impl CliError {
     pub fn help(&self) -> Option<String> {
         match self {
             CliError::Usage { help, .. } => help.clone(),
-            CliError::State(StateError::Locked { holder }) => Some(format!(
+            CliError::State(StateError::Locked { holder }) | CliError::LockTimeout { holder, .. } => Some(format!(
                 "wait for it to finish, retry with `--lock-timeout 5m`, or if the holder is dead run `strata force-unlock {}`",
                 holder.id
             )),
-            CliError::State(StateError::Fenced { recovery_file: Some(f), .. }) => {
-                Some(format!("the state this run wanted to write was saved to {f}"))
+            CliError::State(StateError::Fenced { recovery_file: Some(f), .. }) => Some(format!(
+                "the state this run wanted to write was saved to {f}; compare it with `strata state pull`, then `strata plan` (objects it created are found again and recorded) or `strata state push {f}`"
+            )),
+            CliError::State(StateError::LockMismatch { .. }) => {
+                Some("`strata lock status` shows the current lock and its id".into())
             }
             CliError::Plan(crate::plan::PlanError::UnknownTarget { suggestion, .. }) => suggestion.clone(),
             _ => None,
@@ -105,7 +112,7 @@ pub async fn run(cli: Cli, ui: Ui, cancel: watch::Receiver<u32>) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Plan { plan: args, out, detailed_exitcode, output } => {
-            plan_cmd(g, ui, &args, out.as_deref(), detailed_exitcode, &output).await
+            plan_cmd(g, ui, &args, out.as_deref(), detailed_exitcode, &output, &cancel).await
         }
         Command::Apply(args) => apply_cmd(g, ui, args, false, cancel).await,
         Command::Destroy { auto_approve, parallelism, targets, lock, output } => {
@@ -121,7 +128,7 @@ pub async fn run(cli: Cli, ui: Ui, cancel: watch::Receiver<u32>) -> Result<u8> {
         }
         Command::Show { plan_file, output } => show(g, ui, plan_file.as_deref(), &output).await,
         Command::Drift { output } => drift_cmd(g, ui, &output).await,
-        Command::State(sc) => state_cmd(g, sc).await,
+        Command::State(sc) => state_cmd(g, sc, &cancel).await,
         Command::Lock(LockCommand::Status { output }) => lock_status(g, &output).await,
         Command::ForceUnlock { id } => {
             let config = load_config(g)?;
@@ -130,7 +137,7 @@ pub async fn run(cli: Cli, ui: Ui, cancel: watch::Receiver<u32>) -> Result<u8> {
             println!("Lock {id} removed from {}.", backend.describe());
             Ok(EXIT_OK)
         }
-        Command::Import { address, lock } => import(g, &address, &lock).await,
+        Command::Import { address, lock } => import(g, &address, &lock, &cancel).await,
         Command::Flags(FlagsCommand::Eval { flag, context, output }) => flags_eval(g, &flag, &context, &output),
     }
 }
@@ -170,9 +177,35 @@ pub async fn open_backend(config: &Config, g: &GlobalArgs) -> Result<Arc<dyn Sta
             };
             let p = path.as_ref().map(PathBuf::from).unwrap_or(default);
             let p = if p.is_absolute() { p } else { spec_dir(g).join(p) };
-            Ok(Arc::new(LocalBackend::new(p)))
+            Ok(traced(Arc::new(LocalBackend::new(p))))
         }
-        StateConfig::S3(_) => Err(CliError::usage("the s3 state backend is not available in this build", None)),
+        StateConfig::S3(c) => {
+            // States that cannot be written (fenced, network gone) are kept beside the spec.
+            let dir = spec_dir(g).join(S3_RECOVERY_DIR);
+            let options =
+                S3Options { recovery_dir: Some(std::path::absolute(&dir).unwrap_or(dir)), ..S3Options::default() };
+            // `${env}` in the key was substituted when the spec was loaded; the backend replaces
+            // any left (a key built elsewhere) with the same environment name.
+            let backend = S3Backend::with_options(c, &config.parsed.env, options)?;
+            Ok(traced(Arc::new(backend)))
+        }
+    }
+}
+
+/// Where the S3 backend saves states it could not write, relative to the spec's directory.
+pub const S3_RECOVERY_DIR: &str = ".strata/recovery";
+
+/// Wraps `backend` in the `STRATA_LOG=debug` tracer when asked for.
+fn traced(backend: Arc<dyn StateBackend>) -> Arc<dyn StateBackend> {
+    if crate::state::trace::enabled() { Arc::new(crate::state::trace::Traced::new(backend)) } else { backend }
+}
+
+/// Prints what the backend says the user should know (S3 versioning off, an unencrypted
+/// state while encryption is configured). Called once by each command that writes state,
+/// after its first read.
+async fn print_backend_warnings(backend: &dyn StateBackend) {
+    for w in backend.warnings().await {
+        eprintln!("Warning: {w}");
     }
 }
 
@@ -180,45 +213,111 @@ pub async fn open_backend(config: &Config, g: &GlobalArgs) -> Result<Arc<dyn Sta
 struct LockGuard {
     backend: Arc<dyn StateBackend>,
     id: String,
-    renew: tokio::task::JoinHandle<()>,
+    renew: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl LockGuard {
     async fn release(self) -> Result<()> {
-        self.renew.abort();
+        if let Some(renew) = self.renew {
+            renew.abort();
+        }
         self.backend.unlock(&self.id).await?;
         Ok(())
     }
 }
 
-async fn acquire_lock(backend: &Arc<dyn StateBackend>, operation: &str, args: &LockArgs) -> Result<Option<LockGuard>> {
+/// First pause between attempts to take a lock held by someone else; it grows by half per
+/// attempt up to [`LOCK_RETRY_MAX`], each pause jittered down to half so waiters spread out.
+const LOCK_RETRY_FIRST: Duration = Duration::from_millis(100);
+const LOCK_RETRY_MAX: Duration = Duration::from_secs(1);
+
+fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(60) {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+/// Takes the state lock for `operation`, waiting up to `--lock-timeout` while someone else
+/// holds it (saying who, and again whenever the holder changes). A first Ctrl-C stops waiting.
+async fn acquire_lock(
+    backend: &Arc<dyn StateBackend>,
+    operation: &str,
+    args: &LockArgs,
+    cancel: &watch::Receiver<u32>,
+) -> Result<Option<LockGuard>> {
+    use rand::Rng;
     if !args.lock {
         return Ok(None);
     }
     let timeout =
         SpecDuration::parse(&args.lock_timeout).map_err(|e| CliError::usage(format!("--lock-timeout: {e}"), None))?;
-    let deadline = Instant::now() + Duration::from_millis(timeout.millis);
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(timeout.millis);
     let info = LockInfo::for_current_process(operation);
-    let mut told = false;
+    let mut cancel = cancel.clone();
+    let mut holder_seen: Option<String> = None;
+    let mut pause = LOCK_RETRY_FIRST;
     loop {
         match backend.lock(&info).await {
             Ok(()) => break,
-            Err(StateError::Locked { holder }) if Instant::now() < deadline => {
-                if !told {
-                    eprintln!("Waiting up to {} for the state lock, {}.", timeout, holder.describe());
-                    told = true;
+            Err(StateError::Locked { holder }) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(match holder_seen {
+                        None => StateError::Locked { holder }.into(),
+                        Some(_) => CliError::LockTimeout { holder, waited: human_duration(now - started) },
+                    });
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                match &holder_seen {
+                    None => eprintln!("Waiting up to {timeout} for the state lock, {}.", holder.describe()),
+                    Some(id) if *id != holder.id => {
+                        eprintln!("The state lock changed hands: now {}.", holder.describe())
+                    }
+                    Some(_) => {}
+                }
+                holder_seen = Some(holder.id.clone());
+                let jittered = pause.mul_f64(rand::rng().random_range(0.5..=1.0));
+                tokio::select! {
+                    _ = tokio::time::sleep(jittered.min(deadline - now)) => {}
+                    changed = cancel.changed() => {
+                        if changed.is_ok() && *cancel.borrow() > 0 {
+                            return Err(CliError::usage(
+                                format!("interrupted while waiting for the state lock ({})", holder.describe()),
+                                None,
+                            ));
+                        }
+                    }
+                }
+                pause = (pause.mul_f64(1.5)).min(LOCK_RETRY_MAX);
             }
             Err(e) => return Err(e.into()),
         }
     }
-    let (b, id) = (backend.clone(), info.id.clone());
-    let renew = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(10)).await;
-            let _ = b.renew(&id).await;
-        }
+    if holder_seen.is_some() {
+        eprintln!("Acquired the state lock after waiting {}.", human_duration(started.elapsed()));
+    }
+    // A lease must be renewed well before it runs out: three times per lease.
+    let renew = backend.lease().map(|lease| {
+        let every = (lease / 3).max(Duration::from_millis(100));
+        let (b, id) = (backend.clone(), info.id.clone());
+        tokio::spawn(async move {
+            let mut warned = false;
+            loop {
+                tokio::time::sleep(every).await;
+                match b.renew(&id).await {
+                    Ok(()) => warned = false,
+                    Err(e) if !warned => {
+                        eprintln!(
+                            "Warning: could not renew the state lock's lease ({e}); if it runs out someone else may take the lock, and this run's state writes will then be refused"
+                        );
+                        warned = true;
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
     });
     Ok(Some(LockGuard { backend: backend.clone(), id: info.id, renew }))
 }
@@ -292,10 +391,11 @@ async fn plan_cmd(
     out: Option<&Path>,
     detailed: bool,
     output: &OutputArgs,
+    cancel: &watch::Receiver<u32>,
 ) -> Result<u8> {
     let config = load_config(g)?;
     let backend = open_backend(&config, g).await?;
-    let guard = acquire_lock(&backend, "plan", &args.lock).await?;
+    let guard = acquire_lock(&backend, "plan", &args.lock, cancel).await?;
     let result = async {
         let state = backend.read().await?.unwrap_or_default();
         let p = plan(&config, &state, &plan_options(args)?).await?;
@@ -355,7 +455,7 @@ async fn apply_cmd(g: &GlobalArgs, ui: Ui, args: ApplyArgs, destroy: bool, cance
     };
     let config = load_config(&g)?;
     let backend = open_backend(&config, &g).await?;
-    let guard = acquire_lock(&backend, if destroy { "destroy" } else { "apply" }, &args.plan.lock).await?;
+    let guard = acquire_lock(&backend, if destroy { "destroy" } else { "apply" }, &args.plan.lock, &cancel).await?;
     let result = apply_locked(&g, ui, &args, saved, &config, backend.clone(), format, cancel).await;
     let released = release(guard).await;
     let code = result?;
@@ -376,6 +476,7 @@ async fn apply_locked(
 ) -> Result<u8> {
     let _ = g;
     let state = backend.read().await?.unwrap_or_default();
+    print_backend_warnings(backend.as_ref()).await;
     let p = match saved {
         Some(saved) => {
             check_plan_is_current(&saved, &state)?;
@@ -627,7 +728,7 @@ fn not_in_state(addr: &Address, state: &State) -> CliError {
     )
 }
 
-async fn state_cmd(g: &GlobalArgs, sc: StateCommand) -> Result<u8> {
+async fn state_cmd(g: &GlobalArgs, sc: StateCommand, cancel: &watch::Receiver<u32>) -> Result<u8> {
     let config = load_config(g)?;
     let backend = open_backend(&config, g).await?;
     match sc {
@@ -648,9 +749,10 @@ async fn state_cmd(g: &GlobalArgs, sc: StateCommand) -> Result<u8> {
             Ok(EXIT_OK)
         }
         StateCommand::Rm { addresses, lock } => {
-            let guard = acquire_lock(&backend, "state rm", &lock).await?;
+            let guard = acquire_lock(&backend, "state rm", &lock, cancel).await?;
             let result = async {
                 let mut state = backend.read().await?.unwrap_or_default();
+                print_backend_warnings(backend.as_ref()).await;
                 for a in &addresses {
                     let addr = parse_address(a)?;
                     if state.resources.remove(&addr).is_none() {
@@ -667,10 +769,11 @@ async fn state_cmd(g: &GlobalArgs, sc: StateCommand) -> Result<u8> {
             result
         }
         StateCommand::Mv { source, destination, lock } => {
-            let guard = acquire_lock(&backend, "state mv", &lock).await?;
+            let guard = acquire_lock(&backend, "state mv", &lock, cancel).await?;
             let result = async {
                 let (from, to) = (parse_address(&source)?, parse_address(&destination)?);
                 let mut state = backend.read().await?.unwrap_or_default();
+                print_backend_warnings(backend.as_ref()).await;
                 if state.resources.contains_key(&to) {
                     return Err(CliError::usage(format!("`{to}` already exists in the state"), None));
                 }
@@ -690,7 +793,227 @@ async fn state_cmd(g: &GlobalArgs, sc: StateCommand) -> Result<u8> {
             release(guard).await?;
             result
         }
+        StateCommand::Pull { out } => state_pull(&backend, out.as_deref()).await,
+        StateCommand::Push { state_file, force, lock } => state_push(&backend, &state_file, force, &lock, cancel).await,
+        StateCommand::Migrate(args) => state_migrate(backend, &args, cancel).await,
     }
+}
+
+/// Writes `bytes` to `path` readable by its owner only (it holds secrets in plain text).
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| CliError::Io { context: format!("writing {}", path.display()), source };
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    let mut f = open.open(path).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+async fn state_pull(backend: &Arc<dyn StateBackend>, out: Option<&Path>) -> Result<u8> {
+    let Some(state) = backend.pull().await? else {
+        return Err(CliError::usage(format!("there is no state at {} yet: nothing to pull", backend.describe()), None));
+    };
+    let mut json = serde_json::to_vec_pretty(&state).expect("state serializes");
+    json.push(b'\n');
+    match out {
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&json)
+                .and_then(|_| stdout.flush())
+                .map_err(|source| CliError::Io { context: "writing the state to standard output".into(), source })?;
+        }
+        Some(path) => {
+            write_private(path, &json)?;
+            println!(
+                "Wrote the state from {} (lineage {}, serial {}, {} resources) to {}.",
+                backend.describe(),
+                state.lineage,
+                state.serial,
+                state.resources.len(),
+                path.display()
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn read_state_file(file: &Path) -> Result<State> {
+    let bytes = if file.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|source| CliError::Io { context: "reading the state from standard input".into(), source })?;
+        buf
+    } else {
+        std::fs::read(file).map_err(|source| CliError::Io { context: format!("reading {}", file.display()), source })?
+    };
+    State::from_json(&bytes).map_err(|e| {
+        CliError::usage(
+            format!(
+                "{} is not a strata state: {e}",
+                if file.as_os_str() == "-" { "standard input".into() } else { file.display().to_string() }
+            ),
+            Some("`strata state pull` writes one; recovery files under .strata/recovery are states too".into()),
+        )
+    })
+}
+
+async fn state_push(
+    backend: &Arc<dyn StateBackend>,
+    file: &Path,
+    force: bool,
+    lock: &LockArgs,
+    cancel: &watch::Receiver<u32>,
+) -> Result<u8> {
+    let mut state = read_state_file(file)?;
+    let guard = acquire_lock(backend, "state push", lock, cancel).await?;
+    let result = async {
+        let current = backend.read().await?;
+        print_backend_warnings(backend.as_ref()).await;
+        let mut note = String::new();
+        if let (true, Some(c)) = (force, &current)
+            && c.lineage == state.lineage
+            && state.serial <= c.serial
+        {
+            // Going back to an older state is a new version of this lineage: a plan saved
+            // against the replaced state must not match it.
+            note = format!(" (stored as serial {}, after the replaced serial {})", c.serial + 1, c.serial);
+            state.serial = c.serial + 1;
+        }
+        backend.push(&state, force).await?;
+        println!(
+            "Pushed the state (lineage {}, serial {}, {} resources) to {}{note}.",
+            state.lineage,
+            state.serial,
+            state.resources.len(),
+            backend.describe()
+        );
+        Ok(EXIT_OK)
+    }
+    .await;
+    release(guard).await?;
+    result
+}
+
+/// Whether two backends are the same storage (`state migrate` from a place to itself).
+fn same_place(a: &dyn StateBackend, b: &dyn StateBackend) -> bool {
+    let canon = |d: String| {
+        let p = PathBuf::from(&d);
+        std::fs::canonicalize(&p).ok().or_else(|| std::path::absolute(&p).ok()).unwrap_or(p)
+    };
+    a.describe() == b.describe() || canon(a.describe()) == canon(b.describe())
+}
+
+/// `strata state migrate`: copies the state document between a local file and the configured
+/// backend, both locked, keeping lineage and serial. The destination must be empty (or already
+/// hold exactly this state) unless `--force`.
+async fn state_migrate(
+    configured: Arc<dyn StateBackend>,
+    args: &MigrateArgs,
+    cancel: &watch::Receiver<u32>,
+) -> Result<u8> {
+    let (from, to, local) = match (&args.from_local, &args.to_local) {
+        (Some(p), None) => {
+            let local: Arc<dyn StateBackend> = traced(Arc::new(LocalBackend::new(p.clone())));
+            (local, configured, p.clone())
+        }
+        (None, Some(p)) => {
+            let local: Arc<dyn StateBackend> = traced(Arc::new(LocalBackend::new(p.clone())));
+            (configured, local, p.clone())
+        }
+        _ => return Err(CliError::usage("pass exactly one of --from-local PATH and --to-local PATH", None)),
+    };
+    if same_place(from.as_ref(), to.as_ref()) {
+        return Err(CliError::usage(
+            format!("{} is the state this spec already uses: there is nothing to migrate", local.display()),
+            Some("switch the spec's `state:` to the new backend first (for --from-local), or name another file".into()),
+        ));
+    }
+    // Source first, then destination; both held until the copy is verified.
+    let from_guard = acquire_lock(&from, "state migrate", &args.lock, cancel).await?;
+    let to_guard = match acquire_lock(&to, "state migrate", &args.lock, cancel).await {
+        Ok(g) => g,
+        Err(e) => {
+            release(from_guard).await?;
+            return Err(e);
+        }
+    };
+    let result = async {
+        let Some(state) = from.read().await? else {
+            return Err(CliError::usage(format!("there is no state at {}: nothing to migrate", from.describe()), None));
+        };
+        let existing = to.read().await?;
+        print_backend_warnings(to.as_ref()).await;
+        match &existing {
+            Some(e) if *e == state => {
+                println!(
+                    "{} already holds this state (lineage {}, serial {}): nothing to do.",
+                    to.describe(),
+                    e.lineage,
+                    e.serial
+                );
+                return Ok(EXIT_OK);
+            }
+            Some(e) if !args.force => {
+                return Err(CliError::usage(
+                    format!(
+                        "{} already holds a state (lineage {}, serial {}, {} resources); migrate only fills an empty backend",
+                        to.describe(),
+                        e.lineage,
+                        e.serial,
+                        e.resources.len()
+                    ),
+                    Some(format!(
+                        "keep it: use `strata state pull` to inspect it; replace it: `strata state migrate ... --force` (the copy from {} wins)",
+                        from.describe()
+                    )),
+                ));
+            }
+            _ => {}
+        }
+        to.push(&state, true).await?;
+        // Read it back through the destination: what a later command will see.
+        let copied = to.read().await?;
+        if copied.as_ref() != Some(&state) {
+            return Err(CliError::State(StateError::Io {
+                location: to.describe(),
+                message: "the migrated state read back differs from what was written; the source is unchanged".into(),
+            }));
+        }
+        println!(
+            "Migrated the state (lineage {}, serial {}, {} resources) from {} to {}.",
+            state.lineage,
+            state.serial,
+            state.resources.len(),
+            from.describe(),
+            to.describe()
+        );
+        if args.from_local.is_some() {
+            println!(
+                "{} is no longer used by this spec: keep it as a backup or delete it (it holds secrets in plain text).",
+                local.display()
+            );
+        } else {
+            println!(
+                "To use it, set `state: {{ backend: local, path: {} }}` in the spec; the state at {} is left in place until you delete it.",
+                local.display(),
+                from.describe()
+            );
+        }
+        Ok(EXIT_OK)
+    }
+    .await;
+    let r1 = release(to_guard).await;
+    let r2 = release(from_guard).await;
+    let code = result?;
+    r1?;
+    r2?;
+    Ok(code)
 }
 
 async fn lock_status(g: &GlobalArgs, output: &OutputArgs) -> Result<u8> {
@@ -714,7 +1037,7 @@ async fn lock_status(g: &GlobalArgs, output: &OutputArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-async fn import(g: &GlobalArgs, address: &str, lock: &LockArgs) -> Result<u8> {
+async fn import(g: &GlobalArgs, address: &str, lock: &LockArgs, cancel: &watch::Receiver<u32>) -> Result<u8> {
     let config = load_config(g)?;
     let addr = parse_address(address)?;
     let Some(&i) = config.index.get(&addr) else {
@@ -725,9 +1048,10 @@ async fn import(g: &GlobalArgs, address: &str, lock: &LockArgs) -> Result<u8> {
     };
     let r = &config.resources[i];
     let backend = open_backend(&config, g).await?;
-    let guard = acquire_lock(&backend, "import", lock).await?;
+    let guard = acquire_lock(&backend, "import", lock, cancel).await?;
     let result = async {
         let mut state = backend.read().await?.unwrap_or_default();
+        print_backend_warnings(backend.as_ref()).await;
         if state.resources.contains_key(&addr) {
             return Err(CliError::usage(format!("`{addr}` is already managed (it is in the state)"), None));
         }
@@ -756,9 +1080,42 @@ async fn import(g: &GlobalArgs, address: &str, lock: &LockArgs) -> Result<u8> {
     result
 }
 
+/// Evaluates a flag from the documents the spec generates for the selected environment, as
+/// flagd would serve it; no remote calls.
 fn flags_eval(g: &GlobalArgs, flag: &str, context: &[String], output: &OutputArgs) -> Result<u8> {
-    let _ = (g, flag, context, output);
-    Err(CliError::usage("`strata flags eval` needs the flags section, which this build does not have yet", None))
+    use crate::lower::flags::{context_from_pairs, evaluate, flags_from_resources};
+    let ctx = context_from_pairs(context)
+        .map_err(|m| CliError::usage(m, Some("pass the context as `-c key=value`, repeatable".into())))?;
+    let config = load_config(g)?;
+    let flags = flags_from_resources(&config.resources);
+    let evaluation = evaluate(&flags, flag, &ctx).map_err(|e| {
+        let known: Vec<&str> = flags.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+        let help = match &e {
+            crate::lower::flags::EvalError::FlagNotFound(_) => crate::diag::did_you_mean(flag, known)
+                .or_else(|| Some("flags are declared under `flags:` in the spec".into())),
+            _ => None,
+        };
+        CliError::usage(format!("{} ({})", e, e.code()), help)
+    })?;
+    let redactor = crate::redact::Redactor::new(config.parsed.secrets.clone());
+    let text = match output.format() {
+        Format::Json => serde_json::to_string_pretty(&serde_json::json!({
+            "flag": flag,
+            "env": config.parsed.env,
+            "variant": evaluation.variant,
+            "value": evaluation.value,
+            "reason": evaluation.reason,
+        }))
+        .expect("evaluation serializes"),
+        Format::Human | Format::Markdown => format!(
+            "{flag} = {} (variant `{}`, reason {})",
+            evaluation.value,
+            evaluation.variant,
+            evaluation.reason.as_str()
+        ),
+    };
+    println!("{}", redactor.redact_str(&text));
+    Ok(EXIT_OK)
 }
 
 const QUICKSTART: &str = include_str!("../../examples/quickstart/strata.yaml");
