@@ -5,6 +5,7 @@
 //! from those same types), validates it with spans, and returns the resources it implies.
 //! New sections plug in by adding a module here and a line to [`registry`].
 
+mod cdn;
 pub mod flags;
 mod mesh;
 mod resources;
@@ -33,7 +34,13 @@ pub trait Lowering: Send + Sync {
 
 /// Every lowering strata has, in the order their resources are listed.
 pub fn registry() -> Vec<Box<dyn Lowering>> {
-    vec![Box::new(RawResources), Box::new(mesh::Mesh), Box::new(scaling::Scaling), Box::new(flags::Flags)]
+    vec![
+        Box::new(RawResources),
+        Box::new(mesh::Mesh),
+        Box::new(cdn::Cdn),
+        Box::new(scaling::Scaling),
+        Box::new(flags::Flags),
+    ]
 }
 
 /// Names of the sections lowerings own (for top-level "did you mean").

@@ -1,0 +1,279 @@
+//! `cdn:` — content delivery: CloudFront distributions, their cache and origin request
+//! policies, and Route 53 alias records for their domain names.
+//!
+//! ```yaml
+//! cdn:
+//!   assets:
+//!     provider: cloudfront                  # the only CDN provider in this build
+//!     origin: { domain: apex-assets.s3.us-east-1.amazonaws.com, shield: us-east-1 }
+//!     aliases: [static.example.com]
+//!     certificate: arn:aws:acm:us-east-1:123456789012:certificate/...
+//!     cache:
+//!       default_ttl: 1d                     # fits the managed CachingOptimized policy
+//!       rules:
+//!         - { path: /api/*, origin: api, ttl: 0, forward: { headers: [Authorization], query: all } }
+//!     edge_function: { arn: "arn:aws:cloudfront::123456789012:function/rewrite", event: viewer-request }
+//!     dns: { zone: example.com }            # Route 53 alias A/AAAA records for the aliases
+//!     invalidate_on_change: ["/*"]
+//! ```
+//!
+//! Addresses: `cdn.<name>` (the `cloudfront_distribution`; its outputs `id`, `arn`,
+//! `domain_name`, `hosted_zone_id` and `status` are what `${cdn.<name>.domain_name}` refers to),
+//! `cdn.<name>.cache.<behavior>` (`cloudfront_cache_policy`),
+//! `cdn.<name>.origin_request.<behavior>` (`cloudfront_origin_request_policy`), where
+//! `<behavior>` is `default` or a rule's name, and `cdn.<name>.dns.<record>.a|aaaa`
+//! (`route53_record`, `<record>` relative to the zone, `@` for the apex). The reference is
+//! docs/cdn.md.
+
+mod build;
+mod config;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde_json::Value;
+use strata_sdk::Resource;
+
+pub use config::{CacheSpec, CloudFrontCdn, OriginSpec, RuleSpec};
+
+use super::Lowering;
+use crate::diag::did_you_mean;
+use crate::spec::{SpecContext, is_dns_label, path};
+
+/// The `cdn:` lowering.
+pub struct Cdn;
+
+impl Lowering for Cdn {
+    fn section(&self) -> &'static str {
+        "cdn"
+    }
+
+    fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
+        let entry = CloudFrontCdn::json_schema(generator);
+        json_schema!({
+            "description": "CDN entries by name. Each becomes a CloudFront distribution (`provider: cloudfront`), with the cache and origin request policies its behaviors need and optional Route 53 alias records.",
+            "type": "object",
+            "propertyNames": {"pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},
+            "additionalProperties": entry,
+        })
+    }
+
+    fn lower(&self, cx: &mut SpecContext<'_>, section: &Value) -> Vec<Resource> {
+        let Some(entries) = section.as_object() else {
+            cx.error(
+                &path(["cdn"]),
+                "spec::wrong-type",
+                "Wrong type",
+                "`cdn` must be a map of CDN names to their settings.",
+                Some("write `cdn: { assets: { provider: cloudfront, origin: { domain: ... } } }`".into()),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (name, value) in entries {
+            if let Some(entry) = decode_entry(cx, name, value) {
+                let valid = validate::entry(cx, name, &entry);
+                if entry.complete {
+                    out.extend(build::entry(cx.project, cx.env, name, &entry, valid));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.address.cmp(&b.address));
+        out
+    }
+}
+
+/// A decoded entry: the CloudFront settings and its rules with their index in the source (a
+/// rule that failed to decode is reported and left out, so indexes may skip).
+pub struct Entry {
+    pub spec: CloudFrontCdn,
+    pub rules: Vec<(usize, RuleSpec)>,
+    /// `(origin id, its path in the spec, settings)`, in address order.
+    pub origins: Vec<(String, Vec<String>, OriginSpec)>,
+    /// Every origin the spec names decoded (otherwise references to origins are not checked).
+    pub origins_complete: bool,
+    /// `cache` decoded (otherwise the default behavior is not checked).
+    pub cache_complete: bool,
+    /// Every piece decoded: only then are resources built.
+    pub complete: bool,
+}
+
+/// Checks the provider and the multi-CDN form, then decodes the pieces of one entry separately
+/// (entry, origins, default behavior, each rule), so one bad piece does not hide the others.
+fn decode_entry(cx: &mut SpecContext<'_>, name: &str, value: &Value) -> Option<Entry> {
+    let here = path(["cdn", name]);
+    if !is_dns_label(name) {
+        cx.key_error(
+            &here,
+            "cdn::invalid-name",
+            "Invalid name",
+            format!("`{name}` cannot be a CDN name: it names the distribution's resources and policies, so use lowercase letters, digits and `-`, at most 63 characters."),
+            None,
+        );
+        return None;
+    }
+    let Some(obj) = value.as_object() else {
+        cx.error(
+            &here,
+            "spec::wrong-type",
+            "Wrong type",
+            format!("`cdn.{name}` must be a map of settings."),
+            Some("write `{ provider: cloudfront, origin: { domain: ... } }`".into()),
+        );
+        return None;
+    };
+    if obj.contains_key("strategy") || obj.contains_key("members") {
+        let key = if obj.contains_key("strategy") { "strategy" } else { "members" };
+        cx.key_error(
+            &path(["cdn", name, key]),
+            "cdn::unsupported",
+            "Not supported yet",
+            format!("`cdn.{name}` is a multi-CDN entry (DNS failover or weights across CDN entries), which is not supported yet in this build; nothing would be created for it."),
+            Some("remove the entry, or point DNS at one entry with its `dns:` setting".into()),
+        );
+        return None;
+    }
+    match obj.get("provider") {
+        None => {
+            cx.key_error(
+                &here,
+                "spec::missing-key",
+                "Missing required key",
+                format!("`cdn.{name}` needs the key `provider`: the CDN that serves it."),
+                Some(format!("add `provider: cloudfront` under `cdn.{name}`")),
+            );
+            return None;
+        }
+        Some(Value::String(p)) if p == "cloudfront" => {}
+        Some(Value::String(p)) if config::PROVIDERS.contains(&p.as_str()) => {
+            cx.error(
+                &path(["cdn", name, "provider"]),
+                "cdn::unsupported-provider",
+                "Provider not supported yet",
+                format!(
+                    "cdn provider `{p}` is not supported yet in this build; supported: {}. Nothing would be created for `cdn.{name}`.",
+                    config::SUPPORTED_PROVIDERS.join(", ")
+                ),
+                Some("use `provider: cloudfront`, or remove the entry until its provider is supported".into()),
+            );
+            return None;
+        }
+        Some(Value::String(p)) => {
+            let help = did_you_mean(p, config::PROVIDERS.iter().copied())
+                .or_else(|| Some(format!("supported: {}", config::SUPPORTED_PROVIDERS.join(", "))));
+            cx.error(
+                &path(["cdn", name, "provider"]),
+                "spec::invalid-value",
+                "Invalid value",
+                format!("`{p}` is not a CDN provider strata knows."),
+                help,
+            );
+            return None;
+        }
+        Some(_) => {
+            cx.error(
+                &path(["cdn", name, "provider"]),
+                "spec::wrong-type",
+                "Wrong type",
+                format!("`cdn.{name}.provider` must be a string, like `cloudfront`."),
+                None,
+            );
+            return None;
+        }
+    }
+
+    let mut rest = obj.clone();
+    let origin = rest.shift_remove("origin");
+    let origins = rest.shift_remove("origins");
+    let cache = rest.shift_remove("cache");
+    let spec = cx.decode::<CloudFrontCdn>(&here, &Value::Object(rest));
+
+    let mut decoded_origins = Vec::new();
+    let mut origins_complete = true;
+    match &origin {
+        None | Some(Value::Null) => {}
+        Some(v) => {
+            let p = path(["cdn", name, "origin"]);
+            match cx.decode::<OriginSpec>(&p, v) {
+                Some(o) => decoded_origins.push((name.to_string(), p, o)),
+                None => origins_complete = false,
+            }
+        }
+    }
+    match &origins {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (id, v) in m {
+                let p = path(["cdn", name, "origins", id.as_str()]);
+                match cx.decode::<OriginSpec>(&p, v) {
+                    Some(o) => decoded_origins.push((id.clone(), p, o)),
+                    None => origins_complete = false,
+                }
+            }
+        }
+        Some(_) => {
+            origins_complete = false;
+            cx.error(
+                &path(["cdn", name, "origins"]),
+                "spec::wrong-type",
+                "Wrong type",
+                format!("`cdn.{name}.origins` must be a map of origin names to origins."),
+                Some("write `origins: { assets: { domain: ... }, api: { domain: ... } }`".into()),
+            )
+        }
+    }
+
+    let mut rules = Vec::new();
+    let cache_spec = match &cache {
+        None | Some(Value::Null) => Some(CacheSpec::default()),
+        Some(Value::Object(m)) => {
+            let mut m = m.clone();
+            let raw_rules = m.shift_remove("rules");
+            let decoded = cx.decode::<CacheSpec>(&path(["cdn", name, "cache"]), &Value::Object(m));
+            match raw_rules {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(items)) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let p = path(["cdn", name, "cache", "rules", &i.to_string()]);
+                        if let Some(r) = cx.decode::<RuleSpec>(&p, item) {
+                            rules.push((i, r));
+                        }
+                    }
+                }
+                Some(_) => cx.error(
+                    &path(["cdn", name, "cache", "rules"]),
+                    "spec::wrong-type",
+                    "Wrong type",
+                    format!("`cdn.{name}.cache.rules` must be a list of path rules."),
+                    Some("write `rules: [ { path: /api/*, ttl: 0 } ]`".into()),
+                ),
+            }
+            decoded
+        }
+        Some(_) => {
+            cx.error(
+                &path(["cdn", name, "cache"]),
+                "spec::wrong-type",
+                "Wrong type",
+                format!("`cdn.{name}.cache` must be a map of cache settings."),
+                Some("write `cache: { default_ttl: 1d }`".into()),
+            );
+            None
+        }
+    };
+    let mut spec = spec?;
+    let cache_complete = cache_spec.is_some();
+    spec.cache = cache_spec.unwrap_or_default();
+    decoded_origins.sort_by(|a, b| a.0.cmp(&b.0));
+    let rules_complete = match &cache {
+        Some(Value::Object(m)) => match m.get("rules") {
+            Some(Value::Array(items)) => items.len() == rules.len(),
+            None | Some(Value::Null) => true,
+            Some(_) => false,
+        },
+        _ => true,
+    };
+    let complete = origins_complete && cache_complete && rules_complete;
+    Some(Entry { spec, rules, origins: decoded_origins, origins_complete, cache_complete, complete })
+}
