@@ -268,6 +268,14 @@ impl Provider for AwsProvider {
 
     async fn update(&self, change: &ResourceChange) -> Result<Applied, ProviderError> {
         Self::check_kind(&change.kind)?;
+        if change.prior.is_none() && change.kind != KIND_RECORD {
+            // No recorded remote id: the engine found the object by reading (a crashed run
+            // created it and never wrote state) and asks to update it. Distributions and
+            // policies are addressed by id, which only a create can recover here: create is
+            // idempotent (the caller reference, or the identical policy of that name), so it
+            // adopts the existing object and brings it to the desired document.
+            return self.create(change).await;
+        }
         let r = match change.kind.as_str() {
             KIND_DISTRIBUTION => self.update_distribution(change).await,
             KIND_CACHE_POLICY => self.update_cache_policy(change).await,

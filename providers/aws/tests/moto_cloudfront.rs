@@ -216,6 +216,14 @@ async fn create_is_idempotent_by_caller_reference() {
     assert_eq!(list.quantity, 1, "exactly one distribution");
     let observed = read_one(&p, "cdn.assets", Some(&first.remote_id), &changed).await.unwrap();
     assert_no_diff(&changed, &observed);
+    // The engine recovers such a crash by reading the object back and asking for an update
+    // without prior state (no recorded id): that adopts the same distribution as well.
+    let fourth = p.update(&change("cdn.assets", want.clone(), None)).await.expect("update without prior adopts");
+    assert_eq!(fourth.remote_id, first.remote_id);
+    let list = cf.list_distributions().send().await.unwrap().distribution_list.unwrap();
+    assert_eq!(list.quantity, 1, "still exactly one distribution");
+    let observed = read_one(&p, "cdn.assets", Some(&first.remote_id), &want).await.unwrap();
+    assert_no_diff(&want, &observed);
 
     // Without a caller_reference in attrs, one is derived from project, env and address.
     let mut derived = want.clone();
