@@ -113,6 +113,7 @@ pub fn load_with_env(
     let sections: Vec<&str> =
         lowerings.iter().map(|l| l.section()).filter(|s| !crate::spec::CORE_SECTIONS.contains(s)).collect();
     let (parsed, mut diags) = parse_spec_with_env(file_name, text, env, &sections, getenv)?;
+    crate::redact::register_process_secrets(&parsed.secrets);
 
     // Lower every section present.
     let mut resources = Vec::new();

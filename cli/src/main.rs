@@ -55,14 +55,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints an error with every secret the run loaded masked: a provider's message may echo a
+/// token it was given.
 fn print_error(e: &CliError, ui: Ui) {
+    let redactor = strata::redact::process_redactor();
     match e {
-        CliError::Spec(diags) => eprint!("{}", diags.render(ui.style.color)),
+        CliError::Spec(diags) => eprint!("{}", redactor.redact_str(&diags.render(ui.style.color))),
         other => {
             let red = |s: &str| if ui.style.color { format!("\x1b[31m{s}\x1b[0m") } else { s.to_string() };
-            eprintln!("{} {other}", red("Error:"));
+            eprintln!("{} {}", red("Error:"), redactor.redact_str(&other.to_string()));
             if let Some(help) = other.help() {
-                eprintln!("  help: {help}");
+                eprintln!("  help: {}", redactor.redact_str(&help));
             }
         }
     }

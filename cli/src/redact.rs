@@ -6,6 +6,21 @@
 use serde_json::Value;
 use strata_sdk::value::SENSITIVE;
 
+/// Secrets seen by this process (every spec it loaded), for the one place that prints errors:
+/// `main` renders errors long after the spec that knew the secrets is gone.
+static PROCESS_SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Remembers `secrets` for [`process_redactor`].
+pub fn register_process_secrets(secrets: &[String]) {
+    let mut all = PROCESS_SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    all.extend(secrets.iter().filter(|s| !s.is_empty()).cloned());
+}
+
+/// A redactor for every secret this process has loaded.
+pub fn process_redactor() -> Redactor {
+    Redactor::new(PROCESS_SECRETS.lock().unwrap_or_else(|e| e.into_inner()).clone())
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     secrets: Vec<String>,
@@ -54,6 +69,16 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_process_redactor_knows_every_registered_secret() {
+        register_process_secrets(&["first-s3cret".into(), String::new()]);
+        register_process_secrets(&["second-s3cret".into()]);
+        let r = process_redactor();
+        let msg = r.redact_str("server said: bad token first-s3cret (and second-s3cret)");
+        assert_eq!(msg, format!("server said: bad token {SENSITIVE} (and {SENSITIVE})"));
+        assert_eq!(r.redact_str("nothing to hide"), "nothing to hide", "an empty secret must not match everywhere");
+    }
 
     #[test]
     fn redacts_strings_and_values() {
