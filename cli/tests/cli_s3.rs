@@ -610,6 +610,28 @@ fn client_side_encryption_through_the_cli() {
     assert_eq!(pulled["serial"], 1);
     assert_eq!(pulled["resources"]["resources.api-credential"]["attrs"]["token"], TOKEN, "pull is the raw state");
     assert!(!stderr(&o).contains(TOKEN));
+
+    // Changing the key, as docs/state.md says: pull with the old key, remove the object, push
+    // with the new one.
+    let o = p.run_env(&["state", "pull", "-o", "state.json"], &k);
+    assert_eq!(code(&o), 0, "{}", all(&o));
+    let new_key = [("STRATA_STATE_KEY", "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=")];
+    let o = p.run_env(&["state", "list"], &new_key);
+    assert_eq!(code(&o), 1, "the wrong key is an error, not garbage\n{}", all(&o));
+    assert!(stderr(&o).contains("key id"), "{}", all(&o));
+    rt().block_on(admin().delete_object().bucket(&bucket).key(key).send()).unwrap();
+    let o = p.run_env(&["state", "push", "state.json"], &new_key);
+    assert_eq!(code(&o), 0, "{}", all(&o));
+    let o = p.run_env(&["plan", "--detailed-exitcode"], &new_key);
+    assert_eq!(code(&o), 0, "{}", all(&o));
+    let o = p.run_env(&["show"], &k);
+    assert_eq!(code(&o), 1, "the old key no longer opens it\n{}", all(&o));
+    let o = p.run_env(&["show", "--json"], &new_key);
+    let shown: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (shown["lineage"].clone(), shown["serial"].clone()),
+        (pulled["lineage"].clone(), pulled["serial"].clone())
+    );
 }
 
 #[test]
