@@ -110,6 +110,13 @@ fn cache_policy_doc() -> Value {
     })
 }
 
+/// A one-policy `ListCachePolicies` answer holding exactly [`cache_policy_doc`] as `cp-123`.
+fn cache_policy_list_xml() -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CachePolicyList xmlns=\"{NS}\"><MaxItems>100</MaxItems><Quantity>1</Quantity><Items><CachePolicySummary><Type>custom</Type><CachePolicy><Id>cp-123</Id><LastModifiedTime>2024-01-01T00:00:00Z</LastModifiedTime><CachePolicyConfig><Comment>static assets</Comment><Name>assets-long-ttl</Name><DefaultTTL>3600</DefaultTTL><MaxTTL>86400</MaxTTL><MinTTL>1</MinTTL><ParametersInCacheKeyAndForwardedToOrigin><EnableAcceptEncodingGzip>true</EnableAcceptEncodingGzip><EnableAcceptEncodingBrotli>false</EnableAcceptEncodingBrotli><HeadersConfig><HeaderBehavior>whitelist</HeaderBehavior><Headers><Quantity>2</Quantity><Items><Name>Accept</Name><Name>Origin</Name></Items></Headers></HeadersConfig><CookiesConfig><CookieBehavior>none</CookieBehavior></CookiesConfig><QueryStringsConfig><QueryStringBehavior>allExcept</QueryStringBehavior><QueryStrings><Quantity>1</Quantity><Items><Name>utm_source</Name></Items></QueryStrings></QueryStringsConfig></ParametersInCacheKeyAndForwardedToOrigin></CachePolicyConfig></CachePolicy></CachePolicySummary></Items></CachePolicyList>"
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cache policies
 // ---------------------------------------------------------------------------------------------
@@ -274,9 +281,7 @@ async fn cache_policy_in_use_is_a_conflict() {
 
 #[tokio::test]
 async fn cache_policies_are_read_with_one_list() {
-    let list = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CachePolicyList xmlns=\"{NS}\"><MaxItems>100</MaxItems><Quantity>1</Quantity><Items><CachePolicySummary><Type>custom</Type><CachePolicy><Id>cp-123</Id><LastModifiedTime>2024-01-01T00:00:00Z</LastModifiedTime><CachePolicyConfig><Comment>static assets</Comment><Name>assets-long-ttl</Name><DefaultTTL>3600</DefaultTTL><MaxTTL>86400</MaxTTL><MinTTL>1</MinTTL><ParametersInCacheKeyAndForwardedToOrigin><EnableAcceptEncodingGzip>true</EnableAcceptEncodingGzip><EnableAcceptEncodingBrotli>false</EnableAcceptEncodingBrotli><HeadersConfig><HeaderBehavior>whitelist</HeaderBehavior><Headers><Quantity>2</Quantity><Items><Name>Accept</Name><Name>Origin</Name></Items></Headers></HeadersConfig><CookiesConfig><CookieBehavior>none</CookieBehavior></CookiesConfig><QueryStringsConfig><QueryStringBehavior>allExcept</QueryStringBehavior><QueryStrings><Quantity>1</Quantity><Items><Name>utm_source</Name></Items></QueryStrings></QueryStringsConfig></ParametersInCacheKeyAndForwardedToOrigin></CachePolicyConfig></CachePolicy></CachePolicySummary></Items></CachePolicyList>"
-    );
+    let list = cache_policy_list_xml();
     let server = FakeServer::start(move |r, _| match (r.method.as_str(), r.path()) {
         ("GET", "/2020-05-31/cache-policy") => Reply::xml(200, list.clone()),
         _ => unexpected(r),
@@ -317,6 +322,33 @@ async fn cache_policies_are_read_with_one_list() {
     let calls = server.requests();
     assert_eq!(calls.len(), 1, "one list for all requests");
     assert!(calls[0].query().contains("Type=custom"), "{}", calls[0].target);
+}
+
+#[tokio::test]
+async fn cache_policy_update_without_prior_adopts_the_identical_policy() {
+    // A crashed create leaves the policy without a state record; the engine finds it by name
+    // (identical config: ours) and asks for an update without prior state. The provider goes
+    // through its idempotent create: AlreadyExists, list, adopt. No PUT is sent.
+    let server = FakeServer::start(|r, _| match (r.method.as_str(), r.path()) {
+        ("POST", "/2020-05-31/cache-policy") => {
+            Reply::error(409, "CachePolicyAlreadyExists", "A cache policy with this name already exists.")
+        }
+        ("GET", "/2020-05-31/cache-policy") => Reply::xml(200, cache_policy_list_xml()),
+        _ => unexpected(r),
+    })
+    .await;
+    let p = provider(&server.endpoint);
+    let applied = p
+        .update(&change("cloudfront_cache_policy", "cdn.assets.cache", cache_policy_doc(), None))
+        .await
+        .expect("adopted");
+    assert_eq!(applied.remote_id, "cp-123");
+    let calls: Vec<(String, String)> =
+        server.requests().iter().map(|r| (r.method.clone(), r.path().to_string())).collect();
+    assert_eq!(
+        calls,
+        vec![("POST".into(), "/2020-05-31/cache-policy".into()), ("GET".into(), "/2020-05-31/cache-policy".into())]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
