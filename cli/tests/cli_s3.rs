@@ -582,6 +582,66 @@ fn a_live_holder_keeps_a_short_lease() {
     assert!(renewals >= 2, "renewed {renewals} times:\n{}", all(&applied));
 }
 
+fn new_lock_table() -> String {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let table = format!("locks-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .http_client(strata_provider_aws::https_client())
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new(REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(&Moto::shared().endpoint)
+        .build();
+    let create = aws_sdk_dynamodb::Client::from_conf(conf)
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("LockID")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("LockID").key_type(KeyType::Hash).build().unwrap())
+        .billing_mode(BillingMode::PayPerRequest)
+        .send();
+    rt().block_on(create).expect("create lock table");
+    table
+}
+
+/// `lock: dynamodb`, with the table's endpoint from `AWS_ENDPOINT_URL_DYNAMODB`.
+#[test]
+fn dynamodb_lock_through_the_cli() {
+    let moto = Moto::shared();
+    let bucket = new_bucket("ddb");
+    let table = new_lock_table();
+    let key = "d/state.json";
+    let extra = format!(", lock: dynamodb, dynamodb_table: {table}");
+    let p = Project::new(&chain_spec(&s3_state_yaml(&bucket, key, Some(&moto.endpoint), &extra), 3, 300));
+    let mut cmd = p.cmd(&["apply", "--auto-approve"]);
+    cmd.env("AWS_ENDPOINT_URL_DYNAMODB", &moto.endpoint).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let env = [("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint.as_str())];
+    wait_until("the first object", || p.store().is_some_and(|s| s.contains_key("resources.a")));
+    let o = p.run_env(&["lock", "status", "--json"], &env);
+    let status: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let held_during_apply = p.store().is_some_and(|s| !s.contains_key("resources.c"));
+    if held_during_apply {
+        assert_eq!(status["lock"]["pid"], pid, "{status}");
+        assert_eq!(status["lock"]["operation"], "apply", "{status}");
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}", all(&o));
+    assert!(get_object(&bucket, &format!("{key}.lock")).is_none(), "the lock is in DynamoDB, not S3");
+    let o = p.run_env(&["lock", "status"], &env);
+    assert!(stdout(&o).contains("is not locked"), "{}", all(&o));
+    let o = p.run_env(&["plan", "--detailed-exitcode"], &env);
+    assert_eq!(code(&o), 0, "{}", all(&o));
+    assert_eq!(s3_state(&bucket, key).unwrap()["resources"].as_object().unwrap().len(), 3);
+}
+
 #[test]
 fn client_side_encryption_through_the_cli() {
     let moto = Moto::shared();
