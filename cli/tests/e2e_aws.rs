@@ -312,7 +312,10 @@ fn cdn_lifecycle() {
     w.write_spec("1m");
     let (o, _) = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(code(&o), 2, "{}", both(&o));
-    assert!(stdout(&o).contains("Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy."), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy."), "{out}");
+    let line = &out.lines().find(|l| l.contains("error_caching_min_ttl")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("custom_error_responses[0].error_caching_min_ttl") && line.contains("10 -> 60"), "{out}");
     let (o, _) = w.run(&["plan", "--json"]);
     assert_eq!(code(&o), 0, "{}", both(&o));
     let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
