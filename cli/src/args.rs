@@ -69,7 +69,7 @@ pub struct LockArgs {
     /// How long to wait for the state lock held by someone else (`0s`: fail at once).
     #[arg(long, default_value = "0s", value_name = "DURATION")]
     pub lock_timeout: String,
-    /// Do not take the state lock (dangerous with shared state).
+    /// Take the state lock (the default); `--lock=false` skips it, which is dangerous with shared state.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub lock: bool,
 }

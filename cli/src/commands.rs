@@ -523,8 +523,10 @@ async fn apply_locked(
         }
     };
     if !p.summary.has_changes() {
-        if format != Format::Json {
-            println!("No changes to apply.");
+        match format {
+            // The same shape as an apply that ran; `apply: null` is "nothing was applied".
+            Format::Json => println!("{}", serde_json::json!({"plan": p, "apply": null})),
+            _ => println!("No changes to apply."),
         }
         return Ok(EXIT_OK);
     }
@@ -617,6 +619,17 @@ fn verb_ing(a: Action) -> &'static str {
     }
 }
 
+/// "Creation complete after 1.2s", as Terraform says it.
+fn verb_noun(a: Action) -> &'static str {
+    match a {
+        Action::Create => "Creation",
+        Action::Update => "Modification",
+        Action::Replace => "Replacement",
+        Action::Delete => "Destruction",
+        Action::NoOp => "Check",
+    }
+}
+
 impl ApplyObserver for Progress {
     fn started(&self, c: &Change) {
         if let Some(b) = &self.bar {
@@ -642,12 +655,7 @@ impl ApplyObserver for Progress {
         }
         let msg = match o {
             Outcome::Done { elapsed_ms, .. } => {
-                format!(
-                    "{}: {} complete after {:.1}s",
-                    c.address,
-                    verb_ing(c.action).trim_end_matches("ing").to_string() + "ion",
-                    *elapsed_ms as f64 / 1000.0
-                )
+                format!("{}: {} complete after {:.1}s", c.address, verb_noun(c.action), *elapsed_ms as f64 / 1000.0)
             }
             Outcome::Failed { error, .. } => format!("{}: {} failed: {error}", c.address, verb_ing(c.action)),
             Outcome::Skipped { because } => format!("{}: skipped because {because} failed", c.address),
@@ -670,7 +678,11 @@ async fn show(g: &GlobalArgs, ui: Ui, plan_file: Option<&Path>, output: &OutputA
     let config = load_config(g)?;
     let backend = open_backend(&config, g).await?;
     let Some(state) = backend.read().await? else {
-        println!("No state yet at {}: nothing has been applied.", backend.describe());
+        match output.format() {
+            // Machine readers get JSON whatever happens: `null` is "no state yet".
+            Format::Json => println!("null"),
+            _ => println!("No state yet at {}: nothing has been applied.", backend.describe()),
+        }
         return Ok(EXIT_OK);
     };
     let masked = masked_state(&state, &config);

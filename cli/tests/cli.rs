@@ -100,6 +100,15 @@ fn plan_apply_replan_drift_and_destroy() {
     let p = Project::new(SPEC);
     let env = [("API_TOKEN", TOKEN)];
 
+    // Nothing applied yet: `show --json` is still JSON.
+    let o = p.run_env(&["show", "--json"], &env);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(), serde_json::Value::Null);
+
+    // A misspelt flag is an error (1), never "changes present" (2).
+    let o = p.run_env(&["plan", "--taget", "resources.bucket"], &env);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+
     // Plan: changes present -> 2 with --detailed-exitcode.
     let o = p.run_env(&["plan", "--detailed-exitcode"], &env);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
@@ -118,6 +127,7 @@ fn plan_apply_replan_drift_and_destroy() {
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o) + &stderr(&o);
     assert!(out.contains("Apply complete! Resources: 3 added"), "{out}");
+    assert!(out.contains("resources.bucket: Creation complete after"), "{out}");
     assert!(!out.contains(TOKEN), "secret leaked into apply output");
     assert_eq!(p.store()["resources.app-config"][0]["upstream"], "resources-bucket.test.example");
     assert_eq!(p.state()["serial"], 1);
@@ -127,6 +137,10 @@ fn plan_apply_replan_drift_and_destroy() {
     let o = p.run_env(&["plan", "--detailed-exitcode"], &env);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("No changes."));
+    let o = p.run_env(&["apply", "--auto-approve", "--json"], &env);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["apply"].is_null() && v["plan"]["summary"]["no_op"] == 3, "{v}");
 
     // Out-of-band change: drift exits 2 and names the attribute.
     let mut store = p.store();
