@@ -18,7 +18,7 @@ use crate::error::Error;
 ///     context: prod-eu          # kubeconfig context (default: the current-context)
 ///     kubeconfig: ~/.kube/prod  # default: $KUBECONFIG, then ~/.kube/config
 ///     namespace: apex           # namespace for namespaced objects that name none
-///     force_conflicts: false    # take over fields owned by other field managers
+///     force_conflicts: false    # take over fields other appliers own
 ///     field_manager: strata     # server-side apply field manager
 ///     delete_timeout: 5m        # how long a delete waits for the object to be gone
 /// ```

@@ -254,7 +254,7 @@ pub fn conflicts_only_with_updaters(err: &kube::Error) -> bool {
 
 /// Classifies an apply error; a conflict keeps the server's message (which names the other
 /// manager and the fields, e.g. `conflict with "kubectl-client-side-apply": .data.key`) and
-/// adds the `--force-conflicts` hint.
+/// adds the [`FORCE_CONFLICTS_HINT`].
 pub fn classify_apply(err: &kube::Error) -> ProviderError {
     let mut e = classify(err);
     if is_apply_conflict(err) {

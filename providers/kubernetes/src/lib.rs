@@ -9,9 +9,10 @@
 //! * Create and update are server-side apply with field manager `strata` (configurable). A
 //!   conflict only with `Update` writers (`kubectl edit/patch/scale`, controllers: drift of
 //!   fields strata applies) is resolved by applying again, forced; a conflict with another
-//!   applier fails naming it, unless `force_conflicts` is set. Every applied object carries strata's ownership labels
-//!   (`app.kubernetes.io/managed-by=strata`, `strata.dev/project`, `strata.dev/env`) and the
-//!   `strata.dev/address` annotation; objects without them are reported as foreign.
+//!   applier fails naming it, unless `force_conflicts` is set. Every applied object carries
+//!   strata's ownership labels (`app.kubernetes.io/managed-by=strata`, `strata.dev/project`,
+//!   `strata.dev/env`) and the `strata.dev/address` annotation; objects without them are
+//!   reported as foreign.
 //! * Reads are batched: one LIST per (kind, namespace), paged, filtered by the ownership label
 //!   selector, plus a GET only for names the LIST did not return.
 //! * Deletes use foreground propagation and wait until the object is gone.
