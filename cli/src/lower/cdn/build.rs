@@ -63,9 +63,12 @@ pub fn is_s3_rest_endpoint(domain: &str) -> bool {
     let Some(rest) = d.strip_suffix(".amazonaws.com").or_else(|| d.strip_suffix(".amazonaws.com.cn")) else {
         return false;
     };
+    // The service label comes after the bucket name, which may itself contain dots.
     let labels: Vec<&str> = rest.split('.').collect();
-    labels.len() >= 2
-        && labels[1..].first().is_some_and(|l| *l == "s3" || (l.starts_with("s3-") && !l.starts_with("s3-website")))
+    labels
+        .iter()
+        .rposition(|l| *l == "s3" || l.starts_with("s3-"))
+        .is_some_and(|i| i >= 1 && !labels[i].starts_with("s3-website"))
 }
 
 /// `bucket.s3-website-us-east-1.amazonaws.com`, `bucket.s3-website.eu-west-1.amazonaws.com`.

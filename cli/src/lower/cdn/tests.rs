@@ -118,6 +118,27 @@ fn minimal_entry_uses_the_managed_caching_optimized_policy() {
 }
 
 #[test]
+fn origin_types_follow_the_endpoint() {
+    use super::build::{is_s3_rest_endpoint, is_s3_website_endpoint};
+    for d in [
+        "b.s3.amazonaws.com",
+        "b.s3.us-east-1.amazonaws.com",
+        "my.dotted.bucket.s3.eu-west-1.amazonaws.com",
+        "b.s3-us-west-2.amazonaws.com",
+        "b.s3.dualstack.us-east-1.amazonaws.com",
+        "b.s3.cn-north-1.amazonaws.com.cn",
+    ] {
+        assert!(is_s3_rest_endpoint(d), "{d}");
+    }
+    for d in ["b.s3-website-us-east-1.amazonaws.com", "b.s3-website.eu-west-1.amazonaws.com"] {
+        assert!(!is_s3_rest_endpoint(d) && is_s3_website_endpoint(d), "{d}");
+    }
+    for d in ["api.example.com", "s3.example.com", "elb.us-east-1.amazonaws.com"] {
+        assert!(!is_s3_rest_endpoint(d), "{d}");
+    }
+}
+
+#[test]
 fn custom_ttls_create_a_cache_policy_the_distribution_references() {
     let rs = ok(&entry("    cache: { default_ttl: 1h, max_ttl: 1d, forward: { query: [v], cookies: [session] } }\n"));
     assert_eq!(addresses(&rs), ["cdn.assets", "cdn.assets.cache.default"]);
