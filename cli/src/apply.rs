@@ -236,8 +236,7 @@ pub async fn apply(
     let mut stop_launching = interrupted;
 
     loop {
-        while !stop_launching {
-            let Some(n) = ready.pop() else { break };
+        while let Some(n) = (!stop_launching).then(|| ready.pop()).flatten() {
             let change = &plan.changes[nodes[n].change];
             let resolved = config.index.get(&change.address).map(|&i| resolve_attrs(config, i, &known));
             observer.started(change);

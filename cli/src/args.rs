@@ -24,6 +24,10 @@ pub struct GlobalArgs {
     /// Never use colors (NO_COLOR is honoured too).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Take Kubernetes fields that another server-side applier owns instead of stopping at the
+    /// conflict (same as `providers.kubernetes.force_conflicts: true`, for this run only).
+    #[arg(long, global = true)]
+    pub force_conflicts: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

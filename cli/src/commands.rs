@@ -159,7 +159,8 @@ fn read_spec(g: &GlobalArgs) -> Result<String> {
 pub fn load_config(g: &GlobalArgs) -> Result<Config> {
     let text = read_spec(g)?;
     let name = g.file.display().to_string();
-    load(&name, &text, g.env.as_deref(), &DefaultFactory).map_err(CliError::Spec)
+    let factory = DefaultFactory { force_conflicts: g.force_conflicts };
+    load(&name, &text, g.env.as_deref(), &factory).map_err(CliError::Spec)
 }
 
 fn spec_dir(g: &GlobalArgs) -> PathBuf {
@@ -448,7 +449,12 @@ async fn apply_cmd(g: &GlobalArgs, ui: Ui, args: ApplyArgs, destroy: bool, cance
                 .map_err(|source| CliError::Io { context: format!("reading {}", path.display()), source })?;
             let saved: SavedPlan = serde_json::from_slice(&bytes)
                 .map_err(|e| CliError::usage(format!("{} is not a strata plan file: {e}", path.display()), None))?;
-            let g2 = GlobalArgs { file: PathBuf::from(&saved.spec_file), env: saved.env.clone(), no_color: g.no_color };
+            let g2 = GlobalArgs {
+                file: PathBuf::from(&saved.spec_file),
+                env: saved.env.clone(),
+                no_color: g.no_color,
+                force_conflicts: g.force_conflicts,
+            };
             (g2, Some(saved.plan))
         }
         None => (g.clone(), None),

@@ -34,7 +34,12 @@ pub trait ProviderFactory: Send + Sync {
 }
 
 /// The providers built into strata.
-pub struct DefaultFactory;
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultFactory {
+    /// `--force-conflicts`: Kubernetes server-side apply takes fields another applier owns
+    /// (as `providers.kubernetes.force_conflicts: true` does for every run).
+    pub force_conflicts: bool,
+}
 
 /// Environment variable that unlocks the `test` provider (for strata's own tests).
 pub const TEST_PROVIDER_ENV: &str = "STRATA_ENABLE_TEST_PROVIDER";
@@ -43,8 +48,9 @@ impl ProviderFactory for DefaultFactory {
     fn create(&self, name: &str, config: &Value, cx: &ProviderContext) -> Result<Arc<dyn Provider>, String> {
         match name {
             "kubernetes" => {
-                let conf: strata_provider_kubernetes::KubernetesConfig =
+                let mut conf: strata_provider_kubernetes::KubernetesConfig =
                     serde_json::from_value(config.clone()).map_err(|e| format!("invalid settings: {e}"))?;
+                conf.force_conflicts |= self.force_conflicts;
                 let marks = strata_provider_kubernetes::OwnershipMarks::new(cx.project.clone(), cx.env.clone());
                 let p = strata_provider_kubernetes::KubernetesProvider::new(conf, marks).map_err(|e| e.to_string())?;
                 Ok(Arc::new(p))

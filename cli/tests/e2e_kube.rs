@@ -361,13 +361,13 @@ fn a_conflict_with_another_applier_names_it_unless_forced() {
 
     // strata's apply reports the conflict, naming the other manager, and changes nothing.
     let applied = p.strata(&["apply", "--auto-approve"]).code(1);
-    let message = r#"resources.settings: Apply failed with 1 conflict: conflict with "team-b": .data.mode; another field manager applies these fields; set `providers.kubernetes.force_conflicts: true` in the spec to take them over"#;
+    let message = r#"resources.settings: Apply failed with 1 conflict: conflict with "team-b": .data.mode; another field manager applies these fields; re-run with `--force-conflicts` (or set `providers.kubernetes.force_conflicts: true` in the spec) to take them over"#;
     assert!(applied.stdout.contains(&format!("Error: {message} (after 1 attempt)")), "{}", applied.both());
     assert_eq!(k.must_get("configmap", "settings", Some("default"))["data"]["mode"], "slow");
 
-    // Taking the fields over: the CLI has no `--force-conflicts` flag; the spec setting does it.
-    p.edit("    server: ", "    force_conflicts: true\n    server: ");
-    let applied = p.strata(&["apply", "--auto-approve"]).ok();
+    // Taking the fields over for one run: `--force-conflicts` (the spec setting
+    // `providers.kubernetes.force_conflicts: true` does the same for every run).
+    let applied = p.strata(&["apply", "--auto-approve", "--force-conflicts"]).ok();
     assert!(applied.stdout.contains("Resources: 0 added, 1 changed, 0 replaced, 0 destroyed."), "{}", applied.stdout);
     let cm = k.must_get("configmap", "settings", Some("default"));
     assert_eq!(cm["data"], json!({"mode": "fast", "owner": "shop"}));

@@ -103,7 +103,7 @@ impl From<&Error> for ProviderError {
 
 /// The hint added to server-side apply conflicts (the CLI has no `--force-conflicts` flag: the
 /// setting is in the spec).
-pub const FORCE_CONFLICTS_HINT: &str = "another field manager applies these fields; set `providers.kubernetes.force_conflicts: true` in the spec to take them over";
+pub const FORCE_CONFLICTS_HINT: &str = "another field manager applies these fields; re-run with `--force-conflicts` (or set `providers.kubernetes.force_conflicts: true` in the spec) to take them over";
 
 /// Classifies a Kubernetes status reason when the HTTP code is missing.
 fn class_of_reason(reason: &str) -> Option<ErrorClass> {

@@ -596,9 +596,14 @@ fn example_snapshot() {
 /// distribution's outputs, ordering the ConfigMap after it.
 #[test]
 fn references_to_cdn_outputs_resolve_and_order_the_graph() {
-    let config =
-        crate::config::load_with_env("strata.yaml", &example(), None, &crate::providers::DefaultFactory, &getenv)
-            .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let config = crate::config::load_with_env(
+        "strata.yaml",
+        &example(),
+        None,
+        &crate::providers::DefaultFactory::default(),
+        &getenv,
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render(false)));
     let cm = config.index[&strata_sdk::Address::parse("resources.edge-config").unwrap()];
     let dist = config.index[&strata_sdk::Address::parse("cdn.assets").unwrap()];
     let mut attrs: Vec<(String, bool)> = config.refs[cm]
@@ -622,9 +627,10 @@ fn references_to_cdn_outputs_resolve_and_order_the_graph() {
 
     // A misspelt output gets a did-you-mean against the distribution's outputs.
     let bad = example().replace("${cdn.assets.arn}", "${cdn.assets.domain}");
-    let d = crate::config::load_with_env("strata.yaml", &bad, None, &crate::providers::DefaultFactory, &getenv)
-        .err()
-        .expect("unknown attribute");
+    let d =
+        crate::config::load_with_env("strata.yaml", &bad, None, &crate::providers::DefaultFactory::default(), &getenv)
+            .err()
+            .expect("unknown attribute");
     assert_eq!(d.len(), 1, "{}", d.render(false));
     assert_eq!(d.items[0].help.as_deref(), Some("did you mean `cdn.assets.domain_name`?"));
 }
@@ -632,9 +638,14 @@ fn references_to_cdn_outputs_resolve_and_order_the_graph() {
 /// `plan --refresh=false` on empty state: the ConfigMap's data is known only after the apply.
 #[tokio::test]
 async fn plan_shows_outputs_as_known_after_apply() {
-    let config =
-        crate::config::load_with_env("strata.yaml", &example(), None, &crate::providers::DefaultFactory, &getenv)
-            .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let config = crate::config::load_with_env(
+        "strata.yaml",
+        &example(),
+        None,
+        &crate::providers::DefaultFactory::default(),
+        &getenv,
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render(false)));
     let plan = crate::plan::plan(
         &config,
         &crate::state::State::default(),
