@@ -95,6 +95,9 @@ pub struct Entry {
     pub origins_complete: bool,
     /// `cache` decoded (otherwise the default behavior is not checked).
     pub cache_complete: bool,
+    /// Entry keys left out because their values did not decode (already reported); checks that
+    /// depend on them are skipped.
+    pub removed: Vec<String>,
     /// Every piece decoded: only then are resources built.
     pub complete: bool,
 }
@@ -187,7 +190,7 @@ fn decode_entry(cx: &mut SpecContext<'_>, name: &str, value: &Value) -> Option<E
     let origin = rest.shift_remove("origin");
     let origins = rest.shift_remove("origins");
     let cache = rest.shift_remove("cache");
-    let spec = cx.decode::<CloudFrontCdn>(&here, &Value::Object(rest));
+    let (spec, removed) = decode_settings(cx, &here, rest);
 
     let mut decoded_origins = Vec::new();
     let mut origins_complete = true;
@@ -274,6 +277,38 @@ fn decode_entry(cx: &mut SpecContext<'_>, name: &str, value: &Value) -> Option<E
         },
         _ => true,
     };
-    let complete = origins_complete && cache_complete && rules_complete;
-    Some(Entry { spec, rules, origins: decoded_origins, origins_complete, cache_complete, complete })
+    let complete = origins_complete && cache_complete && rules_complete && removed.is_empty();
+    Some(Entry { spec, rules, origins: decoded_origins, origins_complete, cache_complete, removed, complete })
+}
+
+/// Decodes the entry's own settings. A key whose value does not decode is reported, left out,
+/// and the rest decoded again, so the other settings are still checked in the same run.
+fn decode_settings(
+    cx: &mut SpecContext<'_>,
+    here: &[String],
+    mut rest: serde_json::Map<String, Value>,
+) -> (Option<CloudFrontCdn>, Vec<String>) {
+    let mut removed = Vec::new();
+    loop {
+        let value = Value::Object(rest.clone());
+        let err = match serde_path_to_error::deserialize::<_, CloudFrontCdn>(&value) {
+            Ok(spec) => return (Some(spec), removed),
+            Err(e) => e,
+        };
+        let key = match err.path().iter().next() {
+            Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
+            _ => err
+                .inner()
+                .to_string()
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+                .map(str::to_string),
+        };
+        // Reports the error with its span and "did you mean".
+        let _ = cx.decode::<CloudFrontCdn>(here, &value);
+        match key {
+            Some(k) if rest.shift_remove(&k).is_some() => removed.push(k),
+            _ => return (None, removed),
+        }
+    }
 }

@@ -560,6 +560,23 @@ fn one_pass_reports_every_problem() {
     );
     // The valid entry still lowers; the one with undecodable pieces is checked but not built.
     assert_eq!(addresses(&rs), ["cdn.c"]);
+
+    // A bad entry setting is left out and the others still checked; checks that depend on it
+    // are not (a certificate that did not decode is not "missing").
+    let (rs, d, text) = lower(
+        "cdn:\n  a:\n    provider: cloudfront\n    origin: { domain: b.s3.amazonaws.com }\n    aliases: [x.example.com]\n    certificate: { arn: \"arn:aws:acm:us-east-1:1:certificate/c\", minimum_tls: TLS1.2 }\n    edge_function: { arn: \"arn:aws:cloudfront::1:function/f\", event: viewer-reqest }\n    prise_class: 100\n    dns: { zone: example.org }\n",
+    );
+    let got: Vec<(&str, &str)> = d.items.iter().map(|d| (d.code, span_text(&text, d))).collect();
+    assert_eq!(
+        got,
+        [
+            ("spec::invalid-value", "TLS1.2"),
+            ("spec::invalid-value", "viewer-reqest"),
+            ("spec::unknown-key", "prise_class"),
+            ("cdn::record-outside-zone", "x.example.com"),
+        ]
+    );
+    assert!(rs.is_empty());
 }
 
 #[test]

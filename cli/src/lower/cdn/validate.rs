@@ -344,6 +344,7 @@ fn aliases(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
     }
     if let Some(first) = spec.aliases.first()
         && spec.certificate.is_none()
+        && !e.removed.iter().any(|k| k == "certificate")
     {
         c.error(
             &at(name, &["aliases", "0"]),
@@ -895,6 +896,9 @@ fn web_acl(c: &mut Checker<'_, '_>, name: &str, w: &str) {
 fn dns(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
     let spec = &e.spec;
     let Some(dns) = &spec.dns else { return };
+    if e.removed.iter().any(|k| k == "aliases") {
+        return;
+    }
     if let Some(p) = &dns.provider
         && p != "route53"
     {
