@@ -20,6 +20,7 @@ fn yes() -> bool {
 /// request policies its behaviors need, and optionally Route 53 alias records for its aliases.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "CdnCloudFront")]
 pub struct CloudFrontCdn {
     /// The CDN that serves this entry. This build supports `cloudfront`.
     #[allow(dead_code)] // checked before decoding; here for the schema
@@ -126,6 +127,7 @@ pub const SUPPORTED_PROVIDERS: &[&str] = &["cloudfront"];
 /// One origin.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "CdnOrigin")]
 pub struct OriginSpec {
     /// Host name of the origin, without scheme or path: `bucket.s3.us-east-1.amazonaws.com`,
     /// `api.example.com`.
@@ -176,6 +178,7 @@ pub struct OriginSpec {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "CdnOriginType")]
 pub enum OriginType {
     S3,
     Custom,
@@ -183,6 +186,7 @@ pub enum OriginType {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(rename = "CdnOriginProtocol")]
 pub enum OriginProtocol {
     HttpOnly,
     HttpsOnly,
@@ -200,6 +204,7 @@ impl OriginProtocol {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[schemars(rename = "CdnOriginTls")]
 pub enum OriginTls {
     #[serde(rename = "TLSv1.2")]
     Tls12,
@@ -225,6 +230,7 @@ impl OriginTls {
 /// The viewer certificate: `certificate: arn:aws:acm:us-east-1:...` or the long form.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "CdnCertificateSpec")]
 pub struct CertificateSpec {
     /// ARN of an ACM certificate in us-east-1 covering every alias.
     pub arn: String,
@@ -275,6 +281,7 @@ impl JsonSchema for Certificate {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[schemars(rename = "CdnMinimumTls")]
 pub enum MinimumTls {
     #[serde(rename = "TLSv1.3_2025")]
     Tls13_2025,
@@ -311,6 +318,7 @@ impl MinimumTls {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(rename = "CdnSslSupport")]
 pub enum SslSupport {
     SniOnly,
     Vip,
@@ -330,9 +338,9 @@ impl SslSupport {
 /// Declares a behavior struct: the settings every cache behavior has, plus `$extra` fields.
 macro_rules! behavior_struct {
     ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty,)* }) => {
-        $(#[$meta])*
         #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
+        $(#[$meta])*
         pub struct $name {
             $($(#[$fmeta])* pub $field: $ty,)*
             /// The origin requests go to (a key of `origins`, or the entry's name for `origin`).
@@ -392,6 +400,7 @@ macro_rules! behavior_struct {
 
 behavior_struct! {
     /// `cache:` — the default cache behavior, and the path-based rules in precedence order.
+    #[schemars(rename = "CdnCache")]
     CacheSpec {
         /// Path-based behaviors, first match wins: `[ { path: /api/*, ttl: 0, origin: api } ]`.
         #[serde(default)]
@@ -402,6 +411,7 @@ behavior_struct! {
 
 behavior_struct! {
     /// One path-based cache behavior.
+    #[schemars(rename = "CdnRule")]
     RuleSpec {
         /// The path pattern (`/api/*`, `*.jpg`); `*` and `?` are wildcards, matching is
         /// case-sensitive.
@@ -459,6 +469,7 @@ behavior_view!(RuleSpec);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(rename = "CdnViewerProtocol")]
 pub enum ViewerProtocol {
     RedirectToHttps,
     HttpsOnly,
@@ -478,6 +489,7 @@ impl ViewerProtocol {
 /// `forward: { headers: [Authorization], cookies: none, query: all }`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "CdnForward")]
 pub struct Forward {
     /// Header names, or `all` (every viewer header; forwarded, never part of the cache key).
     #[serde(default)]
@@ -555,6 +567,7 @@ impl JsonSchema for Selection {
 /// An HTTP method CloudFront can accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
+#[schemars(rename = "CdnMethod")]
 pub enum Method {
     Get,
     Head,
@@ -631,6 +644,7 @@ impl JsonSchema for Methods {
 /// apart by its ARN.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "CdnEdgeFunction")]
 pub struct EdgeFunction {
     /// `arn:aws:cloudfront::<account>:function/<name>` (CloudFront Function) or
     /// `arn:aws:lambda:us-east-1:<account>:function:<name>:<version>` (Lambda@Edge).
@@ -650,6 +664,7 @@ pub struct EdgeFunction {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(rename = "CdnEdgeEvent")]
 pub enum EdgeEvent {
     ViewerRequest,
     ViewerResponse,
@@ -720,6 +735,7 @@ impl JsonSchema for EdgeFunctions {
 /// A custom error response.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "CdnErrorResponse")]
 pub struct ErrorResponse {
     /// The status the origin answered (403, 404, 500, ...).
     pub code: u16,
@@ -800,6 +816,7 @@ impl JsonSchema for PriceClass {
 /// `logging: { bucket: apex-logs, prefix: cdn/ }`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "CdnLogging")]
 pub struct Logging {
     /// The bucket: its name (`apex-logs`) or its domain (`apex-logs.s3.amazonaws.com`).
     pub bucket: String,
@@ -814,6 +831,7 @@ pub struct Logging {
 /// `dns: { zone: example.com }`: alias records for the aliases.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "CdnDns")]
 pub struct DnsSpec {
     /// The DNS provider holding the zone. This build supports `route53` (the default).
     #[serde(default)]

@@ -31,7 +31,7 @@ mod config;
 mod tests;
 mod validate;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::Value;
 use strata_sdk::Resource;
 
@@ -50,7 +50,7 @@ impl Lowering for Cdn {
     }
 
     fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
-        let entry = CloudFrontCdn::json_schema(generator);
+        let entry = generator.subschema_for::<CloudFrontCdn>();
         json_schema!({
             "description": "CDN entries by name. Each becomes a CloudFront distribution (`provider: cloudfront`), with the cache and origin request policies its behaviors need and optional Route 53 alias records.",
             "type": "object",
