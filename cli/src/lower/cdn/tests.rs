@@ -512,6 +512,13 @@ fn policy_and_rule_problems() {
         "cdn::policy-conflict",
         "origin_request_policy",
     );
+    expect_one(
+        &entry("    cache: { forward: { headers: [Accept-Encoding] } }\n"),
+        "cdn::invalid-forward",
+        "Accept-Encoding",
+    );
+    expect_one(&entry("    cache: { forward: { headers: [Origin, Cookie] } }\n"), "cdn::invalid-forward", "Cookie");
+    expect_one(&entry("    cache: { forward: { query: [v, v] } }\n"), "cdn::invalid-forward", "v");
     expect_one(&entry("    cache: { methods: [GET, POST] }\n"), "cdn::invalid-methods", "methods");
     expect_one(&entry("    cache: { cache_options: true }\n"), "cdn::invalid-methods", "cache_options");
     let d = expect_one(

@@ -556,6 +556,22 @@ fn behavior(c: &mut Checker<'_, '_>, name: &str, e: &Entry, base: &[String], b: 
                             format!("`{item}` is not an HTTP header name."),
                             None,
                         );
+                    } else if key == "headers" && item.eq_ignore_ascii_case("accept-encoding") {
+                        c.error(
+                            &ip,
+                            "cdn::invalid-forward",
+                            "Header handled by compression",
+                            "CloudFront does not forward `Accept-Encoding` as a header: it normalizes it into the cache key when compression is on.".into(),
+                            Some("remove it; `compress: true` (the default) takes care of it".into()),
+                        );
+                    } else if key == "headers" && item.eq_ignore_ascii_case("cookie") {
+                        c.error(
+                            &ip,
+                            "cdn::invalid-forward",
+                            "Cookies are forwarded by name",
+                            "CloudFront does not forward the `Cookie` header as such; cookies are chosen in `forward.cookies`.".into(),
+                            Some("remove it and write `cookies: all` or `cookies: [session]`".into()),
+                        );
                     } else if item.trim().is_empty() {
                         c.error(
                             &ip,
