@@ -131,8 +131,9 @@ pub fn strip_server_fields(obj: &mut Value) {
 /// The outputs of a live object: `{uid, resourceVersion, name, namespace}` (`namespace` is
 /// null for cluster-scoped objects).
 pub fn outputs_of(obj: &Value) -> Value {
-    let meta = obj.get("metadata").cloned().unwrap_or(Value::Null);
-    let field = |k: &str| meta.get(k).cloned().unwrap_or(Value::Null);
+    // Only the four fields are copied, not the whole metadata (managedFields is most of it).
+    let meta = obj.get("metadata");
+    let field = |k: &str| meta.and_then(|m| m.get(k)).cloned().unwrap_or(Value::Null);
     json!({
         "uid": field("uid"),
         "resourceVersion": field("resourceVersion"),
