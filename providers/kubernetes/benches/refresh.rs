@@ -9,7 +9,7 @@
 //!
 //! Environment: `STRATA_BENCH_OBJECTS` (default 2000), `STRATA_BENCH_LATENCY_MS` (default 10),
 //! `STRATA_BENCH_PARALLELISM` (of the per-object baselines, default 10), `STRATA_BENCH_RUNS`
-//! (timed runs per mode, median reported, default 3). `STRATA_BENCH_PROFILE=K` only repeats the warm
+//! (timed runs per mode, median reported, default 5). `STRATA_BENCH_PROFILE=K` only repeats the warm
 //! batched read K times without latency (for `perf record`) and prints its mean.
 //!
 //! Setup (not timed, no latency): 2 namespaces, a CustomResourceDefinition, and N objects created
@@ -414,7 +414,7 @@ fn main() {
     let n = env_or("STRATA_BENCH_OBJECTS", 2000);
     let latency_ms = env_or("STRATA_BENCH_LATENCY_MS", 10);
     let parallelism = env_or("STRATA_BENCH_PARALLELISM", 10).max(1);
-    let runs = env_or("STRATA_BENCH_RUNS", 3).max(1);
+    let runs = env_or("STRATA_BENCH_RUNS", 5).max(1);
     let server = spawn_for_tests();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
