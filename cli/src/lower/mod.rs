@@ -61,3 +61,27 @@ pub fn kubernetes_resource(address: strata_sdk::Address, manifest: Value) -> Res
         depends_on: Vec::new(),
     }
 }
+
+/// Parses `text` for `env` and runs one lowering on its section, as loading would: the lowering
+/// tests' common setup. Parse problems fail the test; the lowering's own are returned.
+#[cfg(test)]
+pub(crate) fn lower_for_test(
+    lowering: &dyn Lowering,
+    text: &str,
+    env: Option<&str>,
+    getenv: &dyn Fn(&str) -> Option<String>,
+) -> (Vec<Resource>, crate::diag::Diagnostics) {
+    let (p, d) = crate::spec::parse_spec_with_env("strata.yaml", text, env, &section_names(), getenv)
+        .unwrap_or_else(|d| panic!("parse failed: {:?}", d.items));
+    assert!(d.is_empty(), "parse diagnostics: {:?}", d.items);
+    let mut cx = SpecContext {
+        project: &p.project,
+        env: &p.env,
+        services: &p.services,
+        doc: &p.doc,
+        source: &p.source,
+        diags: Default::default(),
+    };
+    let out = lowering.lower(&mut cx, &p.doc[lowering.section()]);
+    (out, cx.diags)
+}

@@ -3,9 +3,7 @@ use strata_sdk::Resource;
 
 use super::Cdn;
 use crate::diag::{Diagnostics, SpecDiagnostic};
-use crate::lower::Lowering;
 use crate::lower::flags::testutil::{python, workspace_root};
-use crate::spec::{SpecContext, parse_spec_with_env};
 
 const HEAD: &str = "version: 1\nproject: apex\n";
 const CERT: &str = "arn:aws:acm:us-east-1:123456789012:certificate/8d8f5c1e-1b2a-4c3d-9e8f-0a1b2c3d4e5f";
@@ -21,19 +19,7 @@ fn getenv(name: &str) -> Option<String> {
 
 /// Parses `text` for `env` and lowers its `cdn:` section.
 fn lower_env(text: &str, env: Option<&str>) -> (Vec<Resource>, Diagnostics) {
-    let (p, d) = parse_spec_with_env("strata.yaml", text, env, &["cdn"], &getenv)
-        .unwrap_or_else(|d| panic!("parse failed: {:?}", d.items));
-    assert!(d.is_empty(), "parse diagnostics: {:?}", d.items);
-    let mut cx = SpecContext {
-        project: &p.project,
-        env: &p.env,
-        services: &p.services,
-        doc: &p.doc,
-        source: &p.source,
-        diags: Default::default(),
-    };
-    let out = Cdn.lower(&mut cx, &p.doc["cdn"]);
-    (out, cx.diags)
+    crate::lower::lower_for_test(&Cdn, text, env, &getenv)
 }
 
 fn lower(body: &str) -> (Vec<Resource>, Diagnostics, String) {

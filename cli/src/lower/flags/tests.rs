@@ -4,25 +4,11 @@ use strata_sdk::Resource;
 use super::testutil::{example, python_validate, workspace_root};
 use super::{DATA_KEY, EvalError, Flags, Reason, context_from_pairs, evaluate_at, flags_from_resources};
 use crate::diag::{Diagnostics, SpecDiagnostic};
-use crate::lower::Lowering;
-use crate::spec::{SpecContext, parse_spec_with_env};
 
 const HEAD: &str = "version: 1\nproject: apex\nservices:\n  web: { namespace: shop, port: 8080 }\n  api: { namespace: apex, port: 8080 }\n";
 
 fn lower_env(text: &str, env: Option<&str>) -> (Vec<Resource>, Diagnostics) {
-    let (p, d) = parse_spec_with_env("strata.yaml", text, env, &["scaling", "flags"], &|_| None)
-        .unwrap_or_else(|d| panic!("parse failed: {:?}", d.items));
-    assert!(d.is_empty(), "parse diagnostics: {:?}", d.items);
-    let mut cx = SpecContext {
-        project: &p.project,
-        env: &p.env,
-        services: &p.services,
-        doc: &p.doc,
-        source: &p.source,
-        diags: Default::default(),
-    };
-    let out = Flags.lower(&mut cx, &p.doc["flags"]);
-    (out, cx.diags)
+    crate::lower::lower_for_test(&Flags, text, env, &|_| None)
 }
 
 fn lower(body: &str) -> (Vec<Resource>, Diagnostics, String) {

@@ -5,25 +5,12 @@ use super::Scaling;
 use crate::diag::{Diagnostics, SpecDiagnostic};
 use crate::lower::Lowering;
 use crate::lower::flags::testutil::{example, python_validate, workspace_root};
-use crate::spec::{SpecContext, parse_spec_with_env};
 
 const HEAD: &str = "version: 1\nproject: apex\nservices:\n  api: { namespace: apex, port: 8080 }\n  worker: { namespace: apex, port: 9090 }\n";
 
 /// Parses `text` for `env` and lowers its `scaling:` section.
 fn lower_env(text: &str, env: Option<&str>) -> (Vec<Resource>, Diagnostics) {
-    let (p, d) = parse_spec_with_env("strata.yaml", text, env, &["scaling", "flags"], &|_| None)
-        .unwrap_or_else(|d| panic!("parse failed: {:?}", d.items));
-    assert!(d.is_empty(), "parse diagnostics: {:?}", d.items);
-    let mut cx = SpecContext {
-        project: &p.project,
-        env: &p.env,
-        services: &p.services,
-        doc: &p.doc,
-        source: &p.source,
-        diags: Default::default(),
-    };
-    let out = Scaling.lower(&mut cx, &p.doc["scaling"]);
-    (out, cx.diags)
+    crate::lower::lower_for_test(&Scaling, text, env, &|_| None)
 }
 
 fn lower(body: &str) -> (Vec<Resource>, Diagnostics, String) {
