@@ -25,7 +25,9 @@ use crate::validate::{check_label_value, validate_manifest};
 
 /// Page size of the batched LIST.
 pub const LIST_PAGE_SIZE: u32 = 500;
-/// How many LISTs (and how many fallback GETs) run at once within one `read`.
+/// How many LISTs (one per kind and namespace) run at once within one `read`.
+const LIST_CONCURRENCY: usize = 32;
+/// How many fallback GETs (names a LIST did not return) run at once within one group.
 const READ_CONCURRENCY: usize = 8;
 /// How long a write waits for a kind whose CustomResourceDefinition this run applied to
 /// appear in discovery.
@@ -194,6 +196,59 @@ impl KubernetesProvider {
         Ok(fresh.get(&k.kind).cloned())
     }
 
+    /// [`Self::resolve_kind`] for every kind of a batch: the group-versions that are not cached
+    /// (or lack one of the kinds) are discovered concurrently, one request each, instead of one
+    /// after the other.
+    async fn resolve_kinds<'r>(
+        &self,
+        conn: &Conn,
+        requests: &'r [ReadRequest],
+    ) -> HashMap<&'r str, Result<Option<ServedKind>, ProviderError>> {
+        let mut kinds: HashMap<&'r str, Result<Option<ServedKind>, ProviderError>> = HashMap::new();
+        // Per group-version to discover: the kinds of the batch in it.
+        let mut to_discover: HashMap<String, (KindRef, Vec<&'r str>)> = HashMap::new();
+        {
+            let cache = self.discovery.lock().await;
+            let mut distinct: Vec<&'r str> = requests.iter().map(|r| r.kind.as_str()).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            for kind in distinct {
+                let Some(k) = KindRef::parse(kind) else {
+                    kinds.insert(
+                        kind,
+                        Err(ProviderError::invalid(format!(
+                            "`{kind}` is not a Kubernetes kind of the form {{apiVersion}}/{{Kind}}"
+                        ))),
+                    );
+                    continue;
+                };
+                let api_version = k.api_version();
+                match cache.get(&api_version).and_then(|m| m.get(&k.kind)) {
+                    Some(found) => {
+                        kinds.insert(kind, Ok(Some(found.clone())));
+                    }
+                    None => to_discover.entry(api_version).or_insert_with(|| (k, Vec::new())).1.push(kind),
+                }
+            }
+        }
+        let mut discoveries = Vec::with_capacity(to_discover.len());
+        for (api_version, (k, batch_kinds)) in to_discover {
+            discoveries.push(async move { (api_version, batch_kinds, self.discover_group_version(conn, &k).await) });
+        }
+        let discovered = futures::future::join_all(discoveries).await;
+        let mut cache = self.discovery.lock().await;
+        for (api_version, batch_kinds, fresh) in discovered {
+            for kind in batch_kinds {
+                let name = KindRef::parse(kind).expect("parsed above").kind;
+                kinds.insert(kind, fresh.as_ref().map(|m| m.get(&name).cloned()).map_err(Clone::clone));
+            }
+            if let Ok(fresh) = fresh {
+                cache.insert(api_version, fresh);
+            }
+        }
+        kinds
+    }
+
     /// Like [`Self::resolve_kind`], for writes: a kind the cluster does not serve is an error,
     /// except that a kind whose CRD this run applied is waited for (with backoff, up to a
     /// minute) until the API server serves it.
@@ -243,7 +298,7 @@ impl KubernetesProvider {
 
     // ---- read -----------------------------------------------------------------------------
 
-    fn observe(&self, obj: DynamicObject, served: &ServedKind, req: &ReadRequest) -> Observed {
+    fn observe(&self, obj: &DynamicObject, served: &ServedKind, req: &ReadRequest) -> Observed {
         let mut live = object_value(obj, served);
         let outputs = outputs_of(&live);
         let key = key_of(&live);
@@ -274,10 +329,12 @@ impl KubernetesProvider {
             }
             match api.list(&lp).await {
                 Ok(list) => {
-                    for item in list.items {
+                    for mut item in list.items {
                         if let Some(name) = item.metadata.name.as_deref()
                             && wanted.contains(name)
                         {
+                            // Stripped from observed objects anyway; not converted at all.
+                            item.metadata.managed_fields = None;
                             found.insert(name.to_string(), item);
                         }
                     }
@@ -305,7 +362,7 @@ impl KubernetesProvider {
         let mut missing = Vec::new();
         for (i, name) in &group.members {
             match found.get(name) {
-                Some(obj) => out.push((*i, Ok(Some(self.observe(obj.clone(), served, &requests[*i]))))),
+                Some(obj) => out.push((*i, Ok(Some(self.observe(obj, served, &requests[*i]))))),
                 None => missing.push((*i, name.clone())),
             }
         }
@@ -315,7 +372,10 @@ impl KubernetesProvider {
                 let api = api.clone();
                 async move {
                     let r = match api.get_opt(&name).await {
-                        Ok(Some(obj)) => Ok(Some(self.observe(obj, served, &requests[i]))),
+                        Ok(Some(mut obj)) => {
+                            obj.metadata.managed_fields = None;
+                            Ok(Some(self.observe(&obj, served, &requests[i])))
+                        }
                         Ok(None) => Ok(None),
                         Err(e) => Err(classify(&e)),
                     };
@@ -336,13 +396,7 @@ impl KubernetesProvider {
             Ok(c) => c,
             Err(e) => return vec![Err(e); requests.len()],
         };
-        let mut kinds: HashMap<&str, Result<Option<ServedKind>, ProviderError>> = HashMap::new();
-        for r in requests {
-            if !kinds.contains_key(r.kind.as_str()) {
-                let resolved = self.resolve_kind(&r.kind).await;
-                kinds.insert(r.kind.as_str(), resolved);
-            }
-        }
+        let kinds = self.resolve_kinds(conn, requests).await;
         let (groups, settled) = group_reads(
             requests,
             |k| match &kinds[k] {
@@ -363,7 +417,7 @@ impl KubernetesProvider {
                 self.read_group(conn, served, g, requests)
             })
             .collect();
-        let outs = stream::iter(reads).buffer_unordered(READ_CONCURRENCY).collect::<Vec<_>>().await;
+        let outs = stream::iter(reads).buffer_unordered(LIST_CONCURRENCY).collect::<Vec<_>>().await;
         for (i, r) in outs.into_iter().flatten() {
             results[i] = Some(r);
         }
@@ -454,7 +508,7 @@ impl KubernetesProvider {
         if served.kind.is_crd() && !dry_run {
             self.note_crd(&manifest).await;
         }
-        Ok((key, manifest, object_value(live, &served)))
+        Ok((key, manifest, object_value(&live, &served)))
     }
 
     /// Server-side apply with `dryRun=All`: what the object would look like after this change
@@ -510,7 +564,7 @@ impl KubernetesProvider {
             .patch(&key.name, &self.patch_params(true, false), &Patch::Apply(&marks_only))
             .await
             .map_err(|e| classify_apply(&e))?;
-        let live = object_value(live, &served);
+        let live = object_value(&live, &served);
         let mut identity = Map::new();
         identity.insert("name".into(), json!(key.name));
         if let Some(ns) = &key.namespace {
@@ -577,8 +631,8 @@ impl KubernetesProvider {
 }
 
 /// The live object as JSON, with apiVersion and kind first (LIST items may lack them).
-fn object_value(obj: DynamicObject, served: &ServedKind) -> Value {
-    let v = serde_json::to_value(&obj).unwrap_or(Value::Null);
+fn object_value(obj: &DynamicObject, served: &ServedKind) -> Value {
+    let v = serde_json::to_value(obj).unwrap_or(Value::Null);
     let mut out = Map::new();
     out.insert("apiVersion".into(), json!(served.kind.api_version()));
     out.insert("kind".into(), json!(served.kind.kind));
