@@ -20,7 +20,6 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use fault_proxy::FaultProxy;
 use moto::Moto;
 use serde_json::Value;
@@ -41,15 +40,7 @@ fn rt() -> &'static tokio::runtime::Runtime {
 }
 
 fn admin() -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .http_client(strata_provider_aws::https_client())
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(&Moto::shared().endpoint)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    Moto::shared().s3_admin()
 }
 
 fn new_bucket(prefix: &str) -> String {
@@ -583,30 +574,9 @@ fn a_live_holder_keeps_a_short_lease() {
 }
 
 fn new_lock_table() -> String {
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
     static N: AtomicUsize = AtomicUsize::new(0);
     let table = format!("locks-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .http_client(strata_provider_aws::https_client())
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new(REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(&Moto::shared().endpoint)
-        .build();
-    let create = aws_sdk_dynamodb::Client::from_conf(conf)
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("LockID")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("LockID").key_type(KeyType::Hash).build().unwrap())
-        .billing_mode(BillingMode::PayPerRequest)
-        .send();
-    rt().block_on(create).expect("create lock table");
+    rt().block_on(Moto::shared().create_lock_table(&table));
     table
 }
 

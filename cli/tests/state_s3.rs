@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use base64::Engine;
 use fault_proxy::{FaultProxy, Faults};
 use moto::Moto;
@@ -28,49 +27,15 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
-fn s3_admin(endpoint: &str) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .http_client(strata_provider_aws::https_client())
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
-
 async fn new_bucket(moto: &Moto, prefix: &str) -> String {
     let bucket = unique(prefix);
-    s3_admin(&moto.endpoint).create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    moto.s3_admin().create_bucket().bucket(&bucket).send().await.expect("create bucket");
     bucket
 }
 
 async fn new_lock_table(moto: &Moto) -> String {
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
     let table = unique("locks");
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .http_client(strata_provider_aws::https_client())
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new(REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(&moto.endpoint)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("LockID")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("LockID").key_type(KeyType::Hash).build().unwrap())
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create lock table");
+    moto.create_lock_table(&table).await;
     table
 }
 
@@ -523,7 +488,8 @@ async fn encryption_round_trips_and_names_wrong_keys() {
     assert_eq!(b.read().await.unwrap().unwrap(), s);
 
     // What is stored is an envelope, not the state.
-    let raw = s3_admin(&moto.endpoint)
+    let raw = moto
+        .s3_admin()
         .get_object()
         .bucket(&bucket)
         .key("e/state.json")
@@ -590,7 +556,7 @@ async fn sse_settings_are_passed_through() {
     let moto = Moto::shared();
     let bucket = new_bucket(moto, "sse").await;
     let dir = tempfile::tempdir().unwrap();
-    let admin = s3_admin(&moto.endpoint);
+    let admin = moto.s3_admin();
     for (sse, kms, key) in
         [("AES256", None, "aes/state.json"), ("aws:kms", Some("alias/strata-state"), "kms/state.json")]
     {
@@ -619,7 +585,7 @@ async fn warns_when_bucket_versioning_is_off() {
     let b = backend(&config(&bucket, "v/state.json", &moto.endpoint), options(dir.path()));
     let warning = b.versioning_warning().await.expect("versioning is off");
     assert!(warning.contains(&bucket) && warning.contains("put-bucket-versioning"), "{warning}");
-    s3_admin(&moto.endpoint)
+    moto.s3_admin()
         .put_bucket_versioning()
         .bucket(&bucket)
         .versioning_configuration(

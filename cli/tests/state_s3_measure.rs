@@ -8,7 +8,6 @@ mod moto;
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use base64::Engine;
 use moto::Moto;
 use strata::spec::{EncryptionConfig, LockKind, S3StateConfig};
@@ -108,46 +107,10 @@ async fn lock_latency(b: &S3Backend, rounds: usize) -> (Vec<Duration>, Vec<Durat
 async fn measure_lock_latency_and_large_state_cost() {
     let moto = Moto::shared();
     let bucket = format!("measure-{}", std::process::id());
-    let admin = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .http_client(strata_provider_aws::https_client())
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(&moto.endpoint)
-            .force_path_style(true)
-            .build(),
-    );
+    let admin = moto.s3_admin();
     admin.create_bucket().bucket(&bucket).send().await.unwrap();
     let table = format!("measure-locks-{}", std::process::id());
-    {
-        use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        };
-        let ddb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::Config::builder()
-                .http_client(strata_provider_aws::https_client())
-                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-                .region(aws_sdk_dynamodb::config::Region::new(REGION))
-                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "t"))
-                .endpoint_url(&moto.endpoint)
-                .build(),
-        );
-        ddb.create_table()
-            .table_name(&table)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("LockID")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(KeySchemaElement::builder().attribute_name("LockID").key_type(KeyType::Hash).build().unwrap())
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .unwrap();
-    }
+    moto.create_lock_table(&table).await;
     let dir = tempfile::tempdir().unwrap();
     let mut rows: Vec<(String, String, String, String)> = Vec::new();
     const ROUNDS: usize = 50;

@@ -165,3 +165,62 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// Clients for arranging and inspecting what the tests use (buckets, lock tables), with moto's
+/// fake credentials, in us-east-1.
+impl Moto {
+    /// An S3 client (path-style addressing, as moto serves buckets).
+    pub fn s3_admin(&self) -> aws_sdk_s3::Client {
+        use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+        let conf = aws_sdk_s3::Config::builder()
+            .http_client(strata_provider_aws::https_client())
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(&self.endpoint)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// A DynamoDB client.
+    pub fn dynamodb_admin(&self) -> aws_sdk_dynamodb::Client {
+        use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .http_client(strata_provider_aws::https_client())
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(&self.endpoint)
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+
+    /// Creates a lock table of the shape strata's DynamoDB locking uses (hash key `LockID`).
+    pub async fn create_lock_table(&self, table: &str) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        self.dynamodb_admin()
+            .create_table()
+            .table_name(table)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("LockID")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute definition"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("LockID")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .expect("key schema"),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .expect("create lock table");
+    }
+}
