@@ -11,7 +11,7 @@ use serde_json::Value;
 use strata_sdk::{Address, Resource};
 
 use crate::diag::{Diagnostics, SpecDiagnostic, closest_address, did_you_mean};
-use crate::lower;
+use crate::lower::{self, Lowering, RawResources};
 use crate::providers::{ProviderContext, ProviderFactory, ProviderSet, RateLimit, split_engine_settings};
 use crate::spec::refs::{RefExpr, find_refs};
 use crate::spec::{ParsedSpec, Path, SpecContext, parse_spec_with_env, path};
@@ -112,11 +112,14 @@ pub fn load_with_env(
     let lowerings = lower::registry();
     let sections: Vec<&str> =
         lowerings.iter().map(|l| l.section()).filter(|s| !crate::spec::CORE_SECTIONS.contains(s)).collect();
-    let (parsed, mut diags) = parse_spec_with_env(file_name, text, env, &sections, getenv)?;
+    let (mut parsed, mut diags) = parse_spec_with_env(file_name, text, env, &sections, getenv)?;
     crate::redact::register_process_secrets(&parsed.secrets);
 
-    // Lower every section present.
+    // Lower every section present. The raw `resources:` list is handed over rather than lent
+    // (its documents become the resources'); `raw_entry[i]` is the entry resource `i` came from.
+    let mut raw_section = parsed.doc.as_object_mut().and_then(|d| d.shift_remove(RawResources.section()));
     let mut resources = Vec::new();
+    let mut raw_entry: Vec<Option<usize>> = Vec::new();
     let mut cx = SpecContext {
         project: &parsed.project,
         env: &parsed.env,
@@ -126,9 +129,22 @@ pub fn load_with_env(
         diags: Diagnostics::default(),
     };
     for l in &lowerings {
+        if l.section() == RawResources.section() {
+            if let Some(section) = raw_section.take().filter(|v| !v.is_null()) {
+                for (entry, r) in lower::lower_raw_entries(&mut cx, section) {
+                    raw_entry.push(Some(entry));
+                    resources.push(r);
+                }
+            }
+            continue;
+        }
         match parsed.doc.get(l.section()) {
             None | Some(Value::Null) => {}
-            Some(section) => resources.extend(l.lower(&mut cx, section)),
+            Some(section) => {
+                let lowered = l.lower(&mut cx, section);
+                raw_entry.resize(raw_entry.len() + lowered.len(), None);
+                resources.extend(lowered);
+            }
         }
     }
     diags.extend(std::mem::take(&mut cx.diags));
@@ -136,18 +152,16 @@ pub fn load_with_env(
     // Duplicate addresses.
     let mut index = HashMap::with_capacity(resources.len());
     let mut unique = Vec::with_capacity(resources.len());
-    let mut repeats: HashMap<Address, usize> = HashMap::new();
-    for r in resources {
+    let mut unique_entries = Vec::with_capacity(resources.len());
+    for (r, entry) in resources.into_iter().zip(raw_entry) {
         if index.contains_key(&r.address) {
-            // Point at the repeated entry (the n-th with this address), at its `name` if it has one.
-            let nth = repeats.entry(r.address.clone()).or_insert(0);
-            *nth += 1;
-            let origin = nth_origin_path(&parsed.doc, &r, *nth);
+            // Point at the repeated entry, at its `name` if it has one.
+            let origin = origin_path(&parsed.doc, entry, &r);
             let mut name_path = origin.clone();
-            if origin.first().map(String::as_str) == Some("resources") && origin.len() == 3 {
+            if entry.is_some() {
                 name_path[2] = "name".into();
             }
-            let origin = if parsed.source.root.get_path(&name_path).is_some() { name_path } else { origin };
+            let origin = if parsed.source.root().get_path(&name_path).is_some() { name_path } else { origin };
             diags.push(
                 SpecDiagnostic::new(
                     "spec::duplicate-address",
@@ -161,8 +175,11 @@ pub fn load_with_env(
         }
         index.insert(r.address.clone(), unique.len());
         unique.push(r);
+        unique_entries.push(entry);
     }
     let resources = unique;
+    let raw_entry = unique_entries;
+    let origin_of = |i: usize| origin_path(&parsed.doc, raw_entry[i], &resources[i]);
 
     // Providers: one instance per provider name used or configured.
     let pcx = ProviderContext { project: parsed.project.clone(), env: parsed.env.clone() };
@@ -189,7 +206,7 @@ pub fn load_with_env(
                 let p = if parsed.providers.contains_key(name) {
                     path(["providers", name.as_str()])
                 } else {
-                    first_origin(&parsed.doc, &resources, name)
+                    resources.iter().position(|r| &r.provider == name).map(origin_of).unwrap_or_default()
                 };
                 diags.push(
                     SpecDiagnostic::new(
@@ -204,13 +221,13 @@ pub fn load_with_env(
     }
 
     // Offline, provider-specific validation of each resource.
-    for r in &resources {
+    for (i, r) in resources.iter().enumerate() {
         let Some(p) = providers.get(&r.provider) else {
             continue;
         };
         for (attr_path, message) in p.validate(&r.kind, &r.attrs) {
-            let mut full = origin_path(&parsed.doc, r);
-            let body_exists = parsed.source.root.get_path(&full).is_some();
+            let mut full = origin_of(i);
+            let body_exists = parsed.source.root().get_path(&full).is_some();
             if body_exists {
                 full.extend(attr_path.iter().cloned());
             }
@@ -254,14 +271,13 @@ pub fn load_with_env(
                     deps[i].insert(j);
                 }
                 None => {
-                    let origin = origin_path(&parsed.doc, r);
+                    let origin = origin_of(i);
                     let mut p = origin[..origin.len().min(2)].to_vec();
                     p.push("depends_on".into());
                     // The list entry itself, when the address is written as it is parsed.
-                    if let Some(j) = strata_sdk::value::get(&parsed.doc, &p)
-                        .and_then(Value::as_array)
-                        .and_then(|list| list.iter().position(|v| v.as_str() == Some(d.as_str())))
-                    {
+                    if let Some(j) = parsed.source.root().get_path(&p).map(|n| n.to_value()).and_then(|list| {
+                        list.as_array().and_then(|l| l.iter().position(|v| v.as_str() == Some(d.as_str())))
+                    }) {
                         p.push(j.to_string());
                     }
                     diags.push(
@@ -297,13 +313,12 @@ pub fn load_with_env(
     // Cycles: each strongly connected component with more than one node (or a self-loop).
     for cycle in find_cycles(&deps) {
         let names: Vec<&str> = cycle.iter().map(|&i| resources[i].address.as_str()).collect();
-        let first = &resources[cycle[0]];
         let shown = format!("{} → {}", names.join(" → "), names[0]);
         let span = refs[cycle[0]]
             .iter()
             .find(|r| r.target == cycle[1 % cycle.len()])
             .and_then(|r| parsed.source.find_text(&format!("${{{}}}", r.raw)))
-            .or_else(|| parsed.source.value_span(&origin_path(&parsed.doc, first)));
+            .or_else(|| parsed.source.value_span(&origin_of(cycle[0])));
         diags.push(
             SpecDiagnostic::new(
                 "graph::cycle",
@@ -432,34 +447,15 @@ fn find_cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
     cycles
 }
 
-/// Where a resource came from in the spec, for diagnostics: its `resources:` entry for raw
-/// resources, else the deepest existing path along its address.
-pub fn origin_path(doc: &Value, r: &Resource) -> Path {
-    nth_origin_path(doc, r, 0)
-}
-
-/// [`origin_path`] of the `nth` (0-based) raw resource entry that produces `r`'s address.
-fn nth_origin_path(doc: &Value, r: &Resource, nth: usize) -> Path {
-    let segs: Vec<&str> = r.address.as_str().split('.').collect();
-    if segs[0] == "resources" {
-        if let Some(items) = doc.get("resources").and_then(Value::as_array) {
-            let name = r.address.as_str().strip_prefix("resources.").unwrap_or_default();
-            let mut seen = 0;
-            for (i, item) in items.iter().enumerate() {
-                let named = item.get("name").and_then(Value::as_str) == Some(name);
-                let body = item.get(&r.provider);
-                let same_object = body.is_some_and(|b| b == &r.attrs || strip_kind(b) == r.attrs);
-                if named || (item.get("name").is_none() && same_object) {
-                    if seen == nth {
-                        return path(["resources".to_string(), i.to_string(), r.provider.clone()]);
-                    }
-                    seen += 1;
-                }
-            }
-        }
+/// Where resource `r` is written in the spec: `resources.<entry>.<provider>` when it came from
+/// that `resources:` entry, else the longest prefix of its address that is a path in the
+/// document (`mesh.traffic.api` for the objects a traffic policy lowers to).
+fn origin_path(doc: &Value, raw_entry: Option<usize>, r: &Resource) -> Path {
+    if let Some(entry) = raw_entry {
+        return path(["resources".to_string(), entry.to_string(), r.provider.clone()]);
     }
     let mut p: Path = Vec::new();
-    for seg in &segs {
+    for seg in r.address.as_str().split('.') {
         let mut next = p.clone();
         next.push(seg.to_string());
         if strata_sdk::value::get(doc, &next).is_some() {
@@ -469,18 +465,6 @@ fn nth_origin_path(doc: &Value, r: &Resource, nth: usize) -> Path {
         }
     }
     p
-}
-
-fn strip_kind(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.shift_remove("kind");
-    }
-    v
-}
-
-fn first_origin(doc: &Value, resources: &[Resource], provider: &str) -> Path {
-    resources.iter().find(|r| r.provider == provider).map(|r| origin_path(doc, r)).unwrap_or_default()
 }
 
 /// Convenience for tests: a factory with one shared test provider under `test`.

@@ -33,7 +33,7 @@ pub struct DriftedResource {
 /// Compares every resource in state with what its provider reads now.
 pub async fn detect(config: &Config, state: &State, retry: &RetryPolicy) -> Result<DriftReport, PlanError> {
     let redactor = Redactor::new(config.parsed.secrets.clone());
-    let mut requests: Vec<(Arc<dyn Provider>, ReadRequest)> = Vec::new();
+    let mut requests: Vec<(Arc<dyn Provider>, ReadRequest<'_>)> = Vec::new();
     for (address, r) in &state.resources {
         let p = config
             .providers
@@ -45,7 +45,7 @@ pub async fn detect(config: &Config, state: &State, retry: &RetryPolicy) -> Resu
                 address: address.clone(),
                 kind: r.kind.clone(),
                 remote_id: Some(r.remote_id.clone()),
-                attrs: Some(r.attrs.clone()),
+                attrs: Some(&r.attrs),
             },
         ));
     }

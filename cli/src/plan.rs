@@ -225,10 +225,10 @@ pub fn is_unknown(v: &Value) -> bool {
 
 /// Runs a batched read for every request, one call per provider, with retries.
 pub async fn refresh(
-    requests: Vec<(Arc<dyn Provider>, ReadRequest)>,
+    requests: Vec<(Arc<dyn Provider>, ReadRequest<'_>)>,
     policy: &RetryPolicy,
 ) -> Result<HashMap<Address, Option<Observed>>, PlanError> {
-    let mut by_provider: Vec<(Arc<dyn Provider>, Vec<ReadRequest>)> = Vec::new();
+    let mut by_provider: Vec<(Arc<dyn Provider>, Vec<ReadRequest<'_>>)> = Vec::new();
     for (p, r) in requests {
         match by_provider.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &p)) {
             Some((_, list)) => list.push(r),
@@ -265,11 +265,17 @@ pub async fn refresh(
             pending = retry;
         }
     });
-    let mut all = HashMap::new();
+    // The first provider's map is the result, not copied into a new one: at 100k resources a
+    // second table is tens of MiB.
+    let mut all: Option<HashMap<Address, Option<Observed>>> = None;
     for r in futures::future::join_all(reads).await {
-        all.extend(r?);
+        let r = r?;
+        match &mut all {
+            None => all = Some(r),
+            Some(a) => a.extend(r),
+        }
     }
-    Ok(all)
+    Ok(all.unwrap_or_default())
 }
 
 /// Selects resources named by `targets` (exact address or prefix) plus their dependencies, or,
@@ -386,22 +392,21 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
     if opts.refresh {
         let mut requests = Vec::new();
         if !opts.destroy {
-            // Identity attributes rarely hold references; unresolved ones stay as written.
-            let nothing_known = vec![Known::default(); config.resources.len()];
-            for (i, r) in config.resources.iter().enumerate().filter(|(i, _)| in_scope(*i)) {
+            // The desired documents as written: identity attributes rarely hold references, and
+            // nothing is known about other resources yet anyway.
+            for r in config.resources.iter().enumerate().filter(|(i, _)| in_scope(*i)).map(|(_, r)| r) {
                 let p = config.providers.get(&r.provider).ok_or_else(|| PlanError::MissingProvider {
                     address: r.address.to_string(),
                     provider: r.provider.clone(),
                 })?;
                 let prior = state.resources.get(&r.address);
-                let (attrs, _) = resolve_attrs(config, i, &nothing_known);
                 requests.push((
                     p.clone(),
                     ReadRequest {
                         address: r.address.clone(),
                         kind: r.kind.clone(),
                         remote_id: prior.map(|p| p.remote_id.clone()),
-                        attrs: Some(attrs),
+                        attrs: Some(&r.attrs),
                     },
                 ));
             }
@@ -418,7 +423,7 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
                     address: (*a).clone(),
                     kind: s.kind.clone(),
                     remote_id: Some(s.remote_id.clone()),
-                    attrs: Some(s.attrs.clone()),
+                    attrs: Some(&s.attrs),
                 },
             ));
         }
@@ -429,12 +434,18 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
     let mut warnings = Vec::new();
     if !opts.destroy {
         let mut known = vec![Known::default(); config.resources.len()];
+        // Only what some reference points at is looked up again: keeping every resolved
+        // document until the end would double what a 100k-resource plan holds.
+        let mut referenced = vec![false; config.resources.len()];
+        for r in config.refs.iter().flatten() {
+            referenced[r.target] = true;
+        }
         for i in config.topo_order() {
             let r = &config.resources[i];
             let (resolved, fully_known) = resolve_attrs(config, i, &known);
             if !in_scope(i) {
                 // Out of scope: keep what state knows so in-scope dependents can resolve.
-                if let Some(prior) = state.resources.get(&r.address) {
+                if let Some(prior) = state.resources.get(&r.address).filter(|_| referenced[i]) {
                     known[i] = Known { attrs: Some(prior.attrs.clone()), outputs: Some(prior.outputs.clone()) };
                 }
                 continue;
@@ -492,7 +503,9 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
                     mask(&mut after, &schema, &redactor);
                     change.after = Some(after);
                     change.digest = digest(salt, &change.address, change.action, &resolved);
-                    known[i] = Known { attrs: fully_known.then_some(resolved), outputs: None };
+                    if referenced[i] {
+                        known[i] = Known { attrs: fully_known.then_some(resolved), outputs: None };
+                    }
                 }
                 Some((actual, outputs)) => {
                     let previous = prior.map(|p| &p.attrs);
@@ -518,8 +531,10 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
                     }
                     change.attributes = diffs.into_iter().map(|d| mask_change(d, &redactor)).collect();
                     change.digest = digest(salt, &change.address, change.action, &resolved);
-                    let outputs = (change.action != Action::Replace).then_some(outputs);
-                    known[i] = Known { attrs: fully_known.then_some(resolved), outputs };
+                    if referenced[i] {
+                        let outputs = (change.action != Action::Replace).then_some(outputs);
+                        known[i] = Known { attrs: fully_known.then_some(resolved), outputs };
+                    }
                 }
             }
             changes.push(change);

@@ -261,7 +261,7 @@ impl Provider for TestProvider {
         }
     }
 
-    async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Observed>, ProviderError>> {
+    async fn read(&self, requests: &[ReadRequest<'_>]) -> Vec<Result<Option<Observed>, ProviderError>> {
         // One "LIST" for the whole batch, like a real provider's batched read.
         let batch = format!("batch:{}", requests.len());
         let _ = self.call("read", &batch, || Ok(())).await;

@@ -17,7 +17,7 @@ use strata_sdk::Resource;
 
 use crate::spec::SpecContext;
 
-pub use resources::RawResources;
+pub use resources::{RawResources, lower_entries as lower_raw_entries};
 
 /// One spec section's lowering to provider resources.
 pub trait Lowering: Send + Sync {

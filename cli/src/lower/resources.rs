@@ -53,32 +53,42 @@ impl Lowering for RawResources {
     }
 
     fn lower(&self, cx: &mut SpecContext<'_>, section: &Value) -> Vec<Resource> {
-        let Some(items) = section.as_array() else {
-            cx.error(
-                &path(["resources"]),
-                "spec::wrong-type",
-                "Wrong type",
-                "`resources` must be a list of resources.",
-                None,
-            );
-            return Vec::new();
-        };
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            if let Some(r) = lower_one(cx, i, item) {
-                out.push(r);
-            }
-        }
-        out
+        lower_entries(cx, section.clone()).into_iter().map(|(_, r)| r).collect()
     }
+}
+
+/// Lowers the `resources:` list, moving each entry's document into its resource, and returns
+/// each resource with the index of the entry it came from (diagnostics point there).
+///
+/// Loading takes the list out of the merged document and hands it here rather than lending it
+/// to [`Lowering::lower`]: the entries are the resources' own documents, and at 100k entries a
+/// copy is ~150 MiB held through the rest of loading.
+pub fn lower_entries(cx: &mut SpecContext<'_>, section: Value) -> Vec<(usize, Resource)> {
+    let Value::Array(items) = section else {
+        cx.error(
+            &path(["resources"]),
+            "spec::wrong-type",
+            "Wrong type",
+            "`resources` must be a list of resources.",
+            None,
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        if let Some(r) = lower_one(cx, i, item) {
+            out.push((i, r));
+        }
+    }
+    out
 }
 
 const ENTRY_KEYS: &[&str] = &["name", "depends_on"];
 
-fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resource> {
+fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: Value) -> Option<Resource> {
     let idx = i.to_string();
     let here = path(["resources", idx.as_str()]);
-    let Some(entry) = item.as_object() else {
+    let Value::Object(mut entry) = item else {
         cx.error(
             &here,
             "spec::wrong-type",
@@ -88,14 +98,14 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
         );
         return None;
     };
-    let mut provider: Option<(&str, &Value)> = None;
+    let mut provider: Option<&str> = None;
     let mut ok = true;
-    for (key, value) in entry {
+    for key in entry.keys() {
         if ENTRY_KEYS.contains(&key.as_str()) {
             continue;
         }
         if KNOWN_PROVIDERS.contains(&key.as_str()) {
-            if let Some((first, _)) = provider {
+            if let Some(first) = provider {
                 cx.key_error(
                     &path(["resources", idx.as_str(), key.as_str()]),
                     "spec::ambiguous-resource",
@@ -107,7 +117,7 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
                 );
                 ok = false;
             } else {
-                provider = Some((key.as_str(), value));
+                provider = Some(key.as_str());
             }
         } else {
             let candidates: Vec<&str> = ENTRY_KEYS.iter().chain(KNOWN_PROVIDERS).copied().collect();
@@ -121,7 +131,7 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
             ok = false;
         }
     }
-    let Some((provider, body)) = provider else {
+    let Some(provider) = provider.map(str::to_string) else {
         if ok {
             cx.error(
                 &here,
@@ -133,8 +143,8 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
         }
         return None;
     };
-    let body_path = path(["resources", idx.as_str(), provider]);
-    let Some(body) = body.as_object() else {
+    let body_path = path(["resources", idx.as_str(), provider.as_str()]);
+    let Some(Value::Object(body)) = entry.shift_remove(&provider) else {
         cx.error(
             &body_path,
             "spec::wrong-type",
@@ -215,7 +225,8 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
             segs.push(ns.to_string());
         }
         segs.push(obj_name.to_string());
-        (format!("{api_version}/{kind}"), Value::Object(body.clone()), Some(segs.join(".")))
+        let kind = format!("{api_version}/{kind}");
+        (kind, Value::Object(body), Some(segs.join(".")))
     } else {
         let Some(kind) = body.get("kind").and_then(Value::as_str) else {
             cx.key_error(
@@ -227,9 +238,10 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
             );
             return None;
         };
-        let mut attrs = body.clone();
+        let kind = kind.to_string();
+        let mut attrs = body;
         attrs.shift_remove("kind");
-        (kind.to_string(), Value::Object(attrs), None)
+        (kind, Value::Object(attrs), None)
     };
     let address = match (name, derived) {
         (Some(n), _) => Address::from_segments(["resources", n.as_str()]).map_err(|e| e.to_string()),
@@ -249,7 +261,7 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: &Value) -> Option<Resourc
             return None;
         }
     };
-    Some(Resource { address, provider: provider.to_string(), kind, attrs, depends_on })
+    Some(Resource { address, provider, kind, attrs, depends_on })
 }
 
 fn capitalize_first(s: &str) -> String {

@@ -132,13 +132,30 @@ where
 
 /// Maps spec paths back to source spans, looking in the selected environment's overlay first
 /// (a value an overlay set is reported where the overlay set it).
+///
+/// The span tree is built on first use, by parsing the file again: a spec that loads cleanly
+/// never needs a position, and at 100k resources the tree costs as much memory as the
+/// document itself.
 pub struct SourceIndex {
     pub file: SourceFile,
-    pub root: Node,
+    root: std::sync::OnceLock<Node>,
     pub env: Option<String>,
 }
 
 impl SourceIndex {
+    pub fn new(file: SourceFile, env: Option<String>) -> Self {
+        SourceIndex { file, root: std::sync::OnceLock::new(), env }
+    }
+
+    /// The span tree of the whole file.
+    pub fn root(&self) -> &Node {
+        self.root.get_or_init(|| match yaml::parse(&self.file.text) {
+            Ok((root, _)) => root,
+            // Loading parsed this text once already; a second parse cannot fail.
+            Err(_) => Node { kind: yaml::NodeKind::Map(Vec::new()), span: Span::default() },
+        })
+    }
+
     fn overlay_path(&self, p: &[String]) -> Option<Path> {
         let env = self.env.as_ref()?;
         let mut full = path(["environments", env.as_str()]);
@@ -150,10 +167,10 @@ impl SourceIndex {
     pub fn value_span(&self, p: &[String]) -> Option<Span> {
         for len in (0..=p.len()).rev() {
             let prefix = &p[..len];
-            if let Some(n) = self.overlay_path(prefix).and_then(|op| self.root.get_path(&op).map(|n| n.span)) {
+            if let Some(n) = self.overlay_path(prefix).and_then(|op| self.root().get_path(&op).map(|n| n.span)) {
                 return Some(n);
             }
-            if let Some(n) = self.root.get_path(prefix) {
+            if let Some(n) = self.root().get_path(prefix) {
                 return Some(n.span);
             }
         }
@@ -162,10 +179,10 @@ impl SourceIndex {
 
     /// Span of the key introducing `p` (for unknown keys), else the value span.
     pub fn key_span(&self, p: &[String]) -> Option<Span> {
-        if let Some(s) = self.overlay_path(p).and_then(|op| self.root.key_span(&op)) {
+        if let Some(s) = self.overlay_path(p).and_then(|op| self.root().key_span(&op)) {
             return Some(s);
         }
-        self.root.key_span(p).or_else(|| self.value_span(p))
+        self.root().key_span(p).or_else(|| self.value_span(p))
     }
 
     /// Span of the first occurrence of `needle` in the source (used for `${...}` references
@@ -411,11 +428,11 @@ pub struct ParsedSpec {
 }
 
 impl ParsedSpec {
-    /// Drops what only loading reads: the span tree (load-time diagnostics point into it) and
-    /// the `resources:` list of the merged document (lowered into `Config::resources` by then).
-    /// At 100k resources these are ~300 MiB that planning and applying never look at.
+    /// Drops what only loading reads: the span tree if a diagnostic built it, and the
+    /// `resources:` list of the merged document (lowered into `Config::resources` by then).
+    /// At 100k resources the list is ~150 MiB that planning and applying never look at.
     pub fn release_load_only_data(&mut self) {
-        self.source.root = Node { kind: yaml::NodeKind::Null, span: Span::default() };
+        self.source.root = std::sync::OnceLock::new();
         if let Some(doc) = self.doc.as_object_mut() {
             doc.remove("resources");
         }
@@ -442,7 +459,7 @@ pub fn parse_spec_with_env(
 ) -> Result<(ParsedSpec, Diagnostics), Diagnostics> {
     let file = SourceFile::new(file_name, text);
     let mut diags = Diagnostics::default();
-    let (root, yaml_errors) = match yaml::parse(text) {
+    let (base, yaml_errors) = match yaml::parse_value(text) {
         Ok(r) => r,
         Err(e) => {
             let (span, help) = syntax_help(text, &e);
@@ -466,8 +483,7 @@ pub fn parse_spec_with_env(
                 .at(Some(e.span), &file),
         );
     }
-    let source = SourceIndex { file: file.clone(), root, env: env.map(str::to_string) };
-    let base = source.root.to_value();
+    let source = SourceIndex::new(file.clone(), env.map(str::to_string));
     let Value::Object(base_map) = &base else {
         diags.push(
             SpecDiagnostic::new(
@@ -476,7 +492,7 @@ pub fn parse_spec_with_env(
                 "The top level of strata.yaml must be a map of sections.",
             )
             .with_help("start with `version: 1` and `project: <name>`")
-            .at(Some(source.root.span), &file),
+            .at(Some(source.root().span), &file),
         );
         return Err(diags);
     };
@@ -494,7 +510,7 @@ pub fn parse_spec_with_env(
                     format!("`{key}` is not a section strata knows."),
                 )
                 .with_help_opt(help)
-                .at(source.root.key_span(&path([key])), &file),
+                .at(source.root().key_span(&path([key])), &file),
             );
         }
     }
@@ -544,7 +560,7 @@ pub fn parse_spec_with_env(
                             format!("`{key}` cannot be set in an environment overlay."),
                         )
                         .with_help_opt(help)
-                        .at(source.root.key_span(&path(["environments", name.as_str(), key.as_str()])), &file),
+                        .at(source.root().key_span(&path(["environments", name.as_str(), key.as_str()])), &file),
                     );
                 }
             }
@@ -609,16 +625,18 @@ pub fn parse_spec_with_env(
 
     // Missing top-level keys are reported at the first line of the document (its first key),
     // not across the whole file.
-    let top = match &source.root.kind {
-        yaml::NodeKind::Map(entries) => entries.first().map(|(k, _)| k.span),
-        _ => None,
-    }
-    .unwrap_or(Span { offset: 0, len: 0 });
+    let top = |source: &SourceIndex| {
+        match &source.root().kind {
+            yaml::NodeKind::Map(entries) => entries.first().map(|(k, _)| k.span),
+            _ => None,
+        }
+        .unwrap_or(Span { offset: 0, len: 0 })
+    };
     let missing_top_level = |cx: &mut SpecContext, detail: &str, help: &str| {
         cx.diags.push(
             SpecDiagnostic::new("spec::missing-key", "Missing required key", detail)
                 .with_help(help)
-                .at(Some(top), &cx.source.file),
+                .at(Some(top(cx.source)), &cx.source.file),
         );
     };
     let empty = doc.as_object().is_some_and(|m| m.is_empty());
@@ -630,7 +648,7 @@ pub fn parse_spec_with_env(
                 "The spec is empty: it needs at least `version: 1` and `project: <name>`.",
             )
             .with_help("start the file with `version: 1` and `project: my-platform`")
-            .at(Some(top), &cx.source.file),
+            .at(Some(top(cx.source)), &cx.source.file),
         );
     }
     let version = match doc.get("version") {

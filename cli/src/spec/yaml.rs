@@ -104,13 +104,36 @@ impl Node {
     }
 }
 
-/// Parses one YAML document. An empty document is an empty map.
+/// Parses one YAML document into the span tree. An empty document is an empty map.
 ///
 /// Returns the tree and every recoverable problem found (duplicate keys, ...); a syntax error
 /// stops parsing and is returned alone.
 pub fn parse(source: &str) -> Result<(Node, Vec<YamlError>), YamlError> {
+    let (root, errors) = parse_into::<Node>(source)?;
+    let root = match root {
+        None => Node { kind: NodeKind::Map(Vec::new()), span: Span::default() },
+        Some(Node { kind: NodeKind::Null, span }) => Node { kind: NodeKind::Map(Vec::new()), span },
+        Some(n) => n,
+    };
+    Ok((root, errors))
+}
+
+/// Parses one YAML document straight into JSON, with the same problems [`parse`] reports and
+/// without building the span tree: loading needs positions only when it has something to
+/// report, and at 100k resources the tree is as big as the document. Key order is preserved.
+pub fn parse_value(source: &str) -> Result<(Value, Vec<YamlError>), YamlError> {
+    let (root, errors) = parse_into::<Value>(source)?;
+    let root = match root {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(v) => v,
+    };
+    Ok((root, errors))
+}
+
+fn parse_into<T: Tree>(source: &str) -> Result<(Option<T>, Vec<YamlError>), YamlError> {
     let lines = LineIndex::new(source);
-    let mut builder = Builder { lines: &lines, stack: Vec::new(), root: None, anchors: Vec::new(), errors: Vec::new() };
+    let mut builder: Builder<'_, T> =
+        Builder { lines: &lines, stack: Vec::new(), root: None, anchors: Vec::new(), errors: Vec::new() };
     let mut parser = Parser::new_from_str(source);
     if let Err(e) = parser.load(&mut builder, false) {
         let offset = lines.offset(e.marker());
@@ -120,10 +143,88 @@ pub fn parse(source: &str) -> Result<(Node, Vec<YamlError>), YamlError> {
             recoverable: false,
         });
     }
-    let root = builder.root.unwrap_or(Node { kind: NodeKind::Map(Vec::new()), span: Span::default() });
-    let root =
-        if root.kind == NodeKind::Null { Node { kind: NodeKind::Map(Vec::new()), span: root.span } } else { root };
-    Ok((root, builder.errors))
+    Ok((builder.root, builder.errors))
+}
+
+/// What the event builder produces: the span tree ([`Node`]) or plain JSON ([`Value`]). Both
+/// come out of the same builder, so the two always agree on structure (a path that finds a
+/// value in the JSON finds its span in the tree).
+trait Tree: Clone + Sized {
+    fn scalar(kind: NodeKind, span: Span) -> Self;
+    fn seq(items: Vec<Self>, span: Span) -> Self;
+    fn map(entries: Vec<(Key, Self)>, span: Span) -> Self;
+    /// The node an alias copies, placed at the alias.
+    fn at_alias(self, span: Span) -> Self;
+    /// The text of a scalar used as a map key; `None` for a sequence or map.
+    fn into_key_name(self) -> Option<String>;
+}
+
+impl Tree for Node {
+    fn scalar(kind: NodeKind, span: Span) -> Self {
+        Node { kind, span }
+    }
+    fn seq(items: Vec<Self>, span: Span) -> Self {
+        Node { kind: NodeKind::Seq(items), span }
+    }
+    fn map(entries: Vec<(Key, Self)>, span: Span) -> Self {
+        Node { kind: NodeKind::Map(entries), span }
+    }
+    fn at_alias(mut self, span: Span) -> Self {
+        self.span = span;
+        self
+    }
+    fn into_key_name(self) -> Option<String> {
+        scalar_key_name(self.kind)
+    }
+}
+
+impl Tree for Value {
+    fn scalar(kind: NodeKind, _: Span) -> Self {
+        match kind {
+            NodeKind::Null => Value::Null,
+            NodeKind::Bool(b) => Value::Bool(b),
+            NodeKind::Int(i) => Value::Number(i.into()),
+            NodeKind::Float(f) => Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null),
+            NodeKind::Str(s) => Value::String(s),
+            NodeKind::Seq(_) | NodeKind::Map(_) => unreachable!("scalars only"),
+        }
+    }
+    fn seq(items: Vec<Self>, _: Span) -> Self {
+        Value::Array(items)
+    }
+    fn map(entries: Vec<(Key, Self)>, _: Span) -> Self {
+        let mut m = Map::with_capacity(entries.len());
+        for (k, v) in entries {
+            m.insert(k.name, v);
+        }
+        Value::Object(m)
+    }
+    fn at_alias(self, _: Span) -> Self {
+        self
+    }
+    fn into_key_name(self) -> Option<String> {
+        match self {
+            Value::String(s) => Some(s),
+            Value::Number(n) => Some(match n.as_i64() {
+                Some(i) => i.to_string(),
+                None => n.as_f64().map_or_else(|| n.to_string(), |f| f.to_string()),
+            }),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Null => Some("null".to_string()),
+            Value::Array(_) | Value::Object(_) => None,
+        }
+    }
+}
+
+fn scalar_key_name(kind: NodeKind) -> Option<String> {
+    match kind {
+        NodeKind::Str(s) => Some(s),
+        NodeKind::Int(i) => Some(i.to_string()),
+        NodeKind::Bool(b) => Some(b.to_string()),
+        NodeKind::Float(f) => Some(f.to_string()),
+        NodeKind::Null => Some("null".to_string()),
+        NodeKind::Seq(_) | NodeKind::Map(_) => None,
+    }
 }
 
 /// Maps yaml-rust2 markers (line, column in characters) to byte offsets, so spans are right in
@@ -150,21 +251,22 @@ impl<'a> LineIndex<'a> {
     }
 }
 
-enum Frame {
-    Seq { start: usize, anchor: usize, items: Vec<Node> },
-    Map { start: usize, anchor: usize, entries: Vec<(Key, Node)>, pending_key: Option<Node> },
+enum Frame<T> {
+    Seq { start: usize, anchor: usize, items: Vec<T> },
+    /// `pending_key`: the key just read, waiting for its value (its span, for diagnostics).
+    Map { start: usize, anchor: usize, entries: Vec<(Key, T)>, pending_key: Option<(T, Span)> },
 }
 
-struct Builder<'a> {
+struct Builder<'a, T> {
     lines: &'a LineIndex<'a>,
-    stack: Vec<Frame>,
-    root: Option<Node>,
-    anchors: Vec<(usize, Node)>,
+    stack: Vec<Frame<T>>,
+    root: Option<T>,
+    anchors: Vec<(usize, T)>,
     errors: Vec<YamlError>,
 }
 
-impl Builder<'_> {
-    fn push_node(&mut self, node: Node, anchor: usize) {
+impl<T: Tree> Builder<'_, T> {
+    fn push_node(&mut self, node: T, span: Span, anchor: usize) {
         if anchor > 0 {
             self.anchors.push((anchor, node.clone()));
         }
@@ -176,46 +278,39 @@ impl Builder<'_> {
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
-                None => *pending_key = Some(node),
-                Some(key) => {
-                    let name = match key.kind {
-                        NodeKind::Str(s) => s,
-                        NodeKind::Int(i) => i.to_string(),
-                        NodeKind::Bool(b) => b.to_string(),
-                        NodeKind::Float(f) => f.to_string(),
-                        NodeKind::Null => "null".to_string(),
-                        NodeKind::Seq(_) | NodeKind::Map(_) => {
-                            self.errors.push(YamlError {
-                                message: "a map key must be a plain string".into(),
-                                span: key.span,
-                                recoverable: true,
-                            });
-                            return;
-                        }
+                None => *pending_key = Some((node, span)),
+                Some((key, key_span)) => {
+                    let Some(name) = key.into_key_name() else {
+                        self.errors.push(YamlError {
+                            message: "a map key must be a plain string".into(),
+                            span: key_span,
+                            recoverable: true,
+                        });
+                        return;
                     };
                     if entries.iter().any(|(k, _)| k.name == name) {
                         self.errors.push(YamlError {
                             message: format!("the key `{name}` appears twice in the same map"),
-                            span: key.span,
+                            span: key_span,
                             recoverable: true,
                         });
                         return;
                     }
-                    entries.push((Key { name, span: key.span }, node));
+                    entries.push((Key { name, span: key_span }, node));
                 }
             },
         }
     }
 }
 
-impl MarkedEventReceiver for Builder<'_> {
+impl<T: Tree> MarkedEventReceiver for Builder<'_, T> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let offset = self.lines.offset(&mark);
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
-                let len = scalar_len(self.lines.source, offset, &text, style);
+                let span = Span { offset, len: scalar_len(self.lines.source, offset, &text, style) };
                 let kind = resolve_scalar(text, style, tag.as_ref());
-                self.push_node(Node { kind, span: Span { offset, len } }, anchor);
+                self.push_node(T::scalar(kind, span), span, anchor);
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { start: offset, anchor, items: Vec::new() }),
             Event::MappingStart(anchor, _) => {
@@ -227,32 +322,34 @@ impl MarkedEventReceiver for Builder<'_> {
                 };
                 // Exact capacity: the tree lives as long as the loaded spec, and growth slack
                 // (a 2-entry map holds room for 4) adds up with 100k resources.
-                let (kind, start, anchor) = match frame {
+                let (items, entries, start, anchor) = match frame {
                     Frame::Seq { start, anchor, mut items } => {
                         items.shrink_to_fit();
-                        (NodeKind::Seq(items), start, anchor)
+                        (Some(items), None, start, anchor)
                     }
                     Frame::Map { start, anchor, mut entries, .. } => {
                         entries.shrink_to_fit();
                         // A block mapping's start event is marked after its first key (at the
                         // `:`); the map really starts at that key.
                         let start = entries.first().map_or(start, |(k, _)| k.span.offset.min(start));
-                        (NodeKind::Map(entries), start, anchor)
+                        (None, Some(entries), start, anchor)
                     }
                 };
-                let len = offset.saturating_sub(start).max(1);
-                self.push_node(Node { kind, span: Span { offset: start, len } }, anchor);
+                let span = Span { offset: start, len: offset.saturating_sub(start).max(1) };
+                let node = match (items, entries) {
+                    (Some(items), _) => T::seq(items, span),
+                    (None, entries) => T::map(entries.unwrap_or_default(), span),
+                };
+                self.push_node(node, span, anchor);
             }
             Event::Alias(id) => {
+                let span = Span { offset, len: 1 };
                 let found = self.anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| n.clone());
                 match found {
-                    Some(mut n) => {
-                        n.span = Span { offset, len: 1 };
-                        self.push_node(n, 0);
-                    }
+                    Some(n) => self.push_node(n.at_alias(span), span, 0),
                     None => self.errors.push(YamlError {
                         message: "this alias refers to an anchor that is not defined".into(),
-                        span: Span { offset, len: 1 },
+                        span,
                         recoverable: true,
                     }),
                 }
@@ -387,6 +484,25 @@ mod tests {
     fn anchors_and_aliases() {
         let (root, _) = parse("base: &b { x: 1 }\nother: *b\n").unwrap();
         assert_eq!(root.to_value()["other"], serde_json::json!({"x": 1}));
+    }
+
+    #[test]
+    fn parse_value_builds_the_same_document_as_the_tree() {
+        let docs = [
+            "",
+            "~\n",
+            "a: 1\nb: [x, 'y', 2.5, true, ~]\nc: { d: { e: -3 } }\n1: one\n1.5: f\ntrue: t\n",
+            "base: &b { x: 1, l: [1, 2] }\nother: *b\nlist: [*b, *b]\n",
+            "a: 1\na: 2\nb: [{ c: 1, c: 2 }]\n",
+            "s: |\n  multi\n  line\nq: \"é日本\"\n",
+        ];
+        for d in docs {
+            let (tree, tree_errs) = parse(d).unwrap();
+            let (value, value_errs) = parse_value(d).unwrap();
+            assert_eq!(value, tree.to_value(), "{d:?}");
+            assert_eq!(value_errs, tree_errs, "{d:?}");
+        }
+        assert_eq!(parse_value("a: [1, 2\n").unwrap_err(), parse("a: [1, 2\n").unwrap_err());
     }
 
     #[test]

@@ -230,7 +230,7 @@ impl Provider for AwsProvider {
         names.iter().map(|s| s.to_string()).collect()
     }
 
-    async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Observed>, ProviderError>> {
+    async fn read(&self, requests: &[ReadRequest<'_>]) -> Vec<Result<Option<Observed>, ProviderError>> {
         let mut results: Vec<Option<Result<Option<Observed>, ProviderError>>> =
             (0..requests.len()).map(|_| None).collect();
         let mut by_kind: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
@@ -241,7 +241,7 @@ impl Provider for AwsProvider {
             }
         }
         for (kind, idx) in by_kind {
-            let reqs: Vec<&ReadRequest> = idx.iter().map(|&i| &requests[i]).collect();
+            let reqs: Vec<&ReadRequest<'_>> = idx.iter().map(|&i| &requests[i]).collect();
             let out = match kind {
                 KIND_DISTRIBUTION => self.read_distributions(&reqs).await,
                 KIND_CACHE_POLICY => self.read_cache_policies(&reqs).await,

@@ -327,7 +327,7 @@ impl AwsProvider {
         }))
     }
 
-    pub(crate) async fn read_records(&self, reqs: &[&ReadRequest]) -> Vec<Result<Option<Observed>>> {
+    pub(crate) async fn read_records(&self, reqs: &[&ReadRequest<'_>]) -> Vec<Result<Option<Observed>>> {
         /// Where each request points, once zones are resolved.
         enum Target {
             Known { zone_id: String, fqdn: String, record_type: String, by_id: bool },

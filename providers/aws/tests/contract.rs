@@ -296,19 +296,19 @@ async fn cache_policies_are_read_with_one_list() {
             address: addr("cdn.a.cache"),
             kind: "cloudfront_cache_policy".into(),
             remote_id: Some("cp-123".into()),
-            attrs: Some(doc.clone()),
+            attrs: Some(&doc),
         },
         ReadRequest {
             address: addr("cdn.b.cache"),
             kind: "cloudfront_cache_policy".into(),
             remote_id: None,
-            attrs: Some(doc.clone()),
+            attrs: Some(&doc),
         },
         ReadRequest {
             address: addr("cdn.c.cache"),
             kind: "cloudfront_cache_policy".into(),
             remote_id: None,
-            attrs: Some(other),
+            attrs: Some(&other),
         },
     ];
     let out = p.read(&reqs).await;

@@ -74,7 +74,7 @@ async fn read_one(p: &impl Provider, address: &str, remote_id: Option<&str>, att
             address: addr(address),
             kind: KIND.into(),
             remote_id: remote_id.map(str::to_string),
-            attrs: Some(attrs.clone()),
+            attrs: Some(&attrs),
         }])
         .await;
     assert_eq!(out.len(), 1);
@@ -264,21 +264,21 @@ async fn foreign_and_batched_reads() {
             address: addr("cdn.assets"),
             kind: KIND.into(),
             remote_id: Some(ours.remote_id.clone()),
-            attrs: Some(want.clone()),
+            attrs: Some(&want),
         },
         ReadRequest {
             address: addr("cdn.assets"),
             kind: KIND.into(),
             remote_id: Some(theirs.remote_id.clone()),
-            attrs: Some(want.clone()),
+            attrs: Some(&want),
         },
         ReadRequest {
             address: addr("cdn.gone"),
             kind: KIND.into(),
             remote_id: Some("E000000000000".into()),
-            attrs: Some(want.clone()),
+            attrs: Some(&want),
         },
-        ReadRequest { address: addr("cdn.assets"), kind: KIND.into(), remote_id: None, attrs: Some(want.clone()) },
+        ReadRequest { address: addr("cdn.assets"), kind: KIND.into(), remote_id: None, attrs: Some(&want) },
     ];
     let out = p.read(&reqs).await;
     assert_eq!(out.len(), 4);

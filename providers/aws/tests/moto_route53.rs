@@ -18,12 +18,12 @@ fn change(address: &str, attrs: Value) -> ResourceChange {
     ResourceChange { address: addr(address), kind: KIND.into(), attrs, prior: None }
 }
 
-fn req(address: &str, remote_id: Option<&str>, attrs: &Value) -> ReadRequest {
+fn req<'a>(address: &str, remote_id: Option<&str>, attrs: &'a Value) -> ReadRequest<'a> {
     ReadRequest {
         address: addr(address),
         kind: KIND.into(),
         remote_id: remote_id.map(str::to_string),
-        attrs: Some(attrs.clone()),
+        attrs: Some(attrs),
     }
 }
 

@@ -150,12 +150,12 @@ impl Object {
         format!("{}/{}", self.namespace, self.name)
     }
 
-    fn read_request(&self) -> ReadRequest {
+    fn read_request(&self) -> ReadRequest<'_> {
         ReadRequest {
             address: self.address.clone(),
             kind: KINDS[self.kind].strata_kind.into(),
             remote_id: Some(self.remote_id()),
-            attrs: Some(self.desired.clone()),
+            attrs: Some(&self.desired),
         }
     }
 }
@@ -386,7 +386,7 @@ async fn get_per_object(
 /// The provider's read called with one request at a time, `parallelism` calls at once.
 async fn provider_per_object(
     p: &KubernetesProvider,
-    requests: &[ReadRequest],
+    requests: &[ReadRequest<'_>],
     parallelism: usize,
 ) -> Vec<Result<Option<Observed>, ProviderError>> {
     let reads = requests.iter().enumerate().map(|(i, r)| async move {
@@ -427,7 +427,7 @@ fn main() {
         let t = Instant::now();
         seed(&server, &objs).await;
         eprintln!("seeded {n} objects in {:.1} s (no latency)", t.elapsed().as_secs_f64());
-        let requests: Vec<ReadRequest> = objs.iter().map(Object::read_request).collect();
+        let requests: Vec<ReadRequest<'_>> = objs.iter().map(Object::read_request).collect();
         let mut per_group: BTreeMap<(usize, &str), usize> = BTreeMap::new();
         for o in &objs {
             *per_group.entry((o.kind, o.namespace)).or_default() += 1;

@@ -202,7 +202,7 @@ impl KubernetesProvider {
     async fn resolve_kinds<'r>(
         &self,
         conn: &Conn,
-        requests: &'r [ReadRequest],
+        requests: &'r [ReadRequest<'_>],
     ) -> HashMap<&'r str, Result<Option<ServedKind>, ProviderError>> {
         let mut kinds: HashMap<&'r str, Result<Option<ServedKind>, ProviderError>> = HashMap::new();
         // Per group-version to discover: the kinds of the batch in it.
@@ -298,7 +298,7 @@ impl KubernetesProvider {
 
     // ---- read -----------------------------------------------------------------------------
 
-    fn observe(&self, obj: &DynamicObject, served: &ServedKind, req: &ReadRequest) -> Observed {
+    fn observe(&self, obj: &DynamicObject, served: &ServedKind, req: &ReadRequest<'_>) -> Observed {
         let mut live = object_value(obj, served);
         let outputs = outputs_of(&live);
         let key = key_of(&live);
@@ -314,7 +314,7 @@ impl KubernetesProvider {
         conn: &Conn,
         served: &ServedKind,
         group: &ReadGroup,
-        requests: &[ReadRequest],
+        requests: &[ReadRequest<'_>],
     ) -> Vec<(usize, Result<Option<Observed>, ProviderError>)> {
         let api = self.api(conn, served, group.namespace.as_deref());
         let wanted: HashSet<&str> = group.members.iter().map(|(_, n)| n.as_str()).collect();
@@ -388,7 +388,7 @@ impl KubernetesProvider {
         out
     }
 
-    async fn read_all(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Observed>, ProviderError>> {
+    async fn read_all(&self, requests: &[ReadRequest<'_>]) -> Vec<Result<Option<Observed>, ProviderError>> {
         if requests.is_empty() {
             return Vec::new();
         }
@@ -678,7 +678,7 @@ impl Provider for KubernetesProvider {
         OUTPUTS.iter().map(|s| s.to_string()).collect()
     }
 
-    async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Observed>, ProviderError>> {
+    async fn read(&self, requests: &[ReadRequest<'_>]) -> Vec<Result<Option<Observed>, ProviderError>> {
         self.read_all(requests).await
     }
 

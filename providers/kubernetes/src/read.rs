@@ -57,7 +57,7 @@ impl ObjectKey {
 }
 
 /// Where a read request points: its `remote_id` when state has one, else its desired manifest.
-pub fn target_of(req: &ReadRequest, namespaced: bool, default_namespace: &str) -> Result<ObjectKey, String> {
+pub fn target_of(req: &ReadRequest<'_>, namespaced: bool, default_namespace: &str) -> Result<ObjectKey, String> {
     match (&req.remote_id, &req.attrs) {
         (Some(id), _) => Ok(ObjectKey::from_remote_id(id, namespaced, default_namespace)),
         (None, Some(attrs)) => ObjectKey::from_manifest(attrs, namespaced, default_namespace),
@@ -82,7 +82,7 @@ pub type Settled = (usize, Result<Option<strata_sdk::Observed>, ProviderError>);
 /// `scope(kind)` says whether a kind is namespaced: `Ok(Some(_))` from discovery, `Ok(None)`
 /// when the cluster does not serve the kind (its objects cannot exist: settled as `Ok(None)`),
 /// or an error (settled as that error).
-pub fn group_reads<F>(requests: &[ReadRequest], mut scope: F, default_namespace: &str) -> (Vec<ReadGroup>, Vec<Settled>)
+pub fn group_reads<F>(requests: &[ReadRequest<'_>], mut scope: F, default_namespace: &str) -> (Vec<ReadGroup>, Vec<Settled>)
 where
     F: FnMut(&str) -> Result<Option<bool>, ProviderError>,
 {
@@ -147,7 +147,7 @@ mod tests {
     use super::*;
     use strata_sdk::Address;
 
-    fn req(addr: &str, kind: &str, remote_id: Option<&str>, attrs: Option<Value>) -> ReadRequest {
+    fn req<'a>(addr: &str, kind: &str, remote_id: Option<&str>, attrs: Option<&'a Value>) -> ReadRequest<'a> {
         ReadRequest {
             address: Address::parse(addr).unwrap(),
             kind: kind.into(),
@@ -177,15 +177,17 @@ mod tests {
 
     #[test]
     fn groups_by_kind_and_namespace() {
+        let (b, c) = (cm("b", Some("apex")), cm("c", None));
+        let (ns2, bad) = (json!({"metadata": {"name": "beta"}}), json!({"metadata": {}}));
         let requests = vec![
             req("r.a", "v1/ConfigMap", Some("apex/a"), None),
-            req("r.b", "v1/ConfigMap", None, Some(cm("b", Some("apex")))),
-            req("r.c", "v1/ConfigMap", None, Some(cm("c", None))), // default namespace
+            req("r.b", "v1/ConfigMap", None, Some(&b)),
+            req("r.c", "v1/ConfigMap", None, Some(&c)), // default namespace
             req("r.d", "v1/Secret", Some("apex/d"), None),
             req("r.ns", "v1/Namespace", Some("apex"), None),
-            req("r.ns2", "v1/Namespace", None, Some(json!({"metadata": {"name": "beta"}}))),
+            req("r.ns2", "v1/Namespace", None, Some(&ns2)),
             req("r.vs", "example.com/v1/Widget", Some("apex/w"), None), // not served
-            req("r.bad", "v1/ConfigMap", None, Some(json!({"metadata": {}}))),
+            req("r.bad", "v1/ConfigMap", None, Some(&bad)),
             req("r.err", "broken/v1/Thing", Some("x"), None),
         ];
         let scope = |k: &str| match k {

@@ -43,11 +43,11 @@ fn config_map(ns: &str, name: &str, data: Value) -> Value {
            "metadata": {"name": name, "namespace": ns}, "data": data})
 }
 
-fn read_by_id(address: &str, kind: &str, remote_id: &str) -> ReadRequest {
+fn read_by_id(address: &str, kind: &str, remote_id: &str) -> ReadRequest<'static> {
     ReadRequest { address: addr(address), kind: kind.into(), remote_id: Some(remote_id.into()), attrs: None }
 }
 
-fn read_by_attrs(address: &str, kind: &str, attrs: Value) -> ReadRequest {
+fn read_by_attrs<'a>(address: &str, kind: &str, attrs: &'a Value) -> ReadRequest<'a> {
     ReadRequest { address: addr(address), kind: kind.into(), remote_id: None, attrs: Some(attrs) }
 }
 
@@ -146,7 +146,7 @@ async fn namespace_defaults_and_cluster_scoped_ids() {
     assert_eq!(applied.remote_id, "apex/no-ns");
     assert_eq!(applied.attrs["metadata"]["namespace"], "apex");
     let out = p
-        .read(&[read_by_attrs("resources.cm", "v1/ConfigMap", cm), read_by_id("resources.ns", "v1/Namespace", "apex")])
+        .read(&[read_by_attrs("resources.cm", "v1/ConfigMap", &cm), read_by_id("resources.ns", "v1/Namespace", "apex")])
         .await;
     assert_eq!(observed(&out[0]).remote_id, "apex/no-ns");
     assert_eq!(observed(&out[1]).ownership, Ownership::Ours);
@@ -191,7 +191,8 @@ async fn batched_read_lists_once_per_kind_and_namespace() {
 
     // A name the LIST did not return costs one GET (to tell absent from foreign).
     let mut with_ghost = requests.clone();
-    with_ghost.push(read_by_attrs("resources.ghost", "v1/ConfigMap", config_map("apex", "ghost", json!({}))));
+    let ghost = config_map("apex", "ghost", json!({}));
+    with_ghost.push(read_by_attrs("resources.ghost", "v1/ConfigMap", &ghost));
     let before = server.knobs().counters();
     let out = p.read(&with_ghost).await;
     let d = delta(before, server.knobs().counters());
@@ -245,7 +246,7 @@ async fn detects_foreign_objects() {
     create_foreign_config_map(&server, "apex", "legacy", "kubectl-create", json!({"a": "b"})).await;
     let before = server.knobs().counters();
     let out = p
-        .read(&[read_by_attrs("resources.legacy", "v1/ConfigMap", config_map("apex", "legacy", json!({"a": "b"})))])
+        .read(&[read_by_attrs("resources.legacy", "v1/ConfigMap", &config_map("apex", "legacy", json!({"a": "b"})))])
         .await;
     let d = delta(before, server.knobs().counters());
     assert_eq!((d.list, d.get), (1, 1), "{d:?}");
@@ -262,7 +263,7 @@ async fn detects_foreign_objects() {
     let staging = provider_with(&server, "staging", false);
     staging.create(&change("resources.shared", "v1/ConfigMap", config_map("apex", "shared", json!({})))).await.unwrap();
     let out =
-        p.read(&[read_by_attrs("resources.shared", "v1/ConfigMap", config_map("apex", "shared", json!({})))]).await;
+        p.read(&[read_by_attrs("resources.shared", "v1/ConfigMap", &config_map("apex", "shared", json!({})))]).await;
     match &observed(&out[0]).ownership {
         Ownership::Foreign { detail } => {
             assert!(detail.contains("environment \"staging\""), "{detail}")
@@ -355,7 +356,7 @@ async fn crd_then_custom_resource_in_one_run() {
     let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget",
         "metadata": {"name": "w1", "namespace": "apex"}, "spec": {"size": 3}});
     // Plan time: the kind is not served yet, so the object does not exist.
-    let out = p.read(&[read_by_attrs("resources.w1", "example.com/v1/Widget", widget.clone())]).await;
+    let out = p.read(&[read_by_attrs("resources.w1", "example.com/v1/Widget", &widget.clone())]).await;
     assert_eq!(out[0].as_ref().unwrap(), &None);
 
     let crd = json!({
@@ -372,7 +373,7 @@ async fn crd_then_custom_resource_in_one_run() {
     p.create(&change("resources.widgets-crd", "apiextensions.k8s.io/v1/CustomResourceDefinition", crd)).await.unwrap();
     let applied = p.create(&change("resources.w1", "example.com/v1/Widget", widget.clone())).await.unwrap();
     assert_eq!(applied.remote_id, "apex/w1");
-    let out = p.read(&[read_by_attrs("resources.w1", "example.com/v1/Widget", widget)]).await;
+    let out = p.read(&[read_by_attrs("resources.w1", "example.com/v1/Widget", &widget)]).await;
     let o = observed(&out[0]);
     assert_eq!(o.ownership, Ownership::Ours);
     assert_eq!(o.attrs["spec"]["size"], 3);

@@ -33,12 +33,15 @@ pub struct Resource {
 /// A batched-read request for one resource. `remote_id` comes from state when strata created the
 /// object; `attrs` (the desired document) lets providers with deterministic names find an object
 /// a crashed run created before its state write.
+///
+/// `attrs` is borrowed from the engine, as written in the spec (`${...}` references to other
+/// resources unresolved): a refresh of 100k resources does not copy every desired document.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReadRequest {
+pub struct ReadRequest<'a> {
     pub address: Address,
     pub kind: String,
     pub remote_id: Option<String>,
-    pub attrs: Option<Value>,
+    pub attrs: Option<&'a Value>,
 }
 
 /// Whether an object found remotely belongs to this resource.
@@ -125,7 +128,7 @@ pub trait Provider: Send + Sync {
 
     /// Reads many resources at once. Returns one entry per request, in order: `Ok(None)` when
     /// the object does not exist. Providers should batch (one LIST per kind and namespace).
-    async fn read(&self, requests: &[ReadRequest]) -> Vec<Result<Option<Observed>, ProviderError>>;
+    async fn read(&self, requests: &[ReadRequest<'_>]) -> Vec<Result<Option<Observed>, ProviderError>>;
 
     async fn create(&self, change: &ResourceChange) -> Result<Applied, ProviderError>;
 

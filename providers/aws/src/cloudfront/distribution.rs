@@ -118,7 +118,7 @@ impl AwsProvider {
 
     /// Batched read: one paged ListDistributions for all requests, then tags and config only
     /// for the distributions that are ours.
-    pub(crate) async fn read_distributions(&self, reqs: &[&ReadRequest]) -> Vec<Result<Option<Observed>>> {
+    pub(crate) async fn read_distributions(&self, reqs: &[&ReadRequest<'_>]) -> Vec<Result<Option<Observed>>> {
         let summaries = match self.list_distributions().await {
             Ok(s) => s,
             Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
@@ -129,7 +129,7 @@ impl AwsProvider {
 
     async fn read_one_distribution(
         &self,
-        req: &ReadRequest,
+        req: &ReadRequest<'_>,
         summaries: &[t::DistributionSummary],
     ) -> Result<Option<Observed>> {
         let desired = req.attrs.as_ref().and_then(|a| attrs::parse::<DistributionAttrs>(a).ok());

@@ -321,7 +321,7 @@ impl AwsProvider {
     }
 
     /// Batched: one paged ListCachePolicies (custom ones carry their full config).
-    pub(crate) async fn read_cache_policies(&self, reqs: &[&ReadRequest]) -> Vec<Result<Option<Observed>>> {
+    pub(crate) async fn read_cache_policies(&self, reqs: &[&ReadRequest<'_>]) -> Vec<Result<Option<Observed>>> {
         let all = match self.list_cache_policies().await {
             Ok(a) => a,
             Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
@@ -456,7 +456,7 @@ impl AwsProvider {
     }
 
     /// Batched: one paged ListOriginRequestPolicies.
-    pub(crate) async fn read_origin_request_policies(&self, reqs: &[&ReadRequest]) -> Vec<Result<Option<Observed>>> {
+    pub(crate) async fn read_origin_request_policies(&self, reqs: &[&ReadRequest<'_>]) -> Vec<Result<Option<Observed>>> {
         let all = match self.list_origin_request_policies().await {
             Ok(a) => a,
             Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
