@@ -140,7 +140,8 @@ fn reset_hwm() {
 /// Runs one size and prints `RESULT n setup_ms load_ms plan_ms peak_kib yaml_bytes edges base_kib`.
 fn child(n: usize) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let text = spec(n);
+    // Shared, as the CLI hands its spec text over: the loader keeps it for diagnostics.
+    let text: Arc<str> = spec(n).into();
     let provider = Arc::new(TestProvider::new());
     let factory = test_factory(provider.clone());
 
@@ -155,7 +156,7 @@ fn child(n: usize) {
     let base_rss = vm_rss_kib();
 
     let t0 = Instant::now();
-    let config = load_with_env("strata.yaml", &text, None, &factory, &|_| None)
+    let config = load_with_env("strata.yaml", text.clone(), None, &factory, &|_| None)
         .unwrap_or_else(|d| panic!("{}", d.render(false)));
     let load_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let load_hwm = vm_hwm_kib();

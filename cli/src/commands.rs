@@ -160,7 +160,7 @@ pub fn load_config(g: &GlobalArgs) -> Result<Config> {
     let text = read_spec(g)?;
     let name = g.file.display().to_string();
     let factory = DefaultFactory { force_conflicts: g.force_conflicts };
-    load(&name, &text, g.env.as_deref(), &factory).map_err(CliError::Spec)
+    load(&name, text, g.env.as_deref(), &factory).map_err(CliError::Spec)
 }
 
 fn spec_dir(g: &GlobalArgs) -> PathBuf {

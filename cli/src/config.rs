@@ -93,9 +93,12 @@ pub fn topo_order(deps: &[Vec<usize>]) -> Vec<usize> {
 }
 
 /// Loads `text` (named `file_name` in diagnostics) for environment `env`.
+///
+/// The text is taken, not borrowed: diagnostics keep it, and a caller handing over its `String`
+/// leaves one copy in memory rather than two (16 MB at 100k resources).
 pub fn load(
     file_name: &str,
-    text: &str,
+    text: impl Into<Arc<str>>,
     env: Option<&str>,
     factory: &dyn ProviderFactory,
 ) -> Result<Config, Diagnostics> {
@@ -104,7 +107,7 @@ pub fn load(
 
 pub fn load_with_env(
     file_name: &str,
-    text: &str,
+    text: impl Into<Arc<str>>,
     env: Option<&str>,
     factory: &dyn ProviderFactory,
     getenv: &dyn Fn(&str) -> Option<String>,

@@ -36,7 +36,7 @@ fn every_example_loads_cleanly() {
             .map(|n| n.to_value().as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default())
             .unwrap_or_default();
         for env in std::iter::once(None).chain(envs.iter().map(|e| Some(e.as_str()))) {
-            match load_with_env(&name, &text, env, &DefaultFactory::default(), &getenv) {
+            match load_with_env(&name, text.as_str(), env, &DefaultFactory::default(), &getenv) {
                 Ok(config) => {
                     assert!(config.warnings.is_empty(), "{name} ({env:?}): {}", config.warnings.render(false));
                     loaded += 1;

@@ -86,7 +86,7 @@ fn the_loader_never_panics() {
             let result = catch_unwind(AssertUnwindSafe(|| {
                 let factory =
                     test_factory(Arc::new(TestProvider::new())).with("kubernetes", Arc::new(TestProvider::new()));
-                if let Err(d) = load_with_env("strata.yaml", text, env, &factory, &|_| None) {
+                if let Err(d) = load_with_env("strata.yaml", text.as_str(), env, &factory, &|_| None) {
                     // Rendering must not panic either (spans inside the text, on char boundaries).
                     let _ = d.render(false);
                 }

@@ -442,7 +442,7 @@ impl ParsedSpec {
 /// Parses `text` for environment `env` (None: the base spec) with every problem collected.
 pub fn parse_spec(
     file_name: &str,
-    text: &str,
+    text: impl Into<std::sync::Arc<str>>,
     env: Option<&str>,
     extra_sections: &[&str],
 ) -> Result<(ParsedSpec, Diagnostics), Diagnostics> {
@@ -452,12 +452,13 @@ pub fn parse_spec(
 /// [`parse_spec`] with an injectable environment-variable lookup (tests).
 pub fn parse_spec_with_env(
     file_name: &str,
-    text: &str,
+    text: impl Into<std::sync::Arc<str>>,
     env: Option<&str>,
     extra_sections: &[&str],
     getenv: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(ParsedSpec, Diagnostics), Diagnostics> {
     let file = SourceFile::new(file_name, text);
+    let text = &*file.text.clone();
     let mut diags = Diagnostics::default();
     let (base, yaml_errors) = match yaml::parse_value(text) {
         Ok(r) => r,

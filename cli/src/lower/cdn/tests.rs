@@ -608,7 +608,7 @@ fn example_snapshot() {
 fn references_to_cdn_outputs_resolve_and_order_the_graph() {
     let config = crate::config::load_with_env(
         "strata.yaml",
-        &example(),
+        example(),
         None,
         &crate::providers::DefaultFactory::default(),
         &getenv,
@@ -638,7 +638,7 @@ fn references_to_cdn_outputs_resolve_and_order_the_graph() {
     // A misspelt output gets a did-you-mean against the distribution's outputs.
     let bad = example().replace("${cdn.assets.arn}", "${cdn.assets.domain}");
     let d =
-        crate::config::load_with_env("strata.yaml", &bad, None, &crate::providers::DefaultFactory::default(), &getenv)
+        crate::config::load_with_env("strata.yaml", bad.as_str(), None, &crate::providers::DefaultFactory::default(), &getenv)
             .err()
             .expect("unknown attribute");
     assert_eq!(d.len(), 1, "{}", d.render(false));
@@ -650,7 +650,7 @@ fn references_to_cdn_outputs_resolve_and_order_the_graph() {
 async fn plan_shows_outputs_as_known_after_apply() {
     let config = crate::config::load_with_env(
         "strata.yaml",
-        &example(),
+        example(),
         None,
         &crate::providers::DefaultFactory::default(),
         &getenv,
