@@ -238,7 +238,11 @@ pub async fn apply(
     loop {
         while let Some(n) = (!stop_launching).then(|| ready.pop()).flatten() {
             let change = &plan.changes[nodes[n].change];
-            let resolved = config.index.get(&change.address).map(|&i| resolve_attrs(config, i, &known));
+            let resolved = config
+                .index
+                .get(&change.address)
+                .map(|&i| resolve_attrs(config, i, &known))
+                .map(|(attrs, unknown)| (attrs, unknown.is_empty()));
             observer.started(change);
             running.push(run_node(
                 n,

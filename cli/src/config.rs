@@ -36,6 +36,9 @@ pub struct Config {
     pub deps: Vec<Vec<usize>>,
     /// References found in each resource's attributes.
     pub refs: Vec<Vec<Reference>>,
+    /// Whether resource `i`'s attributes hold `${` anywhere (references or `$${` escapes): the
+    /// others are applied exactly as written, without a resolution pass.
+    pub templated: Vec<bool>,
     pub providers: ProviderSet,
     /// Problems that do not stop the run (printed before the plan).
     pub warnings: Diagnostics,
@@ -249,9 +252,10 @@ pub fn load_with_env(
     let mut refs: Vec<Vec<Reference>> = vec![Vec::new(); resources.len()];
     let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); resources.len()];
     let addresses: Vec<&str> = resources.iter().map(|r| r.address.as_str()).collect();
+    let mut templated = vec![false; resources.len()];
     for (i, r) in resources.iter().enumerate() {
         let mut found = Vec::new();
-        collect_refs(&r.attrs, &mut found);
+        templated[i] = collect_refs(&r.attrs, &mut found);
         // Only resource references: malformed ones were reported when the spec was parsed
         // (every string in the document is checked there), env ones are substituted already.
         for site in found {
@@ -338,16 +342,20 @@ pub fn load_with_env(
     }
     let mut parsed = parsed;
     parsed.release_load_only_data();
-    Ok(Config { parsed, resources, index, deps, refs, providers, warnings: Diagnostics::default() })
+    Ok(Config { parsed, resources, index, deps, refs, templated, providers, warnings: Diagnostics::default() })
 }
 
 /// Every `${...}` in the strings of `v` (no paths: references are found by their text).
-fn collect_refs(v: &Value, out: &mut Vec<crate::spec::refs::RefSite>) {
+/// Returns whether any string holds `${` at all (a reference or a `$${` escape).
+fn collect_refs(v: &Value, out: &mut Vec<crate::spec::refs::RefSite>) -> bool {
     match v {
-        Value::String(s) if s.contains("${") => out.extend(find_refs(s)),
-        Value::Array(a) => a.iter().for_each(|c| collect_refs(c, out)),
-        Value::Object(m) => m.values().for_each(|c| collect_refs(c, out)),
-        _ => {}
+        Value::String(s) if s.contains("${") => {
+            out.extend(find_refs(s));
+            true
+        }
+        Value::Array(a) => a.iter().fold(false, |any, c| collect_refs(c, out) | any),
+        Value::Object(m) => m.values().fold(false, |any, c| collect_refs(c, out) | any),
+        _ => false,
     }
 }
 

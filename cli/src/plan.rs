@@ -18,6 +18,7 @@ use strata_sdk::{Address, KindSchema, Observed, Ownership, Provider, ProviderErr
 use crate::config::Config;
 use crate::redact::Redactor;
 use crate::retry::RetryPolicy;
+use crate::spec::Path;
 use crate::spec::refs::{RefExpr, substitute};
 use crate::state::State;
 
@@ -181,46 +182,90 @@ pub struct Known {
     pub outputs: Option<Value>,
 }
 
-/// Resolves `${...}` references in `attrs` from what is known about other resources. Strings
-/// whose references are not known yet are left as they are. Returns (value, fully_known).
-pub fn resolve_attrs(config: &Config, i: usize, known: &[Known]) -> (Value, bool) {
+/// Resolves `${...}` references in resource `i`'s attributes from what is known about other
+/// resources, and turns `$${` escapes into literal `${`. Strings whose references are not known
+/// yet keep their text as written; their paths are returned (empty: fully known).
+///
+/// The paths are the only record of what is unknown: a resolved string may legitimately read
+/// `${...}` (from an escape, or copied from another resource), so looking for references in the
+/// result would mistake it for one.
+pub fn resolve_attrs(config: &Config, i: usize, known: &[Known]) -> (Value, Vec<Path>) {
     let refs = &config.refs[i];
-    if refs.is_empty() {
-        return (config.resources[i].attrs.clone(), true);
-    }
-    let mut all_known = true;
     let mut v = config.resources[i].attrs.clone();
-    resolve_value(&mut v, &mut |site| {
+    let mut unknown = Vec::new();
+    if !config.templated[i] {
+        return (v, unknown);
+    }
+    resolve_value(&mut v, &mut Vec::new(), &mut unknown, &mut |site| {
         let Ok(RefExpr::Resource(raw)) = &site.expr else { return None };
         let r = refs.iter().find(|r| &r.raw == raw)?;
         let k = &known[r.target];
         let from_outputs =
             if r.is_output { k.outputs.as_ref().and_then(|o| strata_sdk::value::get(o, &r.attr)) } else { None };
-        let found = from_outputs.or_else(|| k.attrs.as_ref().and_then(|a| strata_sdk::value::get(a, &r.attr))).cloned();
-        if found.is_none() {
-            all_known = false;
-        }
-        found
+        from_outputs.or_else(|| k.attrs.as_ref().and_then(|a| strata_sdk::value::get(a, &r.attr))).cloned()
     });
-    (v, all_known)
+    (v, unknown)
 }
 
-fn resolve_value(v: &mut Value, lookup: &mut dyn FnMut(&crate::spec::refs::RefSite) -> Option<Value>) {
+/// One step of a path being walked, borrowing map keys (most strings hold no reference, so
+/// paths are only built for the unknown ones).
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn resolve_value<'a>(
+    v: &'a mut Value,
+    at: &mut Vec<Seg<'a>>,
+    unknown: &mut Vec<Path>,
+    lookup: &mut dyn FnMut(&crate::spec::refs::RefSite) -> Option<Value>,
+) {
     match v {
-        Value::String(s) if s.contains("${") => {
-            if let Some(resolved) = substitute(s, |site| lookup(site)) {
-                *v = resolved;
+        Value::String(s) if s.contains("${") => match substitute(s, |site| lookup(site)) {
+            Some(resolved) => *v = resolved,
+            None => unknown.push(
+                at.iter()
+                    .map(|s| match s {
+                        Seg::Key(k) => k.to_string(),
+                        Seg::Index(i) => i.to_string(),
+                    })
+                    .collect(),
+            ),
+        },
+        Value::Array(a) => {
+            for (i, c) in a.iter_mut().enumerate() {
+                at.push(Seg::Index(i));
+                resolve_value(c, at, unknown, lookup);
+                at.pop();
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(|c| resolve_value(c, lookup)),
-        Value::Object(m) => m.values_mut().for_each(|c| resolve_value(c, lookup)),
+        Value::Object(m) => {
+            for (k, c) in m.iter_mut() {
+                at.push(Seg::Key(k.as_str()));
+                resolve_value(c, at, unknown, lookup);
+                at.pop();
+            }
+        }
         _ => {}
     }
 }
 
-/// Whether a value still holds an unresolved resource reference.
-pub fn is_unknown(v: &Value) -> bool {
-    crate::spec::refs::has_resource_refs(v)
+/// Replaces the value at each of `unknown` (relative to `v`) with the "known after apply"
+/// placeholder.
+fn mark_unknown(v: &mut Value, unknown: &[&[String]]) {
+    for p in unknown {
+        let mut cur = Some(&mut *v);
+        for seg in p.iter() {
+            cur = match cur {
+                Some(Value::Object(m)) => m.get_mut(seg),
+                Some(Value::Array(a)) => seg.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+                _ => None,
+            };
+        }
+        if let Some(slot) = cur {
+            *slot = Value::String(UNKNOWN.into());
+        }
+    }
 }
 
 /// Runs a batched read for every request, one call per provider, with retries.
@@ -442,7 +487,8 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
         }
         for i in config.topo_order() {
             let r = &config.resources[i];
-            let (resolved, fully_known) = resolve_attrs(config, i, &known);
+            let (resolved, unknown) = resolve_attrs(config, i, &known);
+            let fully_known = unknown.is_empty();
             if !in_scope(i) {
                 // Out of scope: keep what state knows so in-scope dependents can resolve.
                 if let Some(prior) = state.resources.get(&r.address).filter(|_| referenced[i]) {
@@ -499,7 +545,7 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
                 None => {
                     change.action = Action::Create;
                     let mut after = resolved.clone();
-                    mark_unknown(&mut after);
+                    mark_unknown(&mut after, &unknown.iter().map(Vec::as_slice).collect::<Vec<_>>());
                     mask(&mut after, &schema, &redactor);
                     change.after = Some(after);
                     change.digest = digest(salt, &change.address, change.action, &resolved);
@@ -509,7 +555,7 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
                 }
                 Some((actual, outputs)) => {
                     let previous = prior.map(|p| &p.attrs);
-                    let diffs = diff(&resolved, previous, &actual, &schema);
+                    let diffs = diff_with_unknowns(&resolved, &unknown, previous, &actual, &schema);
                     let forces: Vec<&AttrChange> = diffs.iter().filter(|d| d.forces_replacement).collect();
                     if kind_changed {
                         change.action = Action::Replace;
@@ -636,16 +682,6 @@ fn digest(salt: &str, address: &Address, action: Action, attrs: &Value) -> Strin
     out.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Replaces strings that still hold references with the "known after apply" placeholder.
-fn mark_unknown(v: &mut Value) {
-    match v {
-        Value::String(s) if is_unknown(&Value::String(s.clone())) => *s = UNKNOWN.to_string(),
-        Value::Array(a) => a.iter_mut().for_each(mark_unknown),
-        Value::Object(m) => m.values_mut().for_each(mark_unknown),
-        _ => {}
-    }
-}
-
 fn mask(v: &mut Value, schema: &KindSchema, redactor: &Redactor) {
     for p in &schema.sensitive {
         strata_sdk::value::mask_at(v, &strata_sdk::value::pointer_segments(&p.0));
@@ -662,9 +698,6 @@ fn mask_change(mut c: AttrChange, redactor: &Redactor) -> AttrChange {
         redactor.redact_value(b);
     }
     if let Some(a) = c.after.as_mut() {
-        if c.known_after_apply {
-            *a = Value::String(UNKNOWN.into());
-        }
         redactor.redact_value(a);
     }
     c
@@ -673,20 +706,39 @@ fn mask_change(mut c: AttrChange, redactor: &Redactor) -> AttrChange {
 /// Attribute differences between `desired` and `actual`, looking only at what `desired` sets and
 /// at what strata set last time (`previous`) but no longer does.
 pub fn diff(desired: &Value, previous: Option<&Value>, actual: &Value, schema: &KindSchema) -> Vec<AttrChange> {
+    diff_with_unknowns(desired, &[], previous, actual, schema)
+}
+
+/// [`diff`] of a desired document whose values at `unknown` are only known after apply: a
+/// change there (or holding one) is marked so, and shows the placeholder instead of the text.
+pub fn diff_with_unknowns(
+    desired: &Value,
+    unknown: &[Path],
+    previous: Option<&Value>,
+    actual: &Value,
+    schema: &KindSchema,
+) -> Vec<AttrChange> {
     let mut out = Vec::new();
     let mut path = Vec::new();
-    walk(desired, previous, Some(actual), schema, &mut path, &mut out);
+    let cx = Walk { schema, unknown };
+    walk(&cx, desired, previous, Some(actual), &mut path, &mut out);
     out
 }
 
+struct Walk<'a> {
+    schema: &'a KindSchema,
+    unknown: &'a [Path],
+}
+
 fn walk(
+    cx: &Walk<'_>,
     desired: &Value,
     previous: Option<&Value>,
     actual: Option<&Value>,
-    schema: &KindSchema,
     path: &mut Vec<String>,
     out: &mut Vec<AttrChange>,
 ) {
+    let schema = cx.schema;
     if !path.is_empty() && schema.is_ignored(path) {
         return;
     }
@@ -694,7 +746,7 @@ fn walk(
         (Value::Object(d), Some(Value::Object(a))) => {
             for (k, dv) in d {
                 path.push(k.clone());
-                walk(dv, previous.and_then(|p| p.get(k)), a.get(k), schema, path, out);
+                walk(cx, dv, previous.and_then(|p| p.get(k)), a.get(k), path, out);
                 path.pop();
             }
             // Keys strata set before and the spec dropped: remove them if still there.
@@ -703,7 +755,7 @@ fn walk(
                     if let Some(av) = a.get(k) {
                         path.push(k.clone());
                         if !schema.is_ignored(path) {
-                            out.push(change(path, Some(av.clone()), None, schema));
+                            out.push(change(cx, path, Some(av.clone()), None));
                         }
                         path.pop();
                     }
@@ -714,7 +766,7 @@ fn walk(
             for (idx, (dv, av)) in d.iter().zip(a).enumerate() {
                 path.push(idx.to_string());
                 let pv = previous.and_then(|p| p.get(idx));
-                walk(dv, pv, Some(av), schema, path, out);
+                walk(cx, dv, pv, Some(av), path, out);
                 path.pop();
             }
         }
@@ -722,13 +774,19 @@ fn walk(
             if a.is_some_and(|a| values_equal(d, a)) {
                 return;
             }
-            out.push(change(path, a.cloned(), Some(d.clone()), schema));
+            out.push(change(cx, path, a.cloned(), Some(d.clone())));
         }
     }
 }
 
-fn change(path: &[String], before: Option<Value>, after: Option<Value>, schema: &KindSchema) -> AttrChange {
-    let known_after_apply = after.as_ref().is_some_and(is_unknown);
+fn change(cx: &Walk<'_>, path: &[String], before: Option<Value>, mut after: Option<Value>) -> AttrChange {
+    let schema = cx.schema;
+    let below: Vec<&[String]> =
+        cx.unknown.iter().filter_map(|u| u.strip_prefix(path)).collect();
+    let known_after_apply = after.is_some() && !below.is_empty();
+    if let Some(a) = after.as_mut() {
+        mark_unknown(a, &below);
+    }
     AttrChange {
         path: strata_sdk::value::display_path(path),
         pointer: path.to_vec(),

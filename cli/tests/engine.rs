@@ -107,6 +107,47 @@ async fn plan_shows_known_after_apply_for_new_dependencies() {
     assert_eq!(b.after.as_ref().unwrap()["upstream"], strata_sdk::value::UNKNOWN);
 }
 
+/// `$${` is a literal `${` wherever it is written: in a resource with no references, next to a
+/// reference, and when another resource copies the value.
+const ESCAPES: &str = r#"
+version: 1
+project: apex
+resources:
+  - name: lit
+    test: { kind: widget, text: "cost: $${price}" }
+  - name: mixed
+    test: { kind: widget, text: "cost: $${price} at ${resources.lit.endpoint}", copy: "${resources.lit.text}", note: "$${x}" }
+"#;
+
+#[tokio::test]
+async fn escaped_references_are_literal_text_in_plans_and_applies() {
+    let h = Harness::new();
+    let config = load(ESCAPES, &h.provider);
+    let p = plan(&config, &State::new(), &PlanOptions::default()).await.unwrap();
+    let after = |a: &str| p.change(&a.parse().unwrap()).unwrap().after.clone().unwrap();
+    assert_eq!(after("resources.lit")["text"], "cost: ${price}");
+    let mixed = after("resources.mixed");
+    // Waiting on lit's endpoint: unknown. The copy of lit's text and the plain escape are known.
+    assert_eq!(mixed["text"], strata_sdk::value::UNKNOWN);
+    assert_eq!(mixed["copy"], "cost: ${price}");
+    assert_eq!(mixed["note"], "${x}");
+
+    let (_, report) = h.run(ESCAPES, opts(4)).await;
+    assert_eq!(report.failed(), 0);
+    assert_eq!(h.provider.object("resources.lit").unwrap()["text"], "cost: ${price}");
+    let applied = h.provider.object("resources.mixed").unwrap();
+    assert_eq!(applied["text"], "cost: ${price} at resources-lit.test.example");
+    assert_eq!(applied["copy"], "cost: ${price}");
+    assert_eq!(applied["note"], "${x}");
+
+    // What was applied is what the spec says: the re-plan has nothing to do.
+    let state = h.state().await;
+    let again = plan(&load(ESCAPES, &h.provider), &state, &PlanOptions { refresh: true, ..Default::default() })
+        .await
+        .unwrap();
+    assert!(!again.summary.has_changes(), "{:#?}", again.changes);
+}
+
 #[tokio::test]
 async fn concurrency_is_bounded_by_parallelism() {
     let h = Harness::new();
