@@ -144,16 +144,6 @@ pub fn visit_strings(v: &Value, path: &mut Vec<String>, f: &mut impl FnMut(&[Str
     }
 }
 
-/// Whether any string in `v` holds a resource reference.
-pub fn has_resource_refs(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains("${") && find_refs(s).iter().any(|r| matches!(r.expr, Ok(RefExpr::Resource(_)))),
-        Value::Array(a) => a.iter().any(has_resource_refs),
-        Value::Object(m) => m.values().any(has_resource_refs),
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
