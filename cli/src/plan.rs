@@ -781,8 +781,7 @@ fn walk(
 
 fn change(cx: &Walk<'_>, path: &[String], before: Option<Value>, mut after: Option<Value>) -> AttrChange {
     let schema = cx.schema;
-    let below: Vec<&[String]> =
-        cx.unknown.iter().filter_map(|u| u.strip_prefix(path)).collect();
+    let below: Vec<&[String]> = cx.unknown.iter().filter_map(|u| u.strip_prefix(path)).collect();
     let known_after_apply = after.is_some() && !below.is_empty();
     if let Some(a) = after.as_mut() {
         mark_unknown(a, &below);

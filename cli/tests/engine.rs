@@ -142,9 +142,8 @@ async fn escaped_references_are_literal_text_in_plans_and_applies() {
 
     // What was applied is what the spec says: the re-plan has nothing to do.
     let state = h.state().await;
-    let again = plan(&load(ESCAPES, &h.provider), &state, &PlanOptions { refresh: true, ..Default::default() })
-        .await
-        .unwrap();
+    let again =
+        plan(&load(ESCAPES, &h.provider), &state, &PlanOptions { refresh: true, ..Default::default() }).await.unwrap();
     assert!(!again.summary.has_changes(), "{:#?}", again.changes);
 }
 

@@ -252,9 +252,18 @@ impl<'a> LineIndex<'a> {
 }
 
 enum Frame<T> {
-    Seq { start: usize, anchor: usize, items: Vec<T> },
+    Seq {
+        start: usize,
+        anchor: usize,
+        items: Vec<T>,
+    },
     /// `pending_key`: the key just read, waiting for its value (its span, for diagnostics).
-    Map { start: usize, anchor: usize, entries: Vec<(Key, T)>, pending_key: Option<(T, Span)> },
+    Map {
+        start: usize,
+        anchor: usize,
+        entries: Vec<(Key, T)>,
+        pending_key: Option<(T, Span)>,
+    },
 }
 
 struct Builder<'a, T> {

@@ -82,7 +82,11 @@ pub type Settled = (usize, Result<Option<strata_sdk::Observed>, ProviderError>);
 /// `scope(kind)` says whether a kind is namespaced: `Ok(Some(_))` from discovery, `Ok(None)`
 /// when the cluster does not serve the kind (its objects cannot exist: settled as `Ok(None)`),
 /// or an error (settled as that error).
-pub fn group_reads<F>(requests: &[ReadRequest<'_>], mut scope: F, default_namespace: &str) -> (Vec<ReadGroup>, Vec<Settled>)
+pub fn group_reads<F>(
+    requests: &[ReadRequest<'_>],
+    mut scope: F,
+    default_namespace: &str,
+) -> (Vec<ReadGroup>, Vec<Settled>)
 where
     F: FnMut(&str) -> Result<Option<bool>, ProviderError>,
 {

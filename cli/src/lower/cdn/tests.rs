@@ -637,10 +637,15 @@ fn references_to_cdn_outputs_resolve_and_order_the_graph() {
 
     // A misspelt output gets a did-you-mean against the distribution's outputs.
     let bad = example().replace("${cdn.assets.arn}", "${cdn.assets.domain}");
-    let d =
-        crate::config::load_with_env("strata.yaml", bad.as_str(), None, &crate::providers::DefaultFactory::default(), &getenv)
-            .err()
-            .expect("unknown attribute");
+    let d = crate::config::load_with_env(
+        "strata.yaml",
+        bad.as_str(),
+        None,
+        &crate::providers::DefaultFactory::default(),
+        &getenv,
+    )
+    .err()
+    .expect("unknown attribute");
     assert_eq!(d.len(), 1, "{}", d.render(false));
     assert_eq!(d.items[0].help.as_deref(), Some("did you mean `cdn.assets.domain_name`?"));
 }

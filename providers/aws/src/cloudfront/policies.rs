@@ -456,7 +456,10 @@ impl AwsProvider {
     }
 
     /// Batched: one paged ListOriginRequestPolicies.
-    pub(crate) async fn read_origin_request_policies(&self, reqs: &[&ReadRequest<'_>]) -> Vec<Result<Option<Observed>>> {
+    pub(crate) async fn read_origin_request_policies(
+        &self,
+        reqs: &[&ReadRequest<'_>],
+    ) -> Vec<Result<Option<Observed>>> {
         let all = match self.list_origin_request_policies().await {
             Ok(a) => a,
             Err(e) => return reqs.iter().map(|_| Err(e.clone())).collect(),
