@@ -27,7 +27,7 @@ impl Duration {
 
     pub fn parse(s: &str) -> Result<Self, String> {
         let bad =
-            || format!("`{s}` is not a duration: write a number followed by ms, s, m, h or d, like `30s` or `5m`");
+            || format!("`{s}` is not a duration: write a number followed by ms, s, m, h, d or w, like `30s` or `5m`");
         let t = s.trim();
         if t.is_empty() {
             return Err(bad());
@@ -125,8 +125,8 @@ impl JsonSchema for Duration {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d|w))+$",
-            "description": "A duration: a number and a unit (ms, s, m, h, d, w), like `30s` or `5m`."
+            "pattern": "^(0|([0-9]+(\\.[0-9]+)?(ms|s|m|h|d|w))+)$",
+            "description": "A duration: a number and a unit (ms, s, m, h, d, w), like `30s` or `5m`, or `0`."
         })
     }
 }
