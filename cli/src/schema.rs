@@ -58,11 +58,35 @@ pub fn generate() -> Value {
     if !defs.is_empty() {
         root["$defs"] = Value::Object(defs.into_iter().collect());
     }
+    // The loader reads `state:` without `backend` as the local backend (`state: { path: x }`);
+    // the tagged enum's schema would require the tag.
+    if let Some(variants) = root.pointer_mut("/$defs/StateConfig/oneOf").and_then(Value::as_array_mut) {
+        for v in variants.iter_mut().filter(|v| v.pointer("/properties/backend/const") == Some(&json!("local"))) {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("required");
+            }
+        }
+    }
     root
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn the_schema_accepts_and_refuses_what_the_loader_does() {
+        let schema = super::generate();
+        let local = &schema["$defs"]["StateConfig"]["oneOf"][0];
+        assert_eq!(local["properties"]["backend"]["const"], "local");
+        assert!(local.get("required").is_none(), "`state: {{ path: x }}` loads as the local backend: {local}");
+        let s3 = &schema["$defs"]["StateConfig"]["oneOf"][1];
+        assert_eq!(s3["required"].as_array().map(|r| r.contains(&json!("backend"))), Some(true));
+        // Resource entries refuse unknown keys, as `resources.rs` does.
+        let entry = &schema["$defs"]["RawResource"];
+        assert_eq!(entry["additionalProperties"], json!(false), "{entry}");
+    }
+
     #[test]
     fn committed_schema_is_up_to_date() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/strata.schema.json");

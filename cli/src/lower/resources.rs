@@ -22,6 +22,7 @@ use crate::spec::{KNOWN_PROVIDERS, SpecContext, path};
 
 /// One raw resource entry.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // fields are read from the JSON value; the struct exists for the schema
 pub struct RawResource {
     /// Name used in the address (`resources.<name>`); required except for Kubernetes objects,
