@@ -40,8 +40,6 @@ pub struct Config {
     /// others are applied exactly as written, without a resolution pass.
     pub templated: Vec<bool>,
     pub providers: ProviderSet,
-    /// Problems that do not stop the run (printed before the plan).
-    pub warnings: Diagnostics,
 }
 
 impl Config {
@@ -342,7 +340,7 @@ pub fn load_with_env(
     }
     let mut parsed = parsed;
     parsed.release_load_only_data();
-    Ok(Config { parsed, resources, index, deps, refs, templated, providers, warnings: Diagnostics::default() })
+    Ok(Config { parsed, resources, index, deps, refs, templated, providers })
 }
 
 /// Every `${...}` in the strings of `v` (no paths: references are found by their text).
