@@ -17,6 +17,11 @@ fn getenv(name: &str) -> Option<String> {
     name.starts_with("STRATA_EXAMPLE_").then(|| "example-secret-value".to_string())
 }
 
+/// Loads `text` as the CLI does, with the built-in providers.
+fn load_config(text: String) -> Result<crate::config::Config, Diagnostics> {
+    crate::config::load_with_env("strata.yaml", text, None, &crate::providers::DefaultFactory::default(), &getenv)
+}
+
 /// Parses `text` for `env` and lowers its `cdn:` section.
 fn lower_env(text: &str, env: Option<&str>) -> (Vec<Resource>, Diagnostics) {
     crate::lower::lower_for_test(&Cdn, text, env, &getenv)
@@ -606,14 +611,7 @@ fn example_snapshot() {
 /// distribution's outputs, ordering the ConfigMap after it.
 #[test]
 fn references_to_cdn_outputs_resolve_and_order_the_graph() {
-    let config = crate::config::load_with_env(
-        "strata.yaml",
-        example(),
-        None,
-        &crate::providers::DefaultFactory::default(),
-        &getenv,
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let config = load_config(example()).unwrap_or_else(|d| panic!("{}", d.render(false)));
     let cm = config.index[&strata_sdk::Address::parse("resources.edge-config").unwrap()];
     let dist = config.index[&strata_sdk::Address::parse("cdn.assets").unwrap()];
     let mut attrs: Vec<(String, bool)> = config.refs[cm]
@@ -637,15 +635,7 @@ fn references_to_cdn_outputs_resolve_and_order_the_graph() {
 
     // A misspelt output gets a did-you-mean against the distribution's outputs.
     let bad = example().replace("${cdn.assets.arn}", "${cdn.assets.domain}");
-    let d = crate::config::load_with_env(
-        "strata.yaml",
-        bad.as_str(),
-        None,
-        &crate::providers::DefaultFactory::default(),
-        &getenv,
-    )
-    .err()
-    .expect("unknown attribute");
+    let d = load_config(bad).err().expect("unknown attribute");
     assert_eq!(d.len(), 1, "{}", d.render(false));
     assert_eq!(d.items[0].help.as_deref(), Some("did you mean `cdn.assets.domain_name`?"));
 }
@@ -653,14 +643,7 @@ fn references_to_cdn_outputs_resolve_and_order_the_graph() {
 /// `plan --refresh=false` on empty state: the ConfigMap's data is known only after the apply.
 #[tokio::test]
 async fn plan_shows_outputs_as_known_after_apply() {
-    let config = crate::config::load_with_env(
-        "strata.yaml",
-        example(),
-        None,
-        &crate::providers::DefaultFactory::default(),
-        &getenv,
-    )
-    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let config = load_config(example()).unwrap_or_else(|d| panic!("{}", d.render(false)));
     let plan = crate::plan::plan(
         &config,
         &crate::state::State::default(),
