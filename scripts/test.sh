@@ -32,4 +32,6 @@ if ! command -v kubectl >/dev/null 2>&1; then
   exit 1
 fi
 
-cargo test --workspace --locked "$@"
+# The `test-provider` feature builds the in-memory test provider into the binary the CLI tests
+# drive; release builds (install.sh) leave it out.
+cargo test --workspace --locked --features strata-cli/test-provider "$@"

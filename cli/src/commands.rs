@@ -9,21 +9,21 @@ use std::time::{Duration, Instant};
 use strata_sdk::Address;
 use tokio::sync::watch;
 
-use crate::apply::{ApplyObserver, ApplyOptions, ApplyReport, Outcome, apply, check_plan_is_current};
 use crate::args::{
     ApplyArgs, Cli, Command, FlagsCommand, Format, GlobalArgs, LockArgs, LockCommand, MigrateArgs, OutputArgs,
     PlanArgs, StateCommand,
 };
-use crate::config::{Config, load};
-use crate::diag::{Diagnostics, did_you_mean};
-use crate::plan::{Action, Change, Plan, PlanOptions, plan};
-use crate::providers::DefaultFactory;
-use crate::redact::Redactor;
-use crate::render::{self, Style};
-use crate::retry::RetryPolicy;
-use crate::spec::{StateConfig, units::Duration as SpecDuration};
-use crate::state::s3::{S3Backend, S3Options};
-use crate::state::{LocalBackend, LockInfo, State, StateBackend, StateError};
+use crate::registry::DefaultFactory;
+use strata_backend_s3::{S3Backend, S3Options};
+use strata_engine::apply::{ApplyObserver, ApplyOptions, ApplyReport, Outcome, apply, check_plan_is_current};
+use strata_engine::config::{Config, load};
+use strata_engine::diag::{Diagnostics, did_you_mean};
+use strata_engine::plan::{Action, Change, Plan, PlanOptions, plan};
+use strata_engine::redact::Redactor;
+use strata_engine::render::{self, Style};
+use strata_engine::retry::RetryPolicy;
+use strata_engine::spec::{StateConfig, units::Duration as SpecDuration};
+use strata_engine::state::{LocalBackend, LockInfo, State, StateBackend, StateError};
 
 /// Exit codes, as CI expects from Terraform's `-detailed-exitcode`.
 pub const EXIT_OK: u8 = 0;
@@ -42,9 +42,9 @@ pub enum CliError {
     #[error("gave up waiting for the state lock after {waited}: it is {}", holder.describe())]
     LockTimeout { holder: LockInfo, waited: String },
     #[error(transparent)]
-    Plan(#[from] crate::plan::PlanError),
+    Plan(#[from] strata_engine::plan::PlanError),
     #[error(transparent)]
-    Apply(#[from] crate::apply::ApplyError),
+    Apply(#[from] strata_engine::apply::ApplyError),
     /// A usage problem with a suggestion.
     #[error("{message}")]
     Usage { message: String, help: Option<String> },
@@ -69,7 +69,7 @@ impl CliError {
             CliError::State(StateError::LockMismatch { .. }) => {
                 Some("`strata lock status` shows the current lock and its id".into())
             }
-            CliError::Plan(crate::plan::PlanError::UnknownTarget { suggestion, .. }) => suggestion.clone(),
+            CliError::Plan(strata_engine::plan::PlanError::UnknownTarget { suggestion, .. }) => suggestion.clone(),
             _ => None,
         }
     }
@@ -101,7 +101,10 @@ pub async fn run(cli: Cli, ui: Ui, cancel: watch::Receiver<u32>) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&crate::schema::generate()).expect("schema serializes"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&strata_engine::schema::generate()).expect("schema serializes")
+            );
             Ok(EXIT_OK)
         }
         Command::Init { example, server, dir, force } => init(&example, server.as_deref(), &dir, force),
@@ -171,7 +174,7 @@ fn spec_dir(g: &GlobalArgs) -> PathBuf {
 pub async fn open_backend(config: &Config, g: &GlobalArgs) -> Result<Arc<dyn StateBackend>> {
     match &config.parsed.state {
         StateConfig::Local { path } => {
-            let default = if config.parsed.env == crate::spec::DEFAULT_ENV {
+            let default = if config.parsed.env == strata_engine::spec::DEFAULT_ENV {
                 PathBuf::from(".strata/state.json")
             } else {
                 PathBuf::from(format!(".strata/{}/state.json", config.parsed.env))
@@ -198,7 +201,11 @@ pub const S3_RECOVERY_DIR: &str = ".strata/recovery";
 
 /// Wraps `backend` in the `STRATA_LOG=debug` tracer when asked for.
 fn traced(backend: Arc<dyn StateBackend>) -> Arc<dyn StateBackend> {
-    if crate::state::trace::enabled() { Arc::new(crate::state::trace::Traced::new(backend)) } else { backend }
+    if strata_engine::state::trace::enabled() {
+        Arc::new(strata_engine::state::trace::Traced::new(backend))
+    } else {
+        backend
+    }
 }
 
 /// Prints what the backend says the user should know (S3 versioning off, an unencrypted
@@ -496,7 +503,7 @@ async fn apply_locked(
             let fresh = plan_with_salt(config, &state, &opts, &saved.salt).await?;
             let differs = differences(&saved, &fresh);
             if !differs.is_empty() {
-                return Err(CliError::Apply(crate::apply::ApplyError::StalePlan {
+                return Err(CliError::Apply(strata_engine::apply::ApplyError::StalePlan {
                     detail: format!(
                         "the spec or the remote objects changed since the plan was made ({}); run `strata plan` again",
                         differs.join(", ")
@@ -549,7 +556,7 @@ async fn apply_locked(
 }
 
 async fn plan_with_salt(config: &Config, state: &State, opts: &PlanOptions, salt: &str) -> Result<Plan> {
-    Ok(crate::plan::plan_salted(config, state, opts, salt).await?)
+    Ok(strata_engine::plan::plan_salted(config, state, opts, salt).await?)
 }
 
 fn differences(saved: &Plan, fresh: &Plan) -> Vec<String> {
@@ -726,7 +733,7 @@ async fn drift_cmd(g: &GlobalArgs, ui: Ui, output: &OutputArgs) -> Result<u8> {
     let config = load_config(g)?;
     let backend = open_backend(&config, g).await?;
     let state = backend.read().await?.unwrap_or_default();
-    let report = crate::drift::detect(&config, &state, &RetryPolicy::default()).await?;
+    let report = strata_engine::drift::detect(&config, &state, &RetryPolicy::default()).await?;
     match output.format() {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("serializes")),
         Format::Markdown => print!("{}", render::drift_markdown(&report)),
@@ -1078,7 +1085,7 @@ async fn import(g: &GlobalArgs, address: &str, lock: &LockArgs, cancel: &watch::
         let schema = provider.schema(&r.kind);
         state.resources.insert(
             addr.clone(),
-            crate::state::ResourceState {
+            strata_engine::state::ResourceState {
                 provider: r.provider.clone(),
                 kind: r.kind.clone(),
                 remote_id: applied.remote_id,
@@ -1101,7 +1108,7 @@ async fn import(g: &GlobalArgs, address: &str, lock: &LockArgs, cancel: &watch::
 /// Evaluates a flag from the documents the spec generates for the selected environment, as
 /// flagd would serve it; no remote calls.
 fn flags_eval(g: &GlobalArgs, flag: &str, context: &[String], output: &OutputArgs) -> Result<u8> {
-    use crate::lower::flags::{context_from_pairs, evaluate, flags_from_resources};
+    use strata_engine::lower::flags::{context_from_pairs, evaluate, flags_from_resources};
     let ctx = context_from_pairs(context)
         .map_err(|m| CliError::usage(m, Some("pass the context as `-c key=value`, repeatable".into())))?;
     let config = load_config(g)?;
@@ -1109,13 +1116,13 @@ fn flags_eval(g: &GlobalArgs, flag: &str, context: &[String], output: &OutputArg
     let evaluation = evaluate(&flags, flag, &ctx).map_err(|e| {
         let known: Vec<&str> = flags.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
         let help = match &e {
-            crate::lower::flags::EvalError::FlagNotFound(_) => crate::diag::did_you_mean(flag, known)
+            strata_engine::lower::flags::EvalError::FlagNotFound(_) => strata_engine::diag::did_you_mean(flag, known)
                 .or_else(|| Some("flags are declared under `flags:` in the spec".into())),
             _ => None,
         };
         CliError::usage(format!("{} ({})", e, e.code()), help)
     })?;
-    let redactor = crate::redact::Redactor::new(config.parsed.secrets.clone());
+    let redactor = strata_engine::redact::Redactor::new(config.parsed.secrets.clone());
     let text = match output.format() {
         Format::Json => serde_json::to_string_pretty(&serde_json::json!({
             "flag": flag,

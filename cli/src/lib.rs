@@ -1,20 +1,7 @@
-//! The strata engine: spec loading, lowering, graph, plan, apply and state.
-//!
-//! The binary (`src/main.rs`) is a thin layer over these modules; only `main` prints errors.
+//! The `strata` command line: arguments, commands, terminal output and the plugin registry, over
+//! the engine (`strata-engine`). The binary (`src/main.rs`) is a thin layer over these modules;
+//! only `main` prints errors.
 
-pub mod apply;
 pub mod args;
 pub mod commands;
-pub mod config;
-pub mod diag;
-pub mod drift;
-pub mod lower;
-pub mod plan;
-pub mod providers;
-pub mod redact;
-pub mod render;
-pub mod retry;
-pub mod schema;
-pub mod spec;
-pub mod state;
-pub mod testing;
+pub mod registry;

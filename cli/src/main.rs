@@ -58,7 +58,7 @@ fn main() -> ExitCode {
 /// Prints an error with every secret the run loaded masked: a provider's message may echo a
 /// token it was given.
 fn print_error(e: &CliError, ui: Ui) {
-    let redactor = strata::redact::process_redactor();
+    let redactor = strata_engine::redact::process_redactor();
     match e {
         CliError::Spec(diags) => eprint!("{}", redactor.redact_str(&diags.render(ui.style.color))),
         other => {

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use strata::config::{load_with_env, test_factory};
-use strata::testing::TestProvider;
+use strata_engine::config::{load_with_env, test_factory};
+use strata_testkit::TestProvider;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -11,12 +11,10 @@
 //! [`AwsProvider::new`] does no I/O: the AWS configuration (credentials chain, profile files)
 //! is loaded on the first call that needs it, so offline planning works.
 
-pub mod attrs;
 mod cloudfront;
 mod config;
 pub mod diff;
 mod error;
-pub mod managed;
 mod route53;
 mod tags;
 
@@ -35,17 +33,9 @@ pub use config::AwsConfig;
 pub use error::AwsError;
 pub use tags::OwnerMarks;
 
-/// Kind name of CloudFront distributions.
-pub const KIND_DISTRIBUTION: &str = "cloudfront_distribution";
-/// Kind name of custom CloudFront cache policies.
-pub const KIND_CACHE_POLICY: &str = "cloudfront_cache_policy";
-/// Kind name of custom CloudFront origin request policies.
-pub const KIND_ORIGIN_REQUEST_POLICY: &str = "cloudfront_origin_request_policy";
-/// Kind name of Route 53 record sets.
-pub const KIND_RECORD: &str = "route53_record";
-
-/// Every kind this provider handles.
-pub const KINDS: &[&str] = &[KIND_DISTRIBUTION, KIND_CACHE_POLICY, KIND_ORIGIN_REQUEST_POLICY, KIND_RECORD];
+pub use strata_aws_model::{
+    KIND_CACHE_POLICY, KIND_DISTRIBUTION, KIND_ORIGIN_REQUEST_POLICY, KIND_RECORD, KINDS, attrs, managed,
+};
 
 /// An AWS configuration loader with strata's HTTPS client: rustls on ring, the TLS stack the rest
 /// of strata (kube) uses. The SDK's default client would bring rustls on aws-lc-rs too, and two

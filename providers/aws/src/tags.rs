@@ -49,10 +49,7 @@ impl OwnerMarks {
     }
 }
 
-/// Whether a tag key is one of strata's ownership marks (never part of user tags).
-pub fn is_ownership_key(k: &str) -> bool {
-    [OWNERSHIP_MANAGED_BY_KEY, OWNERSHIP_PROJECT_KEY, OWNERSHIP_ENV_KEY, OWNERSHIP_ADDRESS_KEY].contains(&k)
-}
+pub use strata_sdk::is_ownership_key;
 
 /// User tags: remote tags without the ownership marks.
 pub fn user_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {

@@ -18,6 +18,6 @@ pub use kind::{KindSchema, PathPattern};
 pub use provider::{
     Applied, DeleteRequest, OWNERSHIP_ADDRESS_KEY, OWNERSHIP_ENV_KEY, OWNERSHIP_MANAGED_BY_KEY,
     OWNERSHIP_MANAGED_BY_VALUE, OWNERSHIP_PROJECT_KEY, Observed, Ownership, Provider, ReadRequest, Resource,
-    ResourceChange,
+    ResourceChange, is_ownership_key,
 };
 pub use serde_json::Value;

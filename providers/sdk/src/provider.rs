@@ -14,6 +14,11 @@ pub const OWNERSHIP_ENV_KEY: &str = "strata.dev/env";
 /// Annotation/tag holding the resource address.
 pub const OWNERSHIP_ADDRESS_KEY: &str = "strata.dev/address";
 
+/// Whether a label, annotation or tag key is one of strata's ownership marks (never a user's).
+pub fn is_ownership_key(key: &str) -> bool {
+    [OWNERSHIP_MANAGED_BY_KEY, OWNERSHIP_PROJECT_KEY, OWNERSHIP_ENV_KEY, OWNERSHIP_ADDRESS_KEY].contains(&key)
+}
+
 /// One desired resource, as lowered from the spec. `attrs` is the provider's own document
 /// (a Kubernetes manifest, a CloudFront DistributionConfig as JSON, ...). Before the engine hands
 /// it to `create`/`update`, every `${...}` reference inside has been resolved.

@@ -1,0 +1,7 @@
+//! Tests against local emulators (moto, kube-test-server + kubectl).
+
+mod cli_s3;
+mod e2e_aws;
+mod e2e_kube;
+mod e2e_mesh;
+mod e2e_scaling_flags;
