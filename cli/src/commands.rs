@@ -13,8 +13,6 @@ use crate::args::{
     ApplyArgs, Cli, Command, FlagsCommand, Format, GlobalArgs, LockArgs, LockCommand, MigrateArgs, OutputArgs,
     PlanArgs, StateCommand,
 };
-use crate::registry::DefaultFactory;
-use strata_backend_s3::{S3Backend, S3Options};
 use strata_engine::apply::{ApplyObserver, ApplyOptions, ApplyReport, Outcome, apply, check_plan_is_current};
 use strata_engine::config::{Config, load};
 use strata_engine::diag::{Diagnostics, did_you_mean};
@@ -22,7 +20,7 @@ use strata_engine::plan::{Action, Change, Plan, PlanOptions, plan};
 use strata_engine::redact::Redactor;
 use strata_engine::render::{self, Style};
 use strata_engine::retry::RetryPolicy;
-use strata_engine::spec::{StateConfig, units::Duration as SpecDuration};
+use strata_engine::spec::units::Duration as SpecDuration;
 use strata_engine::state::{LocalBackend, LockInfo, State, StateBackend, StateError};
 
 /// Exit codes, as CI expects from Terraform's `-detailed-exitcode`.
@@ -103,7 +101,8 @@ pub async fn run(cli: Cli, ui: Ui, cancel: watch::Receiver<u32>) -> Result<u8> {
         Command::Schema => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&strata_engine::schema::generate()).expect("schema serializes")
+                serde_json::to_string_pretty(&strata_engine::schema::generate(&crate::registry::registry(false)))
+                    .expect("schema serializes")
             );
             Ok(EXIT_OK)
         }
@@ -162,8 +161,8 @@ fn read_spec(g: &GlobalArgs) -> Result<String> {
 pub fn load_config(g: &GlobalArgs) -> Result<Config> {
     let text = read_spec(g)?;
     let name = g.file.display().to_string();
-    let factory = DefaultFactory { force_conflicts: g.force_conflicts };
-    load(&name, text, g.env.as_deref(), &factory).map_err(CliError::Spec)
+    let registry = crate::registry::registry(g.force_conflicts);
+    load(&name, text, g.env.as_deref(), &registry).map_err(CliError::Spec)
 }
 
 fn spec_dir(g: &GlobalArgs) -> PathBuf {
@@ -172,32 +171,8 @@ fn spec_dir(g: &GlobalArgs) -> PathBuf {
 
 /// The state backend the spec asks for.
 pub async fn open_backend(config: &Config, g: &GlobalArgs) -> Result<Arc<dyn StateBackend>> {
-    match &config.parsed.state {
-        StateConfig::Local { path } => {
-            let default = if config.parsed.env == strata_engine::spec::DEFAULT_ENV {
-                PathBuf::from(".strata/state.json")
-            } else {
-                PathBuf::from(format!(".strata/{}/state.json", config.parsed.env))
-            };
-            let p = path.as_ref().map(PathBuf::from).unwrap_or(default);
-            let p = if p.is_absolute() { p } else { spec_dir(g).join(p) };
-            Ok(traced(Arc::new(LocalBackend::new(p))))
-        }
-        StateConfig::S3(c) => {
-            // States that cannot be written (fenced, network gone) are kept beside the spec.
-            let dir = spec_dir(g).join(S3_RECOVERY_DIR);
-            let options =
-                S3Options { recovery_dir: Some(std::path::absolute(&dir).unwrap_or(dir)), ..S3Options::default() };
-            // `${env}` in the key was substituted when the spec was loaded; the backend replaces
-            // any left (a key built elsewhere) with the same environment name.
-            let backend = S3Backend::with_options(c, &config.parsed.env, options)?;
-            Ok(traced(Arc::new(backend)))
-        }
-    }
+    Ok(traced(config.open_backend(&spec_dir(g))?))
 }
-
-/// Where the S3 backend saves states it could not write, relative to the spec's directory.
-pub const S3_RECOVERY_DIR: &str = ".strata/recovery";
 
 /// Wraps `backend` in the `STRATA_LOG=debug` tracer when asked for.
 fn traced(backend: Arc<dyn StateBackend>) -> Arc<dyn StateBackend> {

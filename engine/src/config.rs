@@ -8,13 +8,15 @@ use std::sync::Arc;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
-use strata_sdk::{Address, Resource};
+use strata_sdk::{Address, ProviderContext, Resource, SettingsError};
 
 use crate::diag::{Diagnostics, SpecDiagnostic, closest_address, did_you_mean};
-use crate::lower::{self, Lowering, RawResources};
-use crate::providers::{ProviderContext, ProviderFactory, ProviderSet, RateLimit, split_engine_settings};
+use crate::lower::{self, Sections};
+use crate::providers::{ProviderSet, RateLimit, split_engine_settings};
+use crate::registry::Registry;
 use crate::spec::refs::{RefExpr, find_refs};
 use crate::spec::{ParsedSpec, Path, SpecContext, parse_spec_with_env, path};
+use crate::state::StateBackendPlugin;
 
 /// A reference from one resource's attribute to another resource's attribute or output.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,9 +42,21 @@ pub struct Config {
     /// others are applied exactly as written, without a resolution pass.
     pub templated: Vec<bool>,
     pub providers: ProviderSet,
+    /// The plugin of the state backend `state.backend` names.
+    pub backend: Arc<dyn StateBackendPlugin>,
 }
 
 impl Config {
+    /// Opens the state backend `state:` selects, for this environment; relative paths are
+    /// relative to `spec_dir`.
+    pub fn open_backend(
+        &self,
+        spec_dir: &std::path::Path,
+    ) -> Result<Arc<dyn crate::state::StateBackend>, crate::state::StateError> {
+        let cx = crate::state::BackendContext { env: self.parsed.env.clone(), spec_dir: spec_dir.to_path_buf() };
+        self.backend.open(&self.parsed.state.settings, &cx)
+    }
+
     pub fn resource(&self, a: &Address) -> Option<&Resource> {
         self.index.get(a).map(|&i| &self.resources[i])
     }
@@ -101,30 +115,27 @@ pub fn load(
     file_name: &str,
     text: impl Into<Arc<str>>,
     env: Option<&str>,
-    factory: &dyn ProviderFactory,
+    registry: &Registry,
 ) -> Result<Config, Diagnostics> {
-    load_with_env(file_name, text, env, factory, &|k| std::env::var(k).ok())
+    load_with_env(file_name, text, env, registry, &|k| std::env::var(k).ok())
 }
 
 pub fn load_with_env(
     file_name: &str,
     text: impl Into<Arc<str>>,
     env: Option<&str>,
-    factory: &dyn ProviderFactory,
+    registry: &Registry,
     getenv: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Diagnostics> {
-    let lowerings = lower::registry();
-    let sections: Vec<&str> =
-        lowerings.iter().map(|l| l.section()).filter(|s| !crate::spec::CORE_SECTIONS.contains(s)).collect();
-    let (mut parsed, mut diags) = parse_spec_with_env(file_name, text, env, &sections, getenv)?;
+    let plugin_names = registry.names();
+    let (mut parsed, mut diags) = parse_spec_with_env(file_name, text, env, &plugin_names, getenv)?;
     crate::redact::register_process_secrets(&parsed.secrets);
 
-    // Lower every section present. The raw `resources:` list is handed over rather than lent
-    // (its documents become the resources'); `raw_entry[i]` is the entry resource `i` came from.
-    let mut raw_section = parsed.doc.as_object_mut().and_then(|d| d.shift_remove(RawResources.section()));
-    let mut resources = Vec::new();
-    let mut raw_entry: Vec<Option<usize>> = Vec::new();
+    // The raw `resources:` list is handed over rather than lent (its documents become the
+    // resources'); `raw_entry[i]` is the entry resource `i` came from.
+    let raw_section = parsed.doc.as_object_mut().and_then(|d| d.shift_remove("resources"));
     let mut cx = SpecContext {
+        names: &plugin_names,
         project: &parsed.project,
         env: &parsed.env,
         services: &parsed.services,
@@ -132,23 +143,38 @@ pub fn load_with_env(
         source: &parsed.source,
         diags: Diagnostics::default(),
     };
-    for l in &lowerings {
-        if l.section() == RawResources.section() {
-            if let Some(section) = raw_section.take().filter(|v| !v.is_null()) {
-                for (entry, r) in lower::lower_raw_entries(&mut cx, section) {
-                    raw_entry.push(Some(entry));
-                    resources.push(r);
+    let backend = registry.backend_plugin(&parsed.state.backend).cloned().unwrap_or_else(|| {
+        // The parser reported the unknown name; check nothing more and fall back to the default.
+        Arc::new(crate::state::LocalPlugin)
+    });
+    if backend.name() == parsed.state.backend {
+        backend.check(&mut cx, &parsed.state.settings);
+    }
+    let mut resources = Vec::new();
+    let mut raw_entry: Vec<Option<usize>> = Vec::new();
+    if let Some(section) = raw_section.filter(|v| !v.is_null()) {
+        for (entry, r) in lower::lower_raw_entries(&mut cx, section) {
+            raw_entry.push(Some(entry));
+            resources.push(r);
+        }
+    }
+    // Every section present is decoded first, then lowered with the others' configs at hand.
+    let mut decoded = Sections::default();
+    for section in registry.sections() {
+        match parsed.doc.get(section.name()) {
+            None | Some(Value::Null) => {}
+            Some(value) => {
+                if let Some(config) = section.decode_any(&mut cx, value) {
+                    decoded.insert(section.name(), config);
                 }
             }
-            continue;
         }
-        match parsed.doc.get(l.section()) {
-            None | Some(Value::Null) => {}
-            Some(section) => {
-                let lowered = l.lower(&mut cx, section);
-                raw_entry.resize(raw_entry.len() + lowered.len(), None);
-                resources.extend(lowered);
-            }
+    }
+    for section in registry.sections() {
+        if let Some(config) = decoded.by_name(section.name()) {
+            let lowered = section.lower_any(&mut cx, config, &decoded);
+            raw_entry.resize(raw_entry.len() + lowered.len(), None);
+            resources.extend(lowered);
         }
     }
     diags.extend(std::mem::take(&mut cx.diags));
@@ -186,7 +212,11 @@ pub fn load_with_env(
     let origin_of = |i: usize| origin_path(&parsed.doc, raw_entry[i], &resources[i]);
 
     // Providers: one instance per provider name used or configured.
-    let pcx = ProviderContext { project: parsed.project.clone(), env: parsed.env.clone() };
+    let pcx = ProviderContext {
+        project: parsed.project.clone(),
+        env: parsed.env.clone(),
+        force_conflicts: registry.force_conflicts(),
+    };
     let mut providers = ProviderSet::default();
     let mut names: BTreeSet<String> = parsed.providers.keys().cloned().collect();
     names.extend(resources.iter().map(|r| r.provider.clone()));
@@ -204,10 +234,31 @@ pub fn load_with_env(
                 ),
             }
         }
-        match factory.create(name, &own, &pcx) {
+        let configured = match registry.provider_plugin(name) {
+            Some(plugin) => plugin.configure(&own, &pcx),
+            None => Err(SettingsError::new(format!("the `{name}` provider is not available in this build of strata"))),
+        };
+        match configured {
             Ok(p) => providers.insert(name, p),
-            Err(message) => {
-                let p = if parsed.providers.contains_key(name) {
+            // A value of the provider's settings that did not decode: reported like any other
+            // decoding problem, at the key or value it names.
+            Err(e) if !e.path.is_empty() && parsed.providers.contains_key(name) => {
+                let mut at = path(["providers", name.as_str()]);
+                at.extend(e.path.iter().cloned());
+                let mut cx = SpecContext {
+                    names: &plugin_names,
+                    project: &parsed.project,
+                    env: &parsed.env,
+                    services: &parsed.services,
+                    doc: &parsed.doc,
+                    source: &parsed.source,
+                    diags: Diagnostics::default(),
+                };
+                cx.report_serde_error(&at, &e.message);
+                diags.extend(cx.diags);
+            }
+            Err(e) => {
+                let at = if parsed.providers.contains_key(name) {
                     path(["providers", name.as_str()])
                 } else {
                     resources.iter().position(|r| &r.provider == name).map(origin_of).unwrap_or_default()
@@ -216,9 +267,9 @@ pub fn load_with_env(
                     SpecDiagnostic::new(
                         "provider::config",
                         "Provider unavailable",
-                        format!("The `{name}` provider cannot be set up: {message}."),
+                        format!("The `{name}` provider cannot be set up: {}.", e.message),
                     )
-                    .at(parsed.source.key_span(&p), &parsed.source.file),
+                    .at(parsed.source.key_span(&at), &parsed.source.file),
                 );
             }
         }
@@ -340,7 +391,7 @@ pub fn load_with_env(
     }
     let mut parsed = parsed;
     parsed.release_load_only_data();
-    Ok(Config { parsed, resources, index, deps, refs, templated, providers })
+    Ok(Config { parsed, resources, index, deps, refs, templated, providers, backend })
 }
 
 /// Every `${...}` in the strings of `v` (no paths: references are found by their text).
@@ -476,9 +527,9 @@ fn origin_path(doc: &Value, raw_entry: Option<usize>, r: &Resource) -> Path {
     p
 }
 
-/// Convenience for tests: a factory with one shared test provider under `test`.
-pub fn test_factory(p: Arc<dyn strata_sdk::Provider>) -> crate::providers::StaticFactory {
-    crate::providers::StaticFactory::default().with("test", p)
+/// Convenience for tests: the standard sections with one shared test provider under `test`.
+pub fn test_factory(p: Arc<dyn strata_sdk::Provider>) -> Registry {
+    Registry::standard().provider_instance("test", p)
 }
 
 #[cfg(test)]

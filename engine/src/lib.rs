@@ -13,6 +13,7 @@ pub mod lower;
 pub mod plan;
 pub mod providers;
 pub mod redact;
+pub mod registry;
 pub mod render;
 pub mod retry;
 pub mod schema;

@@ -1,15 +1,19 @@
-//! The JSON Schema of strata.yaml, generated from the same types the loader decodes (core
-//! sections here, each lowering's section from its own config types). `schemas/strata.schema.json`
-//! is this output, committed; a test fails when it drifts.
+//! The JSON Schema of strata.yaml, generated from the same types the loader and the plugins
+//! decode: the core keys here, each section's from its config types, each provider's settings
+//! and each state backend's settings from their plugins. `schemas/strata.schema.json` is this
+//! output for the CLI's registry, committed; a test of the CLI fails when it drifts.
 
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::lower;
-use crate::spec::{KNOWN_PROVIDERS, Service, StateConfig};
+use crate::registry::Registry;
+use crate::spec::Service;
+use crate::state::DEFAULT_BACKEND;
 
-/// Generates the schema (draft 2020-12, which yaml-language-server understands).
-pub fn generate() -> Value {
+/// Generates the schema (draft 2020-12, which yaml-language-server understands) for the plugins
+/// in `registry`.
+pub fn generate(registry: &Registry) -> Value {
     let mut generator = SchemaSettings::draft2020_12().into_generator();
     let mut properties = Map::new();
     properties.insert("version".into(), json!({"const": 1, "description": "Spec format version."}));
@@ -17,20 +21,16 @@ pub fn generate() -> Value {
         "project".into(),
         json!({"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", "description": "Project name; becomes a label on every object strata manages."}),
     );
-    properties.insert("state".into(), generator.subschema_for::<StateConfig>().to_value());
-    let providers: Map<String, Value> = KNOWN_PROVIDERS
-        .iter()
-        .filter(|p| **p != "test")
-        .map(|p| (p.to_string(), json!({"type": "object", "description": format!("Settings of the {p} provider; `rate_limit: {{per_second, burst}}` is understood by every provider.")})))
-        .collect();
-    properties
-        .insert("providers".into(), json!({"type": "object", "properties": providers, "additionalProperties": false}));
+    properties.insert("state".into(), state_schema(registry));
+    properties.insert("providers".into(), providers_schema(registry));
     properties.insert(
         "services".into(),
         json!({"type": "object", "additionalProperties": generator.subschema_for::<Service>().to_value(), "description": "Existing workloads the platform wraps."}),
     );
-    for l in lower::registry() {
-        properties.insert(l.section().into(), l.schema(&mut generator).to_value());
+    let provider_names: Vec<&str> = registry.providers().iter().map(|p| p.name()).collect();
+    properties.insert("resources".into(), lower::raw_resources_schema(&mut generator, &provider_names).to_value());
+    for section in registry.sections() {
+        properties.insert(section.name().into(), section.schema(&mut generator).to_value());
     }
     let overlay_keys: Map<String, Value> = properties
         .keys()
@@ -58,46 +58,68 @@ pub fn generate() -> Value {
     if !defs.is_empty() {
         root["$defs"] = Value::Object(defs.into_iter().collect());
     }
-    // The loader reads `state:` without `backend` as the local backend (`state: { path: x }`);
-    // the tagged enum's schema would require the tag.
-    if let Some(variants) = root.pointer_mut("/$defs/StateConfig/oneOf").and_then(Value::as_array_mut) {
-        for v in variants.iter_mut().filter(|v| v.pointer("/properties/backend/const") == Some(&json!("local"))) {
-            if let Some(o) = v.as_object_mut() {
-                o.remove("required");
-            }
-        }
-    }
     root
 }
 
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
+/// A generator whose schemas carry no references: a plugin's schema is embedded whole into
+/// another object (the `backend` key added to it), so it must not point into `$defs`.
+pub fn inline_generator() -> schemars::SchemaGenerator {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.inline_subschemas = true;
+    settings.into_generator()
+}
 
-    #[test]
-    fn the_schema_accepts_and_refuses_what_the_loader_does() {
-        let schema = super::generate();
-        let local = &schema["$defs"]["StateConfig"]["oneOf"][0];
-        assert_eq!(local["properties"]["backend"]["const"], "local");
-        assert!(local.get("required").is_none(), "`state: {{ path: x }}` loads as the local backend: {local}");
-        let s3 = &schema["$defs"]["StateConfig"]["oneOf"][1];
-        assert_eq!(s3["required"].as_array().map(|r| r.contains(&json!("backend"))), Some(true));
-        // Resource entries refuse unknown keys, as `resources.rs` does.
-        let entry = &schema["$defs"]["RawResource"];
-        assert_eq!(entry["additionalProperties"], json!(false), "{entry}");
-    }
+/// `state:`: one alternative per backend, each the backend's settings plus `backend: <name>`
+/// (optional for the default backend, as the loader reads it).
+fn state_schema(registry: &Registry) -> Value {
+    let variants: Vec<Value> = registry
+        .backends()
+        .iter()
+        .map(|b| {
+            let mut variant = b.schema(&mut inline_generator()).to_value();
+            let name = b.name();
+            let backend = json!({"const": name, "description": format!("The `{name}` state backend.")});
+            if let Some(o) = variant.as_object_mut() {
+                o.remove("$schema");
+                o.remove("title");
+                o.entry("properties").or_insert_with(|| json!({}))["backend"] = backend;
+                if name != DEFAULT_BACKEND {
+                    let required = o.entry("required").or_insert_with(|| json!([]));
+                    if let Some(r) = required.as_array_mut() {
+                        r.insert(0, json!("backend"));
+                    }
+                }
+            }
+            variant
+        })
+        .collect();
+    json!({"description": "Where state lives. Default: a local file under `.strata/`.", "oneOf": variants})
+}
 
-    #[test]
-    fn committed_schema_is_up_to_date() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/strata.schema.json");
-        let generated = serde_json::to_string_pretty(&super::generate()).unwrap() + "\n";
-        if std::env::var_os("STRATA_UPDATE_SCHEMA").is_some() {
-            std::fs::write(&path, &generated).unwrap();
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "schemas/strata.schema.json is out of date: run `STRATA_UPDATE_SCHEMA=1 cargo test -p strata-engine committed_schema` and commit it"
-        );
-    }
+/// `providers:`: each registered provider's settings schema, plus the engine's `rate_limit`.
+fn providers_schema(registry: &Registry) -> Value {
+    let rate_limit = json!({
+        "description": "Requests per second and burst (token bucket), separate from --parallelism.",
+        "type": "object",
+        "properties": {"per_second": {"type": "number", "exclusiveMinimum": 0}, "burst": {"type": "integer", "minimum": 1}},
+        "required": ["per_second"],
+        "additionalProperties": false,
+    });
+    let providers: Map<String, Value> = registry
+        .providers()
+        .iter()
+        .map(|p| {
+            let mut settings = p.settings_schema();
+            // Providers give self-contained schemas (no `$defs`); the engine adds `rate_limit`.
+            if let Some(props) = settings.get_mut("properties").and_then(Value::as_object_mut) {
+                props.insert("rate_limit".into(), rate_limit.clone());
+            }
+            if let Some(o) = settings.as_object_mut() {
+                o.remove("$schema");
+                o.insert("description".into(), json!(format!("Settings of the {} provider.", p.name())));
+            }
+            (p.name().to_string(), settings)
+        })
+        .collect();
+    json!({"type": "object", "properties": providers, "additionalProperties": false})
 }

@@ -84,8 +84,8 @@ fn the_loader_never_panics() {
         {
             let env = if i % 2 == 0 { None } else { Some("dev") };
             let result = catch_unwind(AssertUnwindSafe(|| {
-                let factory =
-                    test_factory(Arc::new(TestProvider::new())).with("kubernetes", Arc::new(TestProvider::new()));
+                let factory = test_factory(Arc::new(TestProvider::new()))
+                    .provider_instance("kubernetes", Arc::new(TestProvider::new()));
                 if let Err(d) = load_with_env("strata.yaml", text.as_str(), env, &factory, &|_| None) {
                     // Rendering must not panic either (spans inside the text, on char boundaries).
                     let _ = d.render(false);

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let factory = test_factory(Arc::new(TestProvider::new())).with("kubernetes", Arc::new(TestProvider::new()));
+    let factory = test_factory(Arc::new(TestProvider::new())).provider_instance("kubernetes", Arc::new(TestProvider::new()));
     // Half the inputs select an environment, so overlays are exercised too.
     let env = if data.len() % 2 == 0 { None } else { Some("dev") };
     let getenv = |name: &str| (name == "HOME").then(|| "/home/fuzz".to_string());

@@ -35,8 +35,10 @@
 // here alone would not help.
 #![allow(clippy::result_large_err)]
 
+mod config;
 pub mod crypto;
 mod dynamo;
+mod plugin;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,7 +55,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption};
 use tokio::sync::OnceCell;
 
-use strata_engine::spec::{LockKind, S3StateConfig};
+pub use config::{EncryptionConfig, LockKind, S3StateConfig};
+pub use plugin::S3Plugin;
 use strata_engine::state::{LockInfo, State, StateBackend, StateError};
 
 use crypto::Cipher;
@@ -937,7 +940,6 @@ impl StateBackend for S3Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_engine::spec::EncryptionConfig;
 
     fn config() -> S3StateConfig {
         S3StateConfig {

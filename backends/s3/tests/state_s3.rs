@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use fault_proxy::{FaultProxy, Faults};
 use moto::Moto;
-use strata_backend_s3::{S3Backend, S3Options};
-use strata_engine::spec::{EncryptionConfig, LockKind, S3StateConfig};
+use strata_backend_s3::{EncryptionConfig, LockKind, S3Backend, S3Options, S3StateConfig};
 use strata_engine::state::{LockInfo, ResourceState, State, StateBackend, StateError, suite};
 
 const REGION: &str = "us-east-1";

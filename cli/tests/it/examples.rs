@@ -1,10 +1,10 @@
 //! Every `examples/*/strata.yaml` loads without diagnostics, in its base form and in every
-//! environment it declares, with the providers strata ships (`DefaultFactory`). Loading calls
+//! environment it declares, with the providers strata ships (`registry()`). Loading calls
 //! no provider, so no cluster or cloud account is needed.
 
 use std::path::Path;
 
-use strata::registry::DefaultFactory;
+use strata::registry::registry;
 use strata_engine::config::load_with_env;
 
 /// Environment variables the examples read, with stand-in values.
@@ -36,7 +36,7 @@ fn every_example_loads_cleanly() {
             .map(|n| n.to_value().as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default())
             .unwrap_or_default();
         for env in std::iter::once(None).chain(envs.iter().map(|e| Some(e.as_str()))) {
-            match load_with_env(&name, text.as_str(), env, &DefaultFactory::default(), &getenv) {
+            match load_with_env(&name, text.as_str(), env, &registry(false), &getenv) {
                 Ok(_) => loaded += 1,
                 Err(d) => failures.push(format!("{name} (env {env:?}):\n{}", d.render(false))),
             }
@@ -60,7 +60,7 @@ fn cdn_getenv(name: &str) -> Option<String> {
 
 /// Loads `text` as the CLI does, with the built-in providers.
 fn load_config(text: String) -> Result<strata_engine::config::Config, strata_engine::diag::Diagnostics> {
-    load_with_env("strata.yaml", text, None, &DefaultFactory::default(), &cdn_getenv)
+    load_with_env("strata.yaml", text, None, &registry(false), &cdn_getenv)
 }
 
 /// The whole configuration: the AWS provider accepts every generated document, and

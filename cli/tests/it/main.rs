@@ -9,6 +9,8 @@
 mod cli;
 mod emulated;
 mod examples;
+mod invalid_specs;
+mod schema;
 
 // Launchers and helpers shared with other crates' tests (`tests/support/`).
 #[path = "../../../tests/support/fault_proxy.rs"]

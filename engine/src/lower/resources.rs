@@ -9,60 +9,59 @@
 //!     aws: { kind: route53_record, ... }   # other providers: `kind` plus the attributes
 //! ```
 
-use std::collections::BTreeMap;
-
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use serde_json::Value;
 use strata_sdk::{Address, Resource};
 
-use super::Lowering;
 use crate::diag::did_you_mean;
-use crate::spec::{KNOWN_PROVIDERS, SpecContext, path};
+use crate::spec::{SpecContext, path};
 
-/// One raw resource entry.
+/// The keys of a raw resource entry besides the provider key.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // fields are read from the JSON value; the struct exists for the schema
-pub struct RawResource {
+struct EntryKeys {
     /// Name used in the address (`resources.<name>`); required except for Kubernetes objects,
     /// whose address is derived from kind, namespace and name.
-    pub name: Option<String>,
+    name: Option<String>,
     /// Addresses this resource must be applied after (in addition to its references).
     #[serde(default)]
-    pub depends_on: Vec<String>,
-    /// A Kubernetes manifest (any kind, core or custom).
-    pub kubernetes: Option<BTreeMap<String, Value>>,
-    /// An AWS resource: `kind` plus its attributes.
-    pub aws: Option<BTreeMap<String, Value>>,
-    pub gcp: Option<BTreeMap<String, Value>>,
-    pub azure: Option<BTreeMap<String, Value>>,
-    pub cloudflare: Option<BTreeMap<String, Value>>,
-    /// Built-in local resources (`kind: file`).
-    pub local: Option<BTreeMap<String, Value>>,
+    depends_on: Vec<String>,
 }
 
-pub struct RawResources;
-
-impl Lowering for RawResources {
-    fn section(&self) -> &'static str {
-        "resources"
+/// JSON Schema of the `resources:` list: each entry has `name`, `depends_on` and exactly one key
+/// naming a registered provider, whose value is that provider's document (a Kubernetes
+/// manifest; for other providers `kind` plus the attributes).
+pub fn schema(generator: &mut SchemaGenerator, providers: &[&str]) -> Schema {
+    let keys = EntryKeys::json_schema(generator).to_value();
+    let mut properties = keys["properties"].as_object().cloned().unwrap_or_default();
+    for p in providers {
+        let description = if *p == "kubernetes" {
+            "A Kubernetes manifest (any kind, core or custom).".to_string()
+        } else {
+            format!("A resource of the `{p}` provider: `kind` plus its attributes.")
+        };
+        properties.insert(p.to_string(), serde_json::json!({"type": "object", "description": description}));
     }
-
-    fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
-        <Vec<RawResource>>::json_schema(generator)
-    }
-
-    fn lower(&self, cx: &mut SpecContext<'_>, section: &Value) -> Vec<Resource> {
-        lower_entries(cx, section.clone()).into_iter().map(|(_, r)| r).collect()
-    }
+    let one_provider: Vec<Value> = providers.iter().map(|p| serde_json::json!({"required": [p]})).collect();
+    let entry = serde_json::json!({
+        "description": "One raw resource: `name`, `depends_on` and exactly one provider key.",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+        "oneOf": one_provider,
+    });
+    generator.definitions_mut().insert("RawResource".into(), entry);
+    Schema::try_from(serde_json::json!({"type": "array", "items": {"$ref": "#/$defs/RawResource"}}))
+        .expect("an object is a schema")
 }
 
 /// Lowers the `resources:` list, moving each entry's document into its resource, and returns
 /// each resource with the index of the entry it came from (diagnostics point there).
 ///
 /// Loading takes the list out of the merged document and hands it here rather than lending it
-/// to [`Lowering::lower`]: the entries are the resources' own documents, and at 100k entries a
+/// to a section's `lower`: the entries are the resources' own documents, and at 100k entries a
 /// copy is ~150 MiB held through the rest of loading.
 pub fn lower_entries(cx: &mut SpecContext<'_>, section: Value) -> Vec<(usize, Resource)> {
     let Value::Array(items) = section else {
@@ -99,13 +98,15 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: Value) -> Option<Resource
         );
         return None;
     };
+    let names = cx.names;
+    let providers = &names.providers;
     let mut provider: Option<&str> = None;
     let mut ok = true;
     for key in entry.keys() {
         if ENTRY_KEYS.contains(&key.as_str()) {
             continue;
         }
-        if KNOWN_PROVIDERS.contains(&key.as_str()) {
+        if providers.contains(&key.as_str()) {
             if let Some(first) = provider {
                 cx.key_error(
                     &path(["resources", idx.as_str(), key.as_str()]),
@@ -121,7 +122,7 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: Value) -> Option<Resource
                 provider = Some(key.as_str());
             }
         } else {
-            let candidates: Vec<&str> = ENTRY_KEYS.iter().chain(KNOWN_PROVIDERS).copied().collect();
+            let candidates: Vec<&str> = ENTRY_KEYS.iter().chain(providers.iter()).copied().collect();
             cx.key_error(
                 &path(["resources", idx.as_str(), key.as_str()]),
                 "spec::unknown-key",
@@ -139,7 +140,7 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: Value) -> Option<Resource
                 "spec::missing-key",
                 "Missing provider",
                 "This resource does not say which provider owns it.",
-                Some(format!("add one of: {}", KNOWN_PROVIDERS.join(", "))),
+                Some(format!("add one of: {}", providers.join(", "))),
             );
         }
         return None;

@@ -22,78 +22,37 @@ use yaml::{Node, Span};
 pub const CORE_SECTIONS: &[&str] =
     &["version", "project", "state", "providers", "services", "resources", "environments"];
 
-/// Providers strata knows, for "did you mean" on `providers:` keys and raw resources.
-pub const KNOWN_PROVIDERS: &[&str] = &["kubernetes", "aws", "gcp", "azure", "cloudflare", "local", "test"];
-
-/// Environment name used when `--env` is not given.
-pub const DEFAULT_ENV: &str = "default";
-
-/// Where state lives. Defaults to a local file under `.strata/`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
-pub enum StateConfig {
-    /// A JSON file on disk (default `.strata/state.json`, or `.strata/<env>/state.json` when an
-    /// environment is selected).
-    Local {
-        #[serde(default)]
-        path: Option<String>,
-    },
-    /// An object in S3 or an S3-compatible store.
-    S3(S3StateConfig),
+/// The names the registered plugins contribute to the spec: top-level sections, provider names
+/// (`providers:` keys, raw resource entries) and state backends (`state.backend`). Unknown names
+/// are reported with a "did you mean" among these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names {
+    /// Sections beyond [`CORE_SECTIONS`] (`mesh`, `cdn`, ...).
+    pub sections: Vec<&'static str>,
+    pub providers: Vec<&'static str>,
+    pub backends: Vec<&'static str>,
 }
 
-impl Default for StateConfig {
+/// `state:` as the core reads it: which backend, and the rest of the map, which the backend
+/// plugin decodes and checks (it owns the type).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateSettings {
+    pub backend: String,
+    /// The `state:` map without `backend` (an empty map when there is no `state:`).
+    pub settings: Value,
+}
+
+impl Default for StateSettings {
     fn default() -> Self {
-        StateConfig::Local { path: None }
+        StateSettings {
+            backend: crate::state::DEFAULT_BACKEND.to_string(),
+            settings: Value::Object(Default::default()),
+        }
     }
 }
 
-/// `state: { backend: s3, ... }`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct S3StateConfig {
-    pub bucket: String,
-    /// Object key; may contain `${env}` so each environment has its own state.
-    pub key: String,
-    #[serde(default)]
-    pub region: Option<String>,
-    /// Endpoint of an S3-compatible store (MinIO, R2, Ceph); implies path-style addressing.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    #[serde(default)]
-    pub profile: Option<String>,
-    /// `s3` (lock object next to the state, conditional write) or `dynamodb`.
-    #[serde(default)]
-    pub lock: Option<LockKind>,
-    #[serde(default)]
-    pub dynamodb_table: Option<String>,
-    /// Client-side encryption of the state object.
-    #[serde(default)]
-    pub encryption: Option<EncryptionConfig>,
-    /// Server-side encryption: `AES256` (SSE-S3) or `aws:kms` with `kms_key_id`.
-    #[serde(default)]
-    pub sse: Option<String>,
-    #[serde(default)]
-    pub kms_key_id: Option<String>,
-    /// Lock lease in seconds; a live holder renews it.
-    #[serde(default)]
-    pub lease_seconds: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum LockKind {
-    S3,
-    Dynamodb,
-}
-
-/// Client-side state encryption (AES-256-GCM) with a key from an environment variable.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EncryptionConfig {
-    /// Name of the environment variable holding the base64 32-byte key.
-    pub key_env: String,
-}
+/// Environment name used when `--env` is not given.
+pub const DEFAULT_ENV: &str = "default";
 
 /// An existing workload the platform wraps (strata does not deploy it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -195,6 +154,8 @@ impl SourceIndex {
 /// What lowerings and the core decode against: the merged document for one environment, the
 /// services, and a sink for diagnostics that knows where every path came from.
 pub struct SpecContext<'a> {
+    /// What the registered plugins are called (raw resources check provider names).
+    pub names: &'a Names,
     pub project: &'a str,
     pub env: &'a str,
     pub services: &'a BTreeMap<String, Service>,
@@ -255,7 +216,9 @@ impl SpecContext<'_> {
         }
     }
 
-    fn report_serde_error(&mut self, p: &[String], message: &str) {
+    /// Reports serde's `message` about the value at `p` (a full path in the spec) as decoding
+    /// does: unknown keys at the key with "did you mean", wrong types and values at the value.
+    pub fn report_serde_error(&mut self, p: &[String], message: &str) {
         if let Some((unknown, expected)) = parse_unknown(message, "unknown field `") {
             let mut full = p.to_vec();
             // serde_path_to_error may or may not include the unknown key itself in the path.
@@ -418,7 +381,7 @@ pub struct ParsedSpec {
     pub project: String,
     pub env: String,
     pub version: u32,
-    pub state: StateConfig,
+    pub state: StateSettings,
     pub providers: BTreeMap<String, Value>,
     pub services: BTreeMap<String, Service>,
     /// The merged document (env overlay applied, `${env...}` substituted).
@@ -444,9 +407,9 @@ pub fn parse_spec(
     file_name: &str,
     text: impl Into<std::sync::Arc<str>>,
     env: Option<&str>,
-    extra_sections: &[&str],
+    names: &Names,
 ) -> Result<(ParsedSpec, Diagnostics), Diagnostics> {
-    parse_spec_with_env(file_name, text, env, extra_sections, &|k| std::env::var(k).ok())
+    parse_spec_with_env(file_name, text, env, names, &|k| std::env::var(k).ok())
 }
 
 /// [`parse_spec`] with an injectable environment-variable lookup (tests).
@@ -454,7 +417,7 @@ pub fn parse_spec_with_env(
     file_name: &str,
     text: impl Into<std::sync::Arc<str>>,
     env: Option<&str>,
-    extra_sections: &[&str],
+    names: &Names,
     getenv: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(ParsedSpec, Diagnostics), Diagnostics> {
     let file = SourceFile::new(file_name, text);
@@ -499,7 +462,7 @@ pub fn parse_spec_with_env(
     };
 
     // Unknown top-level sections, with "did you mean" across core and plugged-in sections.
-    let all_sections: Vec<&str> = CORE_SECTIONS.iter().chain(extra_sections).copied().collect();
+    let all_sections: Vec<&str> = CORE_SECTIONS.iter().chain(&names.sections).copied().collect();
     for key in base_map.keys() {
         if !all_sections.contains(&key.as_str()) {
             let help = did_you_mean(key, all_sections.iter().copied())
@@ -616,6 +579,7 @@ pub fn parse_spec_with_env(
 
     let services_map = BTreeMap::new();
     let mut cx = SpecContext {
+        names,
         project: "",
         env: &env_name,
         services: &services_map,
@@ -712,23 +676,14 @@ pub fn parse_spec_with_env(
             "project".into()
         }
     };
-    let state = match doc.get("state") {
-        None | Some(Value::Null) => StateConfig::default(),
-        Some(v) => {
-            let mut v = v.clone();
-            if let Some(o) = v.as_object_mut() {
-                o.entry("backend").or_insert(Value::String("local".into()));
-            }
-            cx.decode(&path(["state"]), &v).unwrap_or_default()
-        }
-    };
+    let state = decode_state(&mut cx, doc.get("state"), &names.backends);
     let mut providers = BTreeMap::new();
     match doc.get("providers") {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => {
             for (name, conf) in m {
-                if !KNOWN_PROVIDERS.contains(&name.as_str()) {
-                    let help = did_you_mean(name, KNOWN_PROVIDERS.iter().copied());
+                if !names.providers.contains(&name.as_str()) {
+                    let help = did_you_mean(name, names.providers.iter().copied());
                     cx.key_error(
                         &path(["providers", name.as_str()]),
                         "spec::unknown-provider",
@@ -856,6 +811,53 @@ fn syntax_help(text: &str, e: &yaml::YamlError) -> (Span, String) {
     (span, help)
 }
 
+/// Reads `state:`: the backend's name (default `local`), checked against the registered
+/// backends, and the rest of the map for the backend to check.
+fn decode_state(cx: &mut SpecContext<'_>, state: Option<&Value>, backends: &[&'static str]) -> StateSettings {
+    let map = match state {
+        None | Some(Value::Null) => return StateSettings::default(),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            cx.error(
+                &path(["state"]),
+                "spec::wrong-type",
+                "Wrong type",
+                "`state` must be a map, like `state: { backend: s3, bucket: ..., key: ... }`.",
+                None,
+            );
+            return StateSettings::default();
+        }
+    };
+    let mut settings = map.clone();
+    let backend = match settings.shift_remove("backend") {
+        None | Some(Value::Null) => crate::state::DEFAULT_BACKEND.to_string(),
+        Some(Value::String(b)) if backends.contains(&b.as_str()) => b,
+        Some(Value::String(b)) => {
+            let help = did_you_mean(&b, backends.iter().copied())
+                .or_else(|| Some(format!("valid values: {}", backends.join(", "))));
+            cx.error(
+                &path(["state", "backend"]),
+                "spec::invalid-value",
+                "Invalid value",
+                format!("`{b}` is not a valid value for `state.backend`."),
+                help,
+            );
+            return StateSettings::default();
+        }
+        Some(_) => {
+            cx.error(
+                &path(["state", "backend"]),
+                "spec::wrong-type",
+                "Wrong type",
+                "`state.backend` must be a string, like `local` or `s3`.",
+                None,
+            );
+            return StateSettings::default();
+        }
+    };
+    StateSettings { backend, settings: Value::Object(settings) }
+}
+
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
@@ -971,7 +973,12 @@ mod tests {
     use super::*;
 
     fn parse(text: &str, env: Option<&str>) -> Result<(ParsedSpec, Diagnostics), Diagnostics> {
-        parse_spec_with_env("strata.yaml", text, env, &["mesh"], &|k| {
+        let names = Names {
+            sections: vec!["mesh"],
+            providers: vec!["kubernetes", "cloudflare"],
+            backends: vec!["local", "s3"],
+        };
+        parse_spec_with_env("strata.yaml", text, env, &names, &|k| {
             (k == "CF_TOKEN").then(|| "s3cr3t-value".to_string())
         })
     }
@@ -986,7 +993,7 @@ mod tests {
         assert!(d.is_empty(), "{:?}", d.items);
         assert_eq!(s.project, "apex");
         assert_eq!(s.services["api"].versions, vec!["v1", "v2"]);
-        assert_eq!(s.state, StateConfig::Local { path: None });
+        assert_eq!(s.state, StateSettings::default());
         assert_eq!(s.env, DEFAULT_ENV);
     }
 
@@ -1013,11 +1020,11 @@ mod tests {
         let text = "version: 1\nproject: apex\nstate: { backend: local, path: \"st/${env}.json\" }\nproviders:\n  cloudflare: { token: \"${env.CF_TOKEN}\" }\nenvironments:\n  dev:\n    state: { path: dev.json }\n";
         let (s, d) = parse(text, Some("dev")).unwrap();
         assert!(d.is_empty(), "{:?}", d.items);
-        assert_eq!(s.state, StateConfig::Local { path: Some("dev.json".into()) });
+        assert_eq!((s.state.backend.as_str(), &s.state.settings), ("local", &serde_json::json!({"path": "dev.json"})));
         assert_eq!(s.providers["cloudflare"]["token"], "s3cr3t-value");
         assert_eq!(s.secrets, vec!["s3cr3t-value".to_string()]);
         let (s, _) = parse(text, None).unwrap();
-        assert_eq!(s.state, StateConfig::Local { path: Some("st/default.json".into()) });
+        assert_eq!(s.state.settings, serde_json::json!({"path": "st/default.json"}));
     }
 
     #[test]
@@ -1033,12 +1040,15 @@ mod tests {
         let text = "version: 1\nproject: apex\nstate: { backend: s3, bucket: b, key: \"p/${env}.json\", region: us-east-1 }\nenvironments:\n  dev:\n    state: { backend: local }\n  prod:\n    state: { key: prod.json }\n";
         let (s, d) = parse(text, Some("dev")).unwrap();
         assert!(d.is_empty(), "{:?}", d.items);
-        assert_eq!(s.state, StateConfig::Local { path: None });
+        assert_eq!(s.state, StateSettings::default());
         // Same backend: the overlay merges into the base.
         let (s, d) = parse(text, Some("prod")).unwrap();
         assert!(d.is_empty(), "{:?}", d.items);
-        let StateConfig::S3(c) = s.state else { panic!("s3 expected") };
-        assert_eq!((c.bucket.as_str(), c.key.as_str()), ("b", "prod.json"));
+        assert_eq!(s.state.backend, "s3");
+        assert_eq!(
+            (&s.state.settings["bucket"], &s.state.settings["key"]),
+            (&serde_json::json!("b"), &serde_json::json!("prod.json"))
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! conformance suite ([`suite`]) so S3 and the local file behave alike.
 
 mod local;
+mod plugin;
 
 pub mod suite;
 pub mod trace;
@@ -17,6 +18,7 @@ use serde_json::Value;
 use strata_sdk::{Address, Applied};
 
 pub use local::LocalBackend;
+pub use plugin::{BackendContext, DEFAULT_BACKEND, LocalPlugin, LocalStateConfig, StateBackendPlugin, decode_settings};
 
 /// Current state document format.
 pub const FORMAT_VERSION: u32 = 1;

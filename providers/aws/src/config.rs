@@ -22,7 +22,7 @@ use crate::error::AwsError;
 /// identity, ECS/IMDS). The standard `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_CLOUDFRONT` /
 /// `AWS_ENDPOINT_URL_ROUTE_53` environment variables are honoured by the SDK itself; `endpoint`
 /// here wins over them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
     /// AWS region for signing. CloudFront and Route 53 are global services, so this only

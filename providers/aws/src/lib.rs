@@ -15,6 +15,7 @@ mod cloudfront;
 mod config;
 pub mod diff;
 mod error;
+mod plugin;
 mod route53;
 mod tags;
 
@@ -31,6 +32,7 @@ use tokio::sync::OnceCell;
 pub use aws_sdk_cloudfront::config::Credentials;
 pub use config::AwsConfig;
 pub use error::AwsError;
+pub use plugin::AwsPlugin;
 pub use tags::OwnerMarks;
 
 pub use strata_aws_model::{

@@ -27,7 +27,7 @@ use crate::error::Error;
 /// `kubectl proxy`; plain `http://` allowed), else a kubeconfig (`kubeconfig`, `$KUBECONFIG`,
 /// `~/.kube/config`) with `context` or its current-context, else the in-cluster service account
 /// (strata running as a CronJob).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct KubernetesConfig {
     /// The kubeconfig context to use; default: the kubeconfig's current-context.
@@ -49,6 +49,7 @@ pub struct KubernetesConfig {
     /// How long a delete waits for the object to disappear (finalizers, foreground deletion of
     /// dependents). Seconds as a number, or a string like `90s`, `5m`, `1h`.
     #[serde(deserialize_with = "deserialize_duration", serialize_with = "serialize_duration")]
+    #[schemars(with = "DurationSetting")]
     pub delete_timeout: Duration,
 }
 
@@ -123,6 +124,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         rest = &rest[unit_len..];
     }
     Ok(total)
+}
+
+/// What `delete_timeout` accepts, for the settings schema: seconds, or a duration string.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum DurationSetting {
+    Secs(u64),
+    /// Like `90s`, `5m`, `1h`.
+    Text(String),
 }
 
 fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

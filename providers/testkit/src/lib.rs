@@ -397,3 +397,28 @@ impl Provider for TestProvider {
 pub fn addr(s: &str) -> Address {
     Address::parse(s).expect("valid test address")
 }
+
+/// The test provider as a plugin (`providers: { test: { ... } }`), for a CLI built with its
+/// `test-provider` feature.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestPlugin;
+
+impl strata_sdk::ProviderPlugin for TestPlugin {
+    fn name(&self) -> &'static str {
+        "test"
+    }
+
+    fn settings_schema(&self) -> Value {
+        json!({"type": "object", "description": "The in-memory test provider (strata's own tests)."})
+    }
+
+    fn configure(
+        &self,
+        settings: &Value,
+        _cx: &strata_sdk::ProviderContext,
+    ) -> Result<std::sync::Arc<dyn Provider>, strata_sdk::SettingsError> {
+        let config: TestProviderConfig = strata_sdk::decode_settings(settings)?;
+        let provider = TestProvider::from_config(&config).map_err(strata_sdk::SettingsError::new)?;
+        Ok(std::sync::Arc::new(provider))
+    }
+}

@@ -1,314 +1,222 @@
-//! `cdn:` — content delivery: CloudFront distributions, their cache and origin request
-//! policies, and Route 53 alias records for their domain names.
+//! `cdn:` — content delivery. Each entry names its CDN with `provider:`, and the CDN target of
+//! that name ([`CdnTarget`]) lowers it: `cloudfront` ([`cloudfront`]: distributions, cache and
+//! origin request policies, Route 53 alias records).
 //!
 //! ```yaml
 //! cdn:
 //!   assets:
-//!     provider: cloudfront                  # the only CDN provider in this build
-//!     origin: { domain: apex-assets.s3.us-east-1.amazonaws.com, shield: us-east-1 }
+//!     provider: cloudfront
+//!     origin: { domain: apex-assets.s3.us-east-1.amazonaws.com }
 //!     aliases: [static.example.com]
-//!     certificate: arn:aws:acm:us-east-1:123456789012:certificate/...
-//!     cache:
-//!       default_ttl: 1d                     # fits the managed CachingOptimized policy
-//!       rules:
-//!         - { path: /api/*, origin: api, ttl: 0, forward: { headers: [Authorization], query: all } }
-//!     edge_function: { arn: "arn:aws:cloudfront::123456789012:function/rewrite", event: viewer-request }
-//!     dns: { zone: example.com }            # Route 53 alias A/AAAA records for the aliases
-//!     invalidate_on_change: ["/*"]
 //! ```
 //!
-//! Addresses: `cdn.<name>` (the `cloudfront_distribution`; its outputs `id`, `arn`,
-//! `domain_name`, `hosted_zone_id` and `status` are what `${cdn.<name>.domain_name}` refers to),
-//! `cdn.<name>.cache.<behavior>` (`cloudfront_cache_policy`),
-//! `cdn.<name>.origin_request.<behavior>` (`cloudfront_origin_request_policy`), where
-//! `<behavior>` is `default` or a rule's name, and `cdn.<name>.dns.<record>.a|aaaa`
-//! (`route53_record`, `<record>` relative to the zone, `@` for the apex). The reference is
+//! The section checks what every entry shares (its name, that it is a map, the provider) and
+//! hands the entry to its target. Addresses start with `cdn.<name>`; the reference is
 //! docs/cdn.md.
 
-mod build;
-mod config;
-#[cfg(test)]
-mod tests;
-mod validate;
+pub mod cloudfront;
+mod target;
 
 use schemars::{Schema, SchemaGenerator, json_schema};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use strata_sdk::Resource;
 
-pub use config::{CacheSpec, CloudFrontCdn, OriginSpec, RuleSpec};
+pub use cloudfront::CloudFront;
+pub use target::CdnTarget;
 
-use super::Lowering;
+use super::{Section, Sections};
 use crate::diag::did_you_mean;
 use crate::spec::{SpecContext, is_dns_label, path};
 
-/// The `cdn:` lowering.
-pub struct Cdn;
+/// Every CDN the spec format names. A name here without a registered target is reported as "not
+/// supported yet in this build" rather than as a typo.
+pub const SPEC_PROVIDERS: &[&str] = &["cloudfront", "cloudflare", "gcp", "azure"];
 
-impl Lowering for Cdn {
-    fn section(&self) -> &'static str {
+/// The `cdn:` section, with the CDNs it can lower to.
+pub struct Cdn {
+    targets: Vec<Box<dyn CdnTarget>>,
+}
+
+/// The decoded `cdn:` section: each entry whose name and provider are valid, in spec order.
+#[derive(Debug, Default)]
+pub struct CdnConfig {
+    pub entries: Vec<CdnEntry>,
+}
+
+/// One `cdn.<name>` entry, as the section reads it: the target's own settings are decoded by
+/// the target when it lowers the entry.
+#[derive(Debug, Clone)]
+pub struct CdnEntry {
+    pub name: String,
+    /// The registered target that serves it (`cloudfront`).
+    pub provider: String,
+    /// The entry's whole map, `provider` included.
+    pub settings: Map<String, Value>,
+}
+
+impl Cdn {
+    /// No targets yet: add them with [`Cdn::target`].
+    pub fn new() -> Self {
+        Cdn { targets: Vec::new() }
+    }
+
+    /// The CDNs built into strata. A new CDN target is one line here.
+    pub fn standard() -> Self {
+        Cdn::new().target(CloudFront)
+    }
+
+    pub fn target(mut self, target: impl CdnTarget + 'static) -> Self {
+        self.targets.push(Box::new(target));
+        self
+    }
+
+    fn find(&self, name: &str) -> Option<&dyn CdnTarget> {
+        self.targets.iter().find(|t| t.name() == name).map(|t| t.as_ref())
+    }
+
+    fn names(&self) -> Vec<&'static str> {
+        self.targets.iter().map(|t| t.name()).collect()
+    }
+
+    /// Checks the entry's name, shape and provider; `None` (reported) when it cannot be lowered.
+    fn decode_entry(&self, cx: &mut SpecContext<'_>, name: &str, value: &Value) -> Option<CdnEntry> {
+        let here = path(["cdn", name]);
+        let example = self.names().first().map_or("cloudfront", |n| n).to_string();
+        if !is_dns_label(name) {
+            cx.key_error(
+                &here,
+                "cdn::invalid-name",
+                "Invalid name",
+                format!("`{name}` cannot be a CDN name: it names the distribution's resources and policies, so use lowercase letters, digits and `-`, at most 63 characters."),
+                None,
+            );
+            return None;
+        }
+        let Some(obj) = value.as_object() else {
+            cx.error(
+                &here,
+                "spec::wrong-type",
+                "Wrong type",
+                format!("`cdn.{name}` must be a map of settings."),
+                Some(format!("write `{{ provider: {example}, origin: {{ domain: ... }} }}`")),
+            );
+            return None;
+        };
+        if obj.contains_key("strategy") || obj.contains_key("members") {
+            let key = if obj.contains_key("strategy") { "strategy" } else { "members" };
+            cx.key_error(
+                &path(["cdn", name, key]),
+                "cdn::unsupported",
+                "Not supported yet",
+                format!("`cdn.{name}` is a multi-CDN entry (DNS failover or weights across CDN entries), which is not supported yet in this build; nothing would be created for it."),
+                Some("remove the entry, or point DNS at one entry with its `dns:` setting".into()),
+            );
+            return None;
+        }
+        let supported = self.names().join(", ");
+        match obj.get("provider") {
+            None => {
+                cx.key_error(
+                    &here,
+                    "spec::missing-key",
+                    "Missing required key",
+                    format!("`cdn.{name}` needs the key `provider`: the CDN that serves it."),
+                    Some(format!("add `provider: {example}` under `cdn.{name}`")),
+                );
+                None
+            }
+            Some(Value::String(p)) if self.find(p).is_some() => {
+                Some(CdnEntry { name: name.to_string(), provider: p.clone(), settings: obj.clone() })
+            }
+            Some(Value::String(p)) if SPEC_PROVIDERS.contains(&p.as_str()) => {
+                cx.error(
+                    &path(["cdn", name, "provider"]),
+                    "cdn::unsupported-provider",
+                    "Provider not supported yet",
+                    format!(
+                        "cdn provider `{p}` is not supported yet in this build; supported: {supported}. Nothing would be created for `cdn.{name}`."
+                    ),
+                    Some(format!("use `provider: {example}`, or remove the entry until its provider is supported")),
+                );
+                None
+            }
+            Some(Value::String(p)) => {
+                let known: Vec<&str> = SPEC_PROVIDERS.iter().copied().chain(self.names()).collect();
+                let help = did_you_mean(p, known.iter().copied()).or_else(|| Some(format!("supported: {supported}")));
+                cx.error(
+                    &path(["cdn", name, "provider"]),
+                    "spec::invalid-value",
+                    "Invalid value",
+                    format!("`{p}` is not a CDN provider strata knows."),
+                    help,
+                );
+                None
+            }
+            Some(_) => {
+                cx.error(
+                    &path(["cdn", name, "provider"]),
+                    "spec::wrong-type",
+                    "Wrong type",
+                    format!("`cdn.{name}.provider` must be a string, like `{example}`."),
+                    None,
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Default for Cdn {
+    fn default() -> Self {
+        Cdn::standard()
+    }
+}
+
+impl Section for Cdn {
+    type Config = CdnConfig;
+
+    fn name(&self) -> &'static str {
         "cdn"
     }
 
     fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
-        let entry = generator.subschema_for::<CloudFrontCdn>();
+        let entries: Vec<Schema> = self.targets.iter().map(|t| t.entry_schema(generator)).collect();
+        let entry = match entries.len() {
+            1 => entries.into_iter().next().expect("one"),
+            _ => json_schema!({ "oneOf": entries }),
+        };
         json_schema!({
-            "description": "CDN entries by name. Each becomes a CloudFront distribution (`provider: cloudfront`), with the cache and origin request policies its behaviors need and optional Route 53 alias records.",
+            "description": "CDN entries by name. Each names the CDN that serves it with `provider:`; see each provider's entry for what it becomes.",
             "type": "object",
             "propertyNames": {"pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},
             "additionalProperties": entry,
         })
     }
 
-    fn lower(&self, cx: &mut SpecContext<'_>, section: &Value) -> Vec<Resource> {
+    fn decode(&self, cx: &mut SpecContext<'_>, section: &Value) -> Option<CdnConfig> {
         let Some(entries) = section.as_object() else {
+            let example = self.names().first().map_or("cloudfront", |n| n).to_string();
             cx.error(
                 &path(["cdn"]),
                 "spec::wrong-type",
                 "Wrong type",
                 "`cdn` must be a map of CDN names to their settings.",
-                Some("write `cdn: { assets: { provider: cloudfront, origin: { domain: ... } } }`".into()),
+                Some(format!("write `cdn: {{ assets: {{ provider: {example}, origin: {{ domain: ... }} }} }}`")),
             );
-            return Vec::new();
+            return None;
         };
+        let entries = entries.iter().filter_map(|(name, value)| self.decode_entry(cx, name, value)).collect();
+        Some(CdnConfig { entries })
+    }
+
+    fn lower(&self, cx: &mut SpecContext<'_>, config: &CdnConfig, _sections: &Sections) -> Vec<Resource> {
         let mut out = Vec::new();
-        for (name, value) in entries {
-            if let Some(entry) = decode_entry(cx, name, value) {
-                let valid = validate::entry(cx, name, &entry);
-                if entry.complete {
-                    out.extend(build::entry(cx.project, cx.env, name, &entry, valid));
-                }
+        for entry in &config.entries {
+            if let Some(target) = self.find(&entry.provider) {
+                out.extend(target.lower_entry(cx, &entry.name, &entry.settings));
             }
         }
         out.sort_by(|a, b| a.address.cmp(&b.address));
         out
-    }
-}
-
-/// A decoded entry: the CloudFront settings and its rules with their index in the source (a
-/// rule that failed to decode is reported and left out, so indexes may skip).
-pub struct Entry {
-    pub spec: CloudFrontCdn,
-    pub rules: Vec<(usize, RuleSpec)>,
-    /// `(origin id, its path in the spec, settings)`, in address order.
-    pub origins: Vec<(String, Vec<String>, OriginSpec)>,
-    /// Every origin the spec names decoded (otherwise references to origins are not checked).
-    pub origins_complete: bool,
-    /// `cache` decoded (otherwise the default behavior is not checked).
-    pub cache_complete: bool,
-    /// Entry keys left out because their values did not decode (already reported); checks that
-    /// depend on them are skipped.
-    pub removed: Vec<String>,
-    /// Every piece decoded: only then are resources built.
-    pub complete: bool,
-}
-
-/// Checks the provider and the multi-CDN form, then decodes the pieces of one entry separately
-/// (entry, origins, default behavior, each rule), so one bad piece does not hide the others.
-fn decode_entry(cx: &mut SpecContext<'_>, name: &str, value: &Value) -> Option<Entry> {
-    let here = path(["cdn", name]);
-    if !is_dns_label(name) {
-        cx.key_error(
-            &here,
-            "cdn::invalid-name",
-            "Invalid name",
-            format!("`{name}` cannot be a CDN name: it names the distribution's resources and policies, so use lowercase letters, digits and `-`, at most 63 characters."),
-            None,
-        );
-        return None;
-    }
-    let Some(obj) = value.as_object() else {
-        cx.error(
-            &here,
-            "spec::wrong-type",
-            "Wrong type",
-            format!("`cdn.{name}` must be a map of settings."),
-            Some("write `{ provider: cloudfront, origin: { domain: ... } }`".into()),
-        );
-        return None;
-    };
-    if obj.contains_key("strategy") || obj.contains_key("members") {
-        let key = if obj.contains_key("strategy") { "strategy" } else { "members" };
-        cx.key_error(
-            &path(["cdn", name, key]),
-            "cdn::unsupported",
-            "Not supported yet",
-            format!("`cdn.{name}` is a multi-CDN entry (DNS failover or weights across CDN entries), which is not supported yet in this build; nothing would be created for it."),
-            Some("remove the entry, or point DNS at one entry with its `dns:` setting".into()),
-        );
-        return None;
-    }
-    match obj.get("provider") {
-        None => {
-            cx.key_error(
-                &here,
-                "spec::missing-key",
-                "Missing required key",
-                format!("`cdn.{name}` needs the key `provider`: the CDN that serves it."),
-                Some(format!("add `provider: cloudfront` under `cdn.{name}`")),
-            );
-            return None;
-        }
-        Some(Value::String(p)) if p == "cloudfront" => {}
-        Some(Value::String(p)) if config::PROVIDERS.contains(&p.as_str()) => {
-            cx.error(
-                &path(["cdn", name, "provider"]),
-                "cdn::unsupported-provider",
-                "Provider not supported yet",
-                format!(
-                    "cdn provider `{p}` is not supported yet in this build; supported: {}. Nothing would be created for `cdn.{name}`.",
-                    config::SUPPORTED_PROVIDERS.join(", ")
-                ),
-                Some("use `provider: cloudfront`, or remove the entry until its provider is supported".into()),
-            );
-            return None;
-        }
-        Some(Value::String(p)) => {
-            let help = did_you_mean(p, config::PROVIDERS.iter().copied())
-                .or_else(|| Some(format!("supported: {}", config::SUPPORTED_PROVIDERS.join(", "))));
-            cx.error(
-                &path(["cdn", name, "provider"]),
-                "spec::invalid-value",
-                "Invalid value",
-                format!("`{p}` is not a CDN provider strata knows."),
-                help,
-            );
-            return None;
-        }
-        Some(_) => {
-            cx.error(
-                &path(["cdn", name, "provider"]),
-                "spec::wrong-type",
-                "Wrong type",
-                format!("`cdn.{name}.provider` must be a string, like `cloudfront`."),
-                None,
-            );
-            return None;
-        }
-    }
-
-    let mut rest = obj.clone();
-    let origin = rest.shift_remove("origin");
-    let origins = rest.shift_remove("origins");
-    let cache = rest.shift_remove("cache");
-    let (spec, removed) = decode_settings(cx, &here, rest);
-
-    let mut decoded_origins = Vec::new();
-    let mut origins_complete = true;
-    match &origin {
-        None | Some(Value::Null) => {}
-        Some(v) => {
-            let p = path(["cdn", name, "origin"]);
-            match cx.decode::<OriginSpec>(&p, v) {
-                Some(o) => decoded_origins.push((name.to_string(), p, o)),
-                None => origins_complete = false,
-            }
-        }
-    }
-    match &origins {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (id, v) in m {
-                let p = path(["cdn", name, "origins", id.as_str()]);
-                match cx.decode::<OriginSpec>(&p, v) {
-                    Some(o) => decoded_origins.push((id.clone(), p, o)),
-                    None => origins_complete = false,
-                }
-            }
-        }
-        Some(_) => {
-            origins_complete = false;
-            cx.error(
-                &path(["cdn", name, "origins"]),
-                "spec::wrong-type",
-                "Wrong type",
-                format!("`cdn.{name}.origins` must be a map of origin names to origins."),
-                Some("write `origins: { assets: { domain: ... }, api: { domain: ... } }`".into()),
-            )
-        }
-    }
-
-    let mut rules = Vec::new();
-    let cache_spec = match &cache {
-        None | Some(Value::Null) => Some(CacheSpec::default()),
-        Some(Value::Object(m)) => {
-            let mut m = m.clone();
-            let raw_rules = m.shift_remove("rules");
-            let decoded = cx.decode::<CacheSpec>(&path(["cdn", name, "cache"]), &Value::Object(m));
-            match raw_rules {
-                None | Some(Value::Null) => {}
-                Some(Value::Array(items)) => {
-                    for (i, item) in items.iter().enumerate() {
-                        let p = path(["cdn", name, "cache", "rules", &i.to_string()]);
-                        if let Some(r) = cx.decode::<RuleSpec>(&p, item) {
-                            rules.push((i, r));
-                        }
-                    }
-                }
-                Some(_) => cx.error(
-                    &path(["cdn", name, "cache", "rules"]),
-                    "spec::wrong-type",
-                    "Wrong type",
-                    format!("`cdn.{name}.cache.rules` must be a list of path rules."),
-                    Some("write `rules: [ { path: /api/*, ttl: 0 } ]`".into()),
-                ),
-            }
-            decoded
-        }
-        Some(_) => {
-            cx.error(
-                &path(["cdn", name, "cache"]),
-                "spec::wrong-type",
-                "Wrong type",
-                format!("`cdn.{name}.cache` must be a map of cache settings."),
-                Some("write `cache: { default_ttl: 1d }`".into()),
-            );
-            None
-        }
-    };
-    let mut spec = spec?;
-    let cache_complete = cache_spec.is_some();
-    spec.cache = cache_spec.unwrap_or_default();
-    decoded_origins.sort_by(|a, b| a.0.cmp(&b.0));
-    let rules_complete = match &cache {
-        Some(Value::Object(m)) => match m.get("rules") {
-            Some(Value::Array(items)) => items.len() == rules.len(),
-            None | Some(Value::Null) => true,
-            Some(_) => false,
-        },
-        _ => true,
-    };
-    let complete = origins_complete && cache_complete && rules_complete && removed.is_empty();
-    Some(Entry { spec, rules, origins: decoded_origins, origins_complete, cache_complete, removed, complete })
-}
-
-/// Decodes the entry's own settings. A key whose value does not decode is reported, left out,
-/// and the rest decoded again, so the other settings are still checked in the same run.
-fn decode_settings(
-    cx: &mut SpecContext<'_>,
-    here: &[String],
-    mut rest: serde_json::Map<String, Value>,
-) -> (Option<CloudFrontCdn>, Vec<String>) {
-    let mut removed = Vec::new();
-    loop {
-        let value = Value::Object(rest.clone());
-        let err = match serde_path_to_error::deserialize::<_, CloudFrontCdn>(&value) {
-            Ok(spec) => return (Some(spec), removed),
-            Err(e) => e,
-        };
-        let key = match err.path().iter().next() {
-            Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
-            _ => err
-                .inner()
-                .to_string()
-                .strip_prefix("unknown field `")
-                .and_then(|r| r.split('`').next())
-                .map(str::to_string),
-        };
-        // Reports the error with its span and "did you mean".
-        let _ = cx.decode::<CloudFrontCdn>(here, &value);
-        match key {
-            Some(k) if rest.shift_remove(&k).is_some() => removed.push(k),
-            _ => return (None, removed),
-        }
     }
 }

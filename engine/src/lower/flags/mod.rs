@@ -36,7 +36,7 @@ pub use config::FlagSpec;
 pub use eval::{EvalError, Evaluation, Reason, context_from_pairs, evaluate, evaluate_at, flags_from_resources};
 pub use murmur3::murmur3_32;
 
-use super::Lowering;
+use super::{Section, Sections};
 use crate::spec::{SpecContext, is_dns_label, path};
 
 /// Data key of the flag ConfigMap.
@@ -46,11 +46,23 @@ pub const SCHEMA_URL: &str = "https://flagd.dev/schema/v0/flags.json";
 /// The key inside `flags:` that sets the default namespace; no flag can be named like it.
 pub const NAMESPACE_KEY: &str = "namespace";
 
-/// The `flags:` lowering.
+/// The `flags:` section.
 pub struct Flags;
 
-impl Lowering for Flags {
-    fn section(&self) -> &'static str {
+/// The decoded `flags:` section. Flags that did not decode are reported and left out.
+#[derive(Debug, Default)]
+pub struct FlagsConfig {
+    /// `flags.namespace`, or else the namespace of the first service.
+    pub default_namespace: Option<String>,
+    /// Each flag in spec order, with the indexes of the rules left out because they use an
+    /// operator flagd does not have (already reported).
+    pub flags: Vec<(String, FlagSpec, Vec<usize>)>,
+}
+
+impl Section for Flags {
+    type Config = FlagsConfig;
+
+    fn name(&self) -> &'static str {
         "flags"
     }
 
@@ -69,7 +81,7 @@ impl Lowering for Flags {
         })
     }
 
-    fn lower(&self, cx: &mut SpecContext<'_>, section: &Value) -> Vec<Resource> {
+    fn decode(&self, cx: &mut SpecContext<'_>, section: &Value) -> Option<FlagsConfig> {
         let Some(entries) = section.as_object() else {
             cx.error(
                 &path(["flags"]),
@@ -78,20 +90,27 @@ impl Lowering for Flags {
                 "`flags` must be a map of flag keys to their definitions.",
                 None,
             );
-            return Vec::new();
+            return None;
         };
-        let default_ns = default_namespace(cx, entries);
-        let mut by_ns: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+        let mut config = FlagsConfig { default_namespace: default_namespace(cx, entries), flags: Vec::new() };
         for (key, raw) in entries {
             if key == NAMESPACE_KEY {
                 continue;
             }
             let here = path(["flags", key.as_str()]);
             let (cleaned, stripped) = validate::strip_unknown_operators(cx, key, raw);
-            let Some(spec) = cx.decode::<FlagSpec>(&here, &cleaned) else {
-                continue;
-            };
-            let ns = match (&spec.namespace, &default_ns) {
+            if let Some(spec) = cx.decode::<FlagSpec>(&here, &cleaned) {
+                config.flags.push((key.clone(), spec, stripped));
+            }
+        }
+        Some(config)
+    }
+
+    fn lower(&self, cx: &mut SpecContext<'_>, config: &FlagsConfig, _sections: &Sections) -> Vec<Resource> {
+        let mut by_ns: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+        for (key, spec, stripped) in &config.flags {
+            let here = path(["flags", key.as_str()]);
+            let ns = match (&spec.namespace, &config.default_namespace) {
                 (Some(ns), _) => {
                     if !is_dns_label(ns) {
                         cx.error(
@@ -118,11 +137,11 @@ impl Lowering for Flags {
                     None
                 }
             };
-            let Some(checked) = validate::flag(cx, key, &spec, &stripped) else {
+            let Some(checked) = validate::flag(cx, key, spec, stripped) else {
                 continue;
             };
             if let Some(ns) = ns {
-                by_ns.entry(ns).or_default().insert(key.clone(), build::flag(&spec, &checked));
+                by_ns.entry(ns).or_default().insert(key.clone(), build::flag(spec, &checked));
             }
         }
         by_ns.iter().filter_map(|(ns, flags)| build::configmap(cx.project, ns, flags)).collect()

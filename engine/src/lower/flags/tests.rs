@@ -234,8 +234,8 @@ fn one_pass_reports_every_problem() {
         got,
         [
             ("flags::unknown-default", "nope"),
-            ("flags::unknown-operator", "equls"),
             ("flags::mixed-variant-types", "\"2\""),
+            ("flags::unknown-operator", "equls"),
             ("flags::rollout-sum", "rollout"),
         ]
     );

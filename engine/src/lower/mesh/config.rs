@@ -14,8 +14,9 @@ use crate::spec::units::{Duration, Percent};
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeshConfig {
-    /// The mesh installed in the cluster: `istio` or `linkerd`.
-    pub provider: MeshProvider,
+    /// The mesh installed in the cluster: one of the registered mesh targets (`istio`,
+    /// `linkerd`). The schema lists them.
+    pub provider: String,
     /// Mutual TLS between meshed workloads: `strict` (only mTLS accepted, the default) or
     /// `permissive` (plain text accepted too, for migrations).
     #[serde(default)]
@@ -46,13 +47,6 @@ pub struct MeshConfig {
 
 fn default_domain() -> String {
     "cluster.local".into()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum MeshProvider {
-    Istio,
-    Linkerd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]

@@ -13,9 +13,10 @@ use strata_sdk::Address;
 use super::config::{
     AuthorizationRule, ExternalProtocol, MeshConfig, MtlsMode, RouteMatch, ServiceProtocol, TrafficPolicy,
 };
+use super::target::MeshTarget;
 use super::validate::{namespaces, parse_service_account, shared_namespace, weight};
 use super::{APP_LABEL, Out, VERSION_LABEL, fqdn};
-use crate::spec::{Service, SpecContext, path};
+use crate::spec::{Service, SpecContext, is_dns_label, path};
 use strata_sdk::Resource;
 
 const NETWORKING: &str = "networking.istio.io/v1";
@@ -26,8 +27,65 @@ const ENVOY_FILTER: &str = "networking.istio.io/v1alpha3";
 /// Default ingress gateway identity (the istio/gateway and istio-ingressgateway charts).
 const DEFAULT_GATEWAY_SA: &str = "istio-system/istio-ingressgateway-service-account";
 
+/// The `istio` mesh target.
+pub struct Istio;
+
+impl MeshTarget for Istio {
+    fn name(&self) -> &'static str {
+        "istio"
+    }
+
+    fn check_support(&self, cx: &mut SpecContext<'_>, m: &MeshConfig) {
+        check_support(cx, m);
+        check_external_namespaces(cx, m);
+    }
+
+    fn lower(&self, cx: &SpecContext<'_>, m: &MeshConfig) -> Vec<Resource> {
+        lower(cx, m)
+    }
+}
+
+/// ServiceEntries are namespaced: each external entry needs a namespace, its own or the one the
+/// services share.
+fn check_external_namespaces(cx: &mut SpecContext<'_>, m: &MeshConfig) {
+    let services = cx.services;
+    for ext in &m.external {
+        let idx = ext.index.to_string();
+        let here = path(["mesh", "external", idx.as_str()]);
+        match &ext.namespace {
+            Some(ns) if !is_dns_label(ns) => cx.error(
+                &path(["mesh", "external", idx.as_str(), "namespace"]),
+                "mesh::invalid-name",
+                "Invalid name",
+                format!("`{ns}` is not a valid namespace name."),
+                None,
+            ),
+            Some(_) => {}
+            None if shared_namespace(services).is_none() && !services.is_empty() => cx.error(
+                &here,
+                "mesh::ambiguous-namespace",
+                "Ambiguous namespace",
+                format!(
+                    "The services live in several namespaces ({}), so strata cannot tell where the external entry `{}` belongs.",
+                    namespaces(services).into_iter().collect::<Vec<_>>().join(", "),
+                    ext.name
+                ),
+                Some("add `namespace: <one of them>` to this entry".into()),
+            ),
+            None if services.is_empty() => cx.error(
+                &here,
+                "mesh::ambiguous-namespace",
+                "Ambiguous namespace",
+                format!("No service is declared, so strata cannot tell where the external entry `{}` belongs.", ext.name),
+                Some("add `namespace: <namespace>` to this entry".into()),
+            ),
+            None => {}
+        }
+    }
+}
+
 /// Reports what the spec asks for that Istio cannot express.
-pub fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
+fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
     for (name, p) in &m.traffic {
         if p.fault.is_none() {
             continue;
@@ -51,7 +109,7 @@ pub fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
     }
 }
 
-pub fn lower(cx: &SpecContext<'_>, m: &MeshConfig) -> Vec<Resource> {
+fn lower(cx: &SpecContext<'_>, m: &MeshConfig) -> Vec<Resource> {
     let services = cx.services;
     let mut out = Out::default();
 

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use strata_sdk::{Address, Resource};
 
 use super::config::{AuthorizationRule, MeshConfig, MtlsMode, RetryOn, RouteMatch, ServiceProtocol, TrafficPolicy};
+use super::target::MeshTarget;
 use super::validate::{namespaces, weight};
 use super::{APP_LABEL, Out, VERSION_LABEL};
 use crate::spec::{Service, SpecContext, is_dns_label, path};
@@ -27,8 +28,25 @@ const POLICY_ALPHA: &str = "policy.linkerd.io/v1alpha1";
 /// Most matches one HTTPRoute rule may hold (CRD `maxItems`).
 const MAX_MATCHES: usize = 8;
 
+/// The `linkerd` mesh target.
+pub struct Linkerd;
+
+impl MeshTarget for Linkerd {
+    fn name(&self) -> &'static str {
+        "linkerd"
+    }
+
+    fn check_support(&self, cx: &mut SpecContext<'_>, m: &MeshConfig) {
+        check_support(cx, m);
+    }
+
+    fn lower(&self, cx: &SpecContext<'_>, m: &MeshConfig) -> Vec<Resource> {
+        lower(cx, m)
+    }
+}
+
 /// Reports what the spec asks for that Linkerd's CRDs cannot express.
-pub fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
+fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
     let help_remove = |key: &str| {
         Some(format!("remove `{key}` (or set it to null in this environment's overlay), or use `provider: istio`"))
     };
@@ -171,7 +189,7 @@ fn outbound_route_needed(p: &TrafficPolicy) -> bool {
     !p.split.is_empty() || !p.routes.is_empty() || p.timeout.is_some() || p.retries.is_some()
 }
 
-pub fn lower(cx: &SpecContext<'_>, m: &MeshConfig) -> Vec<Resource> {
+fn lower(cx: &SpecContext<'_>, m: &MeshConfig) -> Vec<Resource> {
     let services = cx.services;
     let mut out = Out::default();
 

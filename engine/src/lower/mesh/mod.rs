@@ -30,6 +30,7 @@
 mod config;
 mod istio;
 mod linkerd;
+mod target;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -39,32 +40,88 @@ use serde_json::Value;
 use strata_sdk::{Address, Resource};
 
 pub use config::MeshConfig;
-use config::MeshProvider;
+pub use istio::Istio;
+pub use linkerd::Linkerd;
+pub use target::MeshTarget;
 
-use super::{Lowering, kubernetes_resource};
-use crate::spec::{Service, SpecContext};
+use super::{Section, Sections, kubernetes_resource};
+use crate::diag::did_you_mean;
+use crate::spec::{Service, SpecContext, path};
 
-/// The `mesh:` lowering.
-pub struct Mesh;
+/// The `mesh:` section, with the meshes it can lower to.
+pub struct Mesh {
+    targets: Vec<Box<dyn MeshTarget>>,
+}
 
-impl Lowering for Mesh {
-    fn section(&self) -> &'static str {
+impl Mesh {
+    /// No targets yet: add them with [`Mesh::target`].
+    pub fn new() -> Self {
+        Mesh { targets: Vec::new() }
+    }
+
+    /// The meshes built into strata. A new mesh target is one line here.
+    pub fn standard() -> Self {
+        Mesh::new().target(Istio).target(Linkerd)
+    }
+
+    pub fn target(mut self, target: impl MeshTarget + 'static) -> Self {
+        self.targets.push(Box::new(target));
+        self
+    }
+
+    fn find(&self, name: &str) -> Option<&dyn MeshTarget> {
+        self.targets.iter().find(|t| t.name() == name).map(|t| t.as_ref())
+    }
+}
+
+impl Default for Mesh {
+    fn default() -> Self {
+        Mesh::standard()
+    }
+}
+
+impl Section for Mesh {
+    type Config = MeshConfig;
+
+    fn name(&self) -> &'static str {
         "mesh"
     }
 
     fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
-        MeshConfig::json_schema(generator)
+        let mut schema = MeshConfig::json_schema(generator);
+        let names: Vec<&str> = self.targets.iter().map(|t| t.name()).collect();
+        if let Some(provider) =
+            schema.as_object_mut().and_then(|o| o.get_mut("properties")).and_then(|p| p.get_mut("provider"))
+        {
+            provider["enum"] = serde_json::json!(names);
+        }
+        schema
     }
 
-    fn lower(&self, cx: &mut SpecContext<'_>, section: &Value) -> Vec<Resource> {
-        let Some(mesh) = validate::decode(cx, section) else {
+    fn decode(&self, cx: &mut SpecContext<'_>, section: &Value) -> Option<MeshConfig> {
+        let mesh = validate::decode(cx, section)?;
+        if self.find(&mesh.provider).is_none() {
+            let names: Vec<&str> = self.targets.iter().map(|t| t.name()).collect();
+            cx.error(
+                &path(["mesh", "provider"]),
+                "spec::invalid-value",
+                "Invalid value",
+                format!("`{}` is not a valid value for `mesh.provider`.", mesh.provider),
+                did_you_mean(&mesh.provider, names.iter().copied())
+                    .or_else(|| Some(format!("meshes in this build: {}", names.join(", ")))),
+            );
+            return None;
+        }
+        Some(mesh)
+    }
+
+    fn lower(&self, cx: &mut SpecContext<'_>, mesh: &MeshConfig, _sections: &Sections) -> Vec<Resource> {
+        let Some(target) = self.find(&mesh.provider) else {
             return Vec::new();
         };
-        validate::check(cx, &mesh);
-        let mut out = match mesh.provider {
-            MeshProvider::Istio => istio::lower(cx, &mesh),
-            MeshProvider::Linkerd => linkerd::lower(cx, &mesh),
-        };
+        validate::check(cx, mesh);
+        target.check_support(cx, mesh);
+        let mut out = target.lower(cx, mesh);
         out.sort_by(|a, b| a.address.cmp(&b.address));
         out
     }

@@ -14,16 +14,19 @@ use strata_sdk::Resource;
 
 use super::Mesh;
 use crate::diag::{Diagnostics, SpecDiagnostic};
-use crate::lower::Lowering;
+use crate::lower::{Section, Sections};
 use crate::spec::{SpecContext, parse_spec_with_env};
 
 /// Lowers `text` for `env`: the resources and every diagnostic (parse and lowering).
 fn lower(text: &str, env: Option<&str>) -> (Vec<Resource>, Diagnostics) {
-    let (p, mut diags) = match parse_spec_with_env("strata.yaml", text, env, &["mesh"], &|_| None) {
+    let names = crate::lower::test_names();
+    let (p, mut diags) = match parse_spec_with_env("strata.yaml", text, env, &names, &|_| None) {
         Ok(r) => r,
         Err(d) => panic!("spec did not parse: {:?}", d.items),
     };
+    let mesh = Mesh::standard();
     let mut cx = SpecContext {
+        names: &names,
         project: &p.project,
         env: &p.env,
         services: &p.services,
@@ -32,7 +35,10 @@ fn lower(text: &str, env: Option<&str>) -> (Vec<Resource>, Diagnostics) {
         diags: Default::default(),
     };
     let resources = match p.doc.get("mesh") {
-        Some(section) => Mesh.lower(&mut cx, section),
+        Some(section) => match mesh.decode(&mut cx, section) {
+            Some(config) => mesh.lower(&mut cx, &config, &Sections::default()),
+            None => Vec::new(),
+        },
         None => Vec::new(),
     };
     diags.extend(cx.diags);
@@ -554,7 +560,7 @@ fn linkerd_canary_step_changes_only_the_weights() {
 #[test]
 fn schema_is_generated_from_the_config_types() {
     let mut generator = schemars::SchemaGenerator::default();
-    let schema = serde_json::to_value(Mesh.schema(&mut generator)).unwrap();
+    let schema = serde_json::to_value(Mesh::standard().schema(&mut generator)).unwrap();
     let props = &schema["properties"];
     for key in ["provider", "mtls", "gateway", "traffic", "authorization", "external", "access_logs"] {
         assert!(props.get(key).is_some(), "schema lacks {key}: {schema}");

@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::config::{AuthorizationRule, ExternalService, MeshConfig, MeshProvider, ServiceProtocol, TrafficPolicy};
-use super::{istio, linkerd};
+use super::config::{AuthorizationRule, ExternalService, MeshConfig, ServiceProtocol, TrafficPolicy};
 use crate::diag::did_you_mean;
 use crate::spec::units::{Duration, Percent};
 use crate::spec::{Path, Service, SpecContext, is_dns_label, path};
@@ -154,7 +153,6 @@ pub fn check(cx: &mut SpecContext<'_>, m: &MeshConfig) {
     let mut seen = BTreeSet::new();
     for ext in &m.external {
         let idx = ext.index.to_string();
-        let here = path(["mesh", "external", idx.as_str()]);
         if !is_dns_label(&ext.name) {
             cx.error(
                 &path(["mesh", "external", idx.as_str(), "name"]),
@@ -204,41 +202,6 @@ pub fn check(cx: &mut SpecContext<'_>, m: &MeshConfig) {
                 );
             }
         }
-        if m.provider == MeshProvider::Istio {
-            match &ext.namespace {
-                Some(ns) if !is_dns_label(ns) => cx.error(
-                    &path(["mesh", "external", idx.as_str(), "namespace"]),
-                    "mesh::invalid-name",
-                    "Invalid name",
-                    format!("`{ns}` is not a valid namespace name."),
-                    None,
-                ),
-                Some(_) => {}
-                None if shared_namespace(services).is_none() && !services.is_empty() => cx.error(
-                    &here,
-                    "mesh::ambiguous-namespace",
-                    "Ambiguous namespace",
-                    format!(
-                        "The services live in several namespaces ({}), so strata cannot tell where the external entry `{}` belongs.",
-                        namespaces(services).into_iter().collect::<Vec<_>>().join(", "),
-                        ext.name
-                    ),
-                    Some("add `namespace: <one of them>` to this entry".into()),
-                ),
-                None if services.is_empty() => cx.error(
-                    &here,
-                    "mesh::ambiguous-namespace",
-                    "Ambiguous namespace",
-                    format!("No service is declared, so strata cannot tell where the external entry `{}` belongs.", ext.name),
-                    Some("add `namespace: <namespace>` to this entry".into()),
-                ),
-                None => {}
-            }
-        }
-    }
-    match m.provider {
-        MeshProvider::Istio => istio::check_support(cx, m),
-        MeshProvider::Linkerd => linkerd::check_support(cx, m),
     }
 }
 

@@ -31,18 +31,29 @@ use strata_sdk::Resource;
 
 pub use config::{QuotaSpec, ServiceScaling};
 
-use super::Lowering;
+use super::{Section, Sections};
 use crate::diag::did_you_mean;
 use crate::spec::{SpecContext, is_dns_label, path};
 
 /// The key inside `scaling:` that holds per-namespace quotas; no service can be named like it.
 pub const QUOTAS_KEY: &str = "quotas";
 
-/// The `scaling:` lowering.
+/// The `scaling:` section.
 pub struct Scaling;
 
-impl Lowering for Scaling {
-    fn section(&self) -> &'static str {
+/// The decoded `scaling:` section. Entries that did not decode are reported and left out.
+#[derive(Debug, Default)]
+pub struct ScalingConfig {
+    /// Per-service settings, in spec order.
+    pub services: Vec<(String, ServiceScaling)>,
+    /// `quotas:`, per namespace.
+    pub quotas: Vec<(String, QuotaSpec)>,
+}
+
+impl Section for Scaling {
+    type Config = ScalingConfig;
+
+    fn name(&self) -> &'static str {
         "scaling"
     }
 
@@ -63,7 +74,7 @@ impl Lowering for Scaling {
         })
     }
 
-    fn lower(&self, cx: &mut SpecContext<'_>, section: &Value) -> Vec<Resource> {
+    fn decode(&self, cx: &mut SpecContext<'_>, section: &Value) -> Option<ScalingConfig> {
         let Some(entries) = section.as_object() else {
             cx.error(
                 &path(["scaling"]),
@@ -72,19 +83,16 @@ impl Lowering for Scaling {
                 "`scaling` must be a map of service names (and `quotas`) to their settings.",
                 None,
             );
-            return Vec::new();
+            return None;
         };
-        let mut out = Vec::new();
-        // (namespace, apiVersion, kind, name) of each HPA/VPA target -> the entry that owns it.
-        let mut targets: BTreeMap<(String, String, String, String), String> = BTreeMap::new();
+        let mut config = ScalingConfig::default();
         for (name, value) in entries {
             if name == QUOTAS_KEY {
-                out.extend(lower_quotas(cx, value));
+                config.quotas = decode_quotas(cx, value);
                 continue;
             }
             let here = path(["scaling", name.as_str()]);
-            let service = cx.services.get(name).cloned();
-            if service.is_none() {
+            if !cx.services.contains_key(name) {
                 let help = did_you_mean(name, cx.services.keys().map(String::as_str))
                     .or_else(|| Some(format!("declare `{name}` under `services:` first")));
                 cx.key_error(
@@ -102,8 +110,20 @@ impl Lowering for Scaling {
                 continue;
             };
             spec.metrics = decode_metrics(cx, name, metrics.as_ref());
-            validate::service(cx, name, &spec);
-            let Some(service) = service else { continue };
+            config.services.push((name.clone(), spec));
+        }
+        Some(config)
+    }
+
+    fn lower(&self, cx: &mut SpecContext<'_>, config: &ScalingConfig, _sections: &Sections) -> Vec<Resource> {
+        let mut out = Vec::new();
+        // (namespace, apiVersion, kind, name) of each HPA/VPA target -> the entry that owns it.
+        let mut targets: BTreeMap<(String, String, String, String), String> = BTreeMap::new();
+        let services = cx.services;
+        for (name, spec) in &config.services {
+            let here = path(["scaling", name.as_str()]);
+            validate::service(cx, name, spec);
+            let Some(service) = services.get(name) else { continue };
             if spec.replicas.is_some() || spec.vpa.is_some() {
                 let (api_version, kind, target) = build::target_of(name, spec.target_ref.as_ref());
                 let key = (service.namespace.clone(), api_version, kind.clone(), target.clone());
@@ -119,7 +139,11 @@ impl Lowering for Scaling {
                     targets.insert(key, name.clone());
                 }
             }
-            out.extend(build::service(name, &service, &spec));
+            out.extend(build::service(name, service, spec));
+        }
+        for (ns, spec) in &config.quotas {
+            validate::quota(cx, ns, spec);
+            out.extend(build::quota(cx.project, ns, spec));
         }
         out.sort_by(|a, b| a.address.cmp(&b.address));
         out
@@ -168,7 +192,7 @@ fn decode_metrics(cx: &mut SpecContext<'_>, name: &str, raw: Option<&Value>) -> 
     out
 }
 
-fn lower_quotas(cx: &mut SpecContext<'_>, value: &Value) -> Vec<Resource> {
+fn decode_quotas(cx: &mut SpecContext<'_>, value: &Value) -> Vec<(String, QuotaSpec)> {
     let Some(namespaces) = value.as_object() else {
         cx.error(
             &path(["scaling", QUOTAS_KEY]),
@@ -192,11 +216,9 @@ fn lower_quotas(cx: &mut SpecContext<'_>, value: &Value) -> Vec<Resource> {
             );
             continue;
         }
-        let Some(spec) = cx.decode::<QuotaSpec>(&here, q) else {
-            continue;
-        };
-        validate::quota(cx, ns, &spec);
-        out.extend(build::quota(cx.project, ns, &spec));
+        if let Some(spec) = cx.decode::<QuotaSpec>(&here, q) {
+            out.push((ns.clone(), spec));
+        }
     }
     out
 }

@@ -3,7 +3,7 @@ use strata_sdk::Resource;
 
 use super::Scaling;
 use crate::diag::{Diagnostics, SpecDiagnostic};
-use crate::lower::Lowering;
+use crate::lower::Section;
 use crate::lower::flags::testutil::{example, python_validate, workspace_root};
 
 const HEAD: &str = "version: 1\nproject: apex\nservices:\n  api: { namespace: apex, port: 8080 }\n  worker: { namespace: apex, port: 9090 }\n";

@@ -1,8 +1,8 @@
 use serde_json::{Value, json};
 use strata_sdk::Resource;
 
-use super::Cdn;
 use crate::diag::{Diagnostics, SpecDiagnostic};
+use crate::lower::cdn::Cdn;
 use crate::lower::flags::testutil::{python, workspace_root};
 
 const HEAD: &str = "version: 1\nproject: apex\n";
@@ -19,7 +19,7 @@ fn getenv(name: &str) -> Option<String> {
 
 /// Parses `text` for `env` and lowers its `cdn:` section.
 fn lower_env(text: &str, env: Option<&str>) -> (Vec<Resource>, Diagnostics) {
-    crate::lower::lower_for_test(&Cdn, text, env, &getenv)
+    crate::lower::lower_for_test(&Cdn::standard(), text, env, &getenv)
 }
 
 fn lower(body: &str) -> (Vec<Resource>, Diagnostics, String) {
@@ -542,10 +542,10 @@ fn one_pass_reports_every_problem() {
     assert_eq!(
         got,
         [
-            ("spec::unknown-key", "read_tmeout"),
-            ("spec::invalid-value", "1y"),
             ("cdn::origin-setting-mismatch", "protocol"),
+            ("spec::unknown-key", "read_tmeout"),
             ("cdn::alias-without-certificate", "x.example.com"),
+            ("spec::invalid-value", "1y"),
             ("cdn::invalid-ttl", "0.5s"),
             ("cdn::invalid-methods", "methods"),
             ("cdn::unsupported-provider", "cloudflare"),
@@ -563,10 +563,10 @@ fn one_pass_reports_every_problem() {
     assert_eq!(
         got,
         [
+            ("cdn::record-outside-zone", "x.example.com"),
             ("spec::invalid-value", "TLS1.2"),
             ("spec::invalid-value", "viewer-reqest"),
             ("spec::unknown-key", "prise_class"),
-            ("cdn::record-outside-zone", "x.example.com"),
         ]
     );
     assert!(rs.is_empty());

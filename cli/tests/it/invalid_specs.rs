@@ -4,12 +4,13 @@
 //!
 //! Each fixture starts with `# expect: <code> [<code> ...]`: the diagnostic codes the loader
 //! must report for it (others may appear too). Review changed snapshots with `cargo insta review`
-//! or `INSTA_UPDATE=always cargo test -p strata-engine --test invalid_specs`.
+//! or `INSTA_UPDATE=always scripts/test.sh -p strata-cli --test it invalid_specs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use strata_engine::config::{load_with_env, test_factory};
+use strata::registry::registry;
+use strata_engine::config::load_with_env;
 use strata_engine::diag::Diagnostics;
 use strata_testkit::TestProvider;
 
@@ -33,11 +34,12 @@ fn fixtures() -> Vec<(String, String)> {
 }
 
 fn load(name: &str, text: &str) -> Result<strata_engine::config::Config, Diagnostics> {
-    let provider = Arc::new(TestProvider::new());
-    // Sections (mesh, scaling, flags) lower to Kubernetes objects: a test provider stands in
-    // for the cluster so only the spec's own problems are reported.
-    let factory = test_factory(provider).with("kubernetes", Arc::new(TestProvider::new()));
-    load_with_env(name, text, None, &factory, &|_| None)
+    // The plugins of the `strata` binary, with test providers standing in for the cluster
+    // (sections lower to Kubernetes objects) so only the spec's own problems are reported.
+    let plugins = registry(false)
+        .provider_instance("test", Arc::new(TestProvider::new()))
+        .provider_instance("kubernetes", Arc::new(TestProvider::new()));
+    load_with_env(name, text, None, &plugins, &|_| None)
 }
 
 fn expected_codes(text: &str) -> Vec<&str> {

@@ -22,8 +22,8 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "CdnCloudFront")]
 pub struct CloudFrontCdn {
-    /// The CDN that serves this entry. This build supports `cloudfront`.
-    #[allow(dead_code)] // checked before decoding; here for the schema
+    /// The CDN that serves this entry: `cloudfront`.
+    #[allow(dead_code)] // checked by the section before decoding; here for the schema
     pub provider: CdnProvider,
     /// Shown in the CloudFront console (at most 128 characters). Default
     /// `<project>/<env> cdn.<name> (managed by strata)`.
@@ -113,16 +113,12 @@ impl JsonSchema for Ttl {
     }
 }
 
-/// The CDN providers this build can lower to.
+/// This target's `provider:` value; in the schema it tells the targets' entry shapes apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CdnProvider {
     Cloudfront,
 }
-
-/// Every CDN provider the spec format names; only [`SUPPORTED_PROVIDERS`] lower in this build.
-pub const PROVIDERS: &[&str] = &["cloudfront", "cloudflare", "gcp", "azure"];
-pub const SUPPORTED_PROVIDERS: &[&str] = &["cloudfront"];
 
 /// One origin.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
