@@ -15,7 +15,7 @@ use crate::lower::{self, Sections};
 use crate::providers::{ProviderSet, RateLimit, split_engine_settings};
 use crate::registry::Registry;
 use crate::spec::refs::{RefExpr, find_refs};
-use crate::spec::{ParsedSpec, Path, SpecContext, parse_spec_with_env, path};
+use crate::spec::{ParsedSpec, Path, parse_spec_with_env, path};
 use crate::state::StateBackendPlugin;
 
 /// A reference from one resource's attribute to another resource's attribute or output.
@@ -134,15 +134,7 @@ pub fn load_with_env(
     // The raw `resources:` list is handed over rather than lent (its documents become the
     // resources'); `raw_entry[i]` is the entry resource `i` came from.
     let raw_section = parsed.doc.as_object_mut().and_then(|d| d.shift_remove("resources"));
-    let mut cx = SpecContext {
-        names: &plugin_names,
-        project: &parsed.project,
-        env: &parsed.env,
-        services: &parsed.services,
-        doc: &parsed.doc,
-        source: &parsed.source,
-        diags: Diagnostics::default(),
-    };
+    let mut cx = parsed.context(&plugin_names);
     let backend = registry.backend_plugin(&parsed.state.backend).cloned().unwrap_or_else(|| {
         // The parser reported the unknown name; check nothing more and fall back to the default.
         Arc::new(crate::state::LocalPlugin)
@@ -245,15 +237,7 @@ pub fn load_with_env(
             Err(e) if !e.path.is_empty() && parsed.providers.contains_key(name) => {
                 let mut at = path(["providers", name.as_str()]);
                 at.extend(e.path.iter().cloned());
-                let mut cx = SpecContext {
-                    names: &plugin_names,
-                    project: &parsed.project,
-                    env: &parsed.env,
-                    services: &parsed.services,
-                    doc: &parsed.doc,
-                    source: &parsed.source,
-                    diags: Diagnostics::default(),
-                };
+                let mut cx = parsed.context(&plugin_names);
                 cx.report_serde_error(&at, &e.message);
                 diags.extend(cx.diags);
             }

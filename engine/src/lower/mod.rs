@@ -155,15 +155,7 @@ pub(crate) fn lower_for_test<S: Section>(
     let (p, d) = crate::spec::parse_spec_with_env("strata.yaml", text, env, &names, getenv)
         .unwrap_or_else(|d| panic!("parse failed: {:?}", d.items));
     assert!(d.is_empty(), "parse diagnostics: {:?}", d.items);
-    let mut cx = SpecContext {
-        names: &names,
-        project: &p.project,
-        env: &p.env,
-        services: &p.services,
-        doc: &p.doc,
-        source: &p.source,
-        diags: Default::default(),
-    };
+    let mut cx = p.context(&names);
     let out = match section.decode(&mut cx, &p.doc[Section::name(section)]) {
         Some(config) => section.lower(&mut cx, &config, &Sections::default()),
         None => Vec::new(),

@@ -391,6 +391,19 @@ pub struct ParsedSpec {
 }
 
 impl ParsedSpec {
+    /// A context to decode and lower against this spec, reporting into a fresh sink.
+    pub fn context<'a>(&'a self, names: &'a Names) -> SpecContext<'a> {
+        SpecContext {
+            names,
+            project: &self.project,
+            env: &self.env,
+            services: &self.services,
+            doc: &self.doc,
+            source: &self.source,
+            diags: Diagnostics::default(),
+        }
+    }
+
     /// Drops what only loading reads: the span tree if a diagnostic built it, and the
     /// `resources:` list of the merged document (lowered into `Config::resources` by then).
     /// At 100k resources the list is ~150 MiB that planning and applying never look at.

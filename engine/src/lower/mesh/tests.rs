@@ -15,7 +15,7 @@ use strata_sdk::Resource;
 use super::Mesh;
 use crate::diag::{Diagnostics, SpecDiagnostic};
 use crate::lower::{Section, Sections};
-use crate::spec::{SpecContext, parse_spec_with_env};
+use crate::spec::parse_spec_with_env;
 
 /// Lowers `text` for `env`: the resources and every diagnostic (parse and lowering).
 fn lower(text: &str, env: Option<&str>) -> (Vec<Resource>, Diagnostics) {
@@ -25,15 +25,7 @@ fn lower(text: &str, env: Option<&str>) -> (Vec<Resource>, Diagnostics) {
         Err(d) => panic!("spec did not parse: {:?}", d.items),
     };
     let mesh = Mesh::standard();
-    let mut cx = SpecContext {
-        names: &names,
-        project: &p.project,
-        env: &p.env,
-        services: &p.services,
-        doc: &p.doc,
-        source: &p.source,
-        diags: Default::default(),
-    };
+    let mut cx = p.context(&names);
     let resources = match p.doc.get("mesh") {
         Some(section) => match mesh.decode(&mut cx, section) {
             Some(config) => mesh.lower(&mut cx, &config, &Sections::default()),
