@@ -5,17 +5,16 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use petgraph::algo::tarjan_scc;
-use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
 use strata_sdk::{Address, ProviderContext, Resource, SettingsError};
 
 use crate::diag::{Diagnostics, SpecDiagnostic, closest_address, did_you_mean};
+use crate::graph;
 use crate::lower::{self, Sections};
 use crate::providers::{ProviderSet, RateLimit, split_engine_settings};
 use crate::registry::Registry;
 use crate::spec::refs::{RefExpr, find_refs};
-use crate::spec::{ParsedSpec, Path, parse_spec_with_env, path};
+use crate::spec::{Names, ParsedSpec, Path, parse_spec_with_env, path};
 use crate::state::StateBackendPlugin;
 
 /// A reference from one resource's attribute to another resource's attribute or output.
@@ -63,48 +62,13 @@ impl Config {
 
     /// Indexes in an order where every resource comes after its dependencies.
     pub fn topo_order(&self) -> Vec<usize> {
-        topo_order(&self.deps)
+        graph::topo_order(&self.deps)
     }
 
     /// The graph in Graphviz DOT, edges pointing from a resource to what it depends on.
     pub fn to_dot(&self) -> String {
-        let mut out = String::from("digraph strata {\n  rankdir = \"RL\";\n  node [shape = box];\n");
-        for r in &self.resources {
-            out.push_str(&format!("  \"{}\" [label = \"{}\\n{}\"];\n", r.address, r.address, r.kind));
-        }
-        for (i, ds) in self.deps.iter().enumerate() {
-            for &d in ds {
-                out.push_str(&format!("  \"{}\" -> \"{}\";\n", self.resources[i].address, self.resources[d].address));
-            }
-        }
-        out.push_str("}\n");
-        out
+        graph::to_dot(&self.resources, &self.deps)
     }
-}
-
-/// Kahn's algorithm; ties broken by original order so output is deterministic.
-pub fn topo_order(deps: &[Vec<usize>]) -> Vec<usize> {
-    let n = deps.len();
-    let mut indegree = vec![0usize; n];
-    let mut dependents = vec![Vec::new(); n];
-    for (i, ds) in deps.iter().enumerate() {
-        indegree[i] = ds.len();
-        for &d in ds {
-            dependents[d].push(i);
-        }
-    }
-    let mut ready: std::collections::VecDeque<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
-    let mut order = Vec::with_capacity(n);
-    while let Some(i) = ready.pop_front() {
-        order.push(i);
-        for &j in &dependents[i] {
-            indegree[j] -= 1;
-            if indegree[j] == 0 {
-                ready.push_back(j);
-            }
-        }
-    }
-    order
 }
 
 /// Loads `text` (named `file_name` in diagnostics) for environment `env`.
@@ -127,14 +91,38 @@ pub fn load_with_env(
     registry: &Registry,
     getenv: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Diagnostics> {
-    let plugin_names = registry.names();
-    let (mut parsed, mut diags) = parse_spec_with_env(file_name, text, env, &plugin_names, getenv)?;
+    let names = registry.names();
+    let (mut parsed, mut diags) = parse_spec_with_env(file_name, text, env, &names, getenv)?;
     crate::redact::register_process_secrets(&parsed.secrets);
 
-    // The raw `resources:` list is handed over rather than lent (its documents become the
-    // resources'); `raw_entry[i]` is the entry resource `i` came from.
+    let (backend, lowered) = lower_spec(&mut parsed, registry, &names, &mut diags);
+    let Unique { resources, raw_entry, index } = reject_duplicate_addresses(&parsed, lowered, &mut diags);
+    let origin_of = |i: usize| origin_path(&parsed.doc, raw_entry[i], &resources[i]);
+    let providers = build_providers(&parsed, registry, &names, &resources, &origin_of, &mut diags);
+    validate_resources(&parsed, &resources, &providers, &origin_of, &mut diags);
+    let links = link_references(&parsed, &resources, &index, &providers, &origin_of, &mut diags);
+    let mut deps = links.deps;
+    add_implicit_dependencies(&resources, &index, &providers, &mut deps);
+    let deps: Vec<Vec<usize>> = deps.into_iter().map(|s| s.into_iter().collect()).collect();
+    report_cycles(&parsed, &resources, &deps, &links.refs, &origin_of, &mut diags);
+
+    if !diags.is_empty() {
+        return Err(diags.sorted());
+    }
+    parsed.release_load_only_data();
+    Ok(Config { parsed, resources, index, deps, refs: links.refs, templated: links.templated, providers, backend })
+}
+
+/// The resources of the spec, each with the `resources:` entry it came from (`None` for a
+/// section's), and the state backend's plugin (its settings checked).
+type Lowered = (Arc<dyn StateBackendPlugin>, Vec<(Resource, Option<usize>)>);
+
+/// Checks the state settings, lowers the raw `resources:` list and every section: sections are
+/// all decoded first, then lowered with the others' configs at hand.
+fn lower_spec(parsed: &mut ParsedSpec, registry: &Registry, names: &Names, diags: &mut Diagnostics) -> Lowered {
+    // The raw list is handed over rather than lent: its documents become the resources'.
     let raw_section = parsed.doc.as_object_mut().and_then(|d| d.shift_remove("resources"));
-    let mut cx = parsed.context(&plugin_names);
+    let mut cx = parsed.context(names);
     let backend = registry.backend_plugin(&parsed.state.backend).cloned().unwrap_or_else(|| {
         // The parser reported the unknown name; check nothing more and fall back to the default.
         Arc::new(crate::state::LocalPlugin)
@@ -142,42 +130,46 @@ pub fn load_with_env(
     if backend.name() == parsed.state.backend {
         backend.check(&mut cx, &parsed.state.settings);
     }
-    let mut resources = Vec::new();
-    let mut raw_entry: Vec<Option<usize>> = Vec::new();
+    let mut lowered = Vec::new();
     if let Some(section) = raw_section.filter(|v| !v.is_null()) {
-        for (entry, r) in lower::lower_raw_entries(&mut cx, section) {
-            raw_entry.push(Some(entry));
-            resources.push(r);
-        }
+        lowered.extend(lower::lower_raw_entries(&mut cx, section).into_iter().map(|(entry, r)| (r, Some(entry))));
     }
-    // Every section present is decoded first, then lowered with the others' configs at hand.
     let mut decoded = Sections::default();
     for section in registry.sections() {
-        match parsed.doc.get(section.name()) {
-            None | Some(Value::Null) => {}
-            Some(value) => {
-                if let Some(config) = section.decode_any(&mut cx, value) {
-                    decoded.insert(section.name(), config);
-                }
-            }
+        if let Some(value) = parsed.doc.get(section.name()).filter(|v| !v.is_null())
+            && let Some(config) = section.decode_any(&mut cx, value)
+        {
+            decoded.insert(section.name(), config);
         }
     }
     for section in registry.sections() {
         if let Some(config) = decoded.by_name(section.name()) {
-            let lowered = section.lower_any(&mut cx, config, &decoded);
-            raw_entry.resize(raw_entry.len() + lowered.len(), None);
-            resources.extend(lowered);
+            lowered.extend(section.lower_any(&mut cx, config, &decoded).into_iter().map(|r| (r, None)));
         }
     }
-    diags.extend(std::mem::take(&mut cx.diags));
+    diags.extend(cx.diags);
+    (backend, lowered)
+}
 
-    // Duplicate addresses.
-    let mut index = HashMap::with_capacity(resources.len());
-    let mut unique = Vec::with_capacity(resources.len());
-    let mut unique_entries = Vec::with_capacity(resources.len());
-    for (r, entry) in resources.into_iter().zip(raw_entry) {
+/// Resources with unique addresses, the `resources:` entry each came from, and their index.
+struct Unique {
+    resources: Vec<Resource>,
+    raw_entry: Vec<Option<usize>>,
+    index: HashMap<Address, usize>,
+}
+
+/// Keeps the first resource of each address and reports the others at the repeated entry (its
+/// `name` if it has one).
+fn reject_duplicate_addresses(
+    parsed: &ParsedSpec,
+    lowered: Vec<(Resource, Option<usize>)>,
+    diags: &mut Diagnostics,
+) -> Unique {
+    let mut index = HashMap::with_capacity(lowered.len());
+    let mut resources = Vec::with_capacity(lowered.len());
+    let mut raw_entry = Vec::with_capacity(lowered.len());
+    for (r, entry) in lowered {
         if index.contains_key(&r.address) {
-            // Point at the repeated entry, at its `name` if it has one.
             let origin = origin_path(&parsed.doc, entry, &r);
             let mut name_path = origin.clone();
             if entry.is_some() {
@@ -195,24 +187,32 @@ pub fn load_with_env(
             );
             continue;
         }
-        index.insert(r.address.clone(), unique.len());
-        unique.push(r);
-        unique_entries.push(entry);
+        index.insert(r.address.clone(), resources.len());
+        resources.push(r);
+        raw_entry.push(entry);
     }
-    let resources = unique;
-    let raw_entry = unique_entries;
-    let origin_of = |i: usize| origin_path(&parsed.doc, raw_entry[i], &resources[i]);
+    Unique { resources, raw_entry, index }
+}
 
-    // Providers: one instance per provider name used or configured.
+/// One provider instance per provider name configured or used, through its plugin, with the
+/// engine's `rate_limit` taken out of its settings first.
+fn build_providers(
+    parsed: &ParsedSpec,
+    registry: &Registry,
+    names: &Names,
+    resources: &[Resource],
+    origin_of: &dyn Fn(usize) -> Path,
+    diags: &mut Diagnostics,
+) -> ProviderSet {
     let pcx = ProviderContext {
         project: parsed.project.clone(),
         env: parsed.env.clone(),
         force_conflicts: registry.force_conflicts(),
     };
     let mut providers = ProviderSet::default();
-    let mut names: BTreeSet<String> = parsed.providers.keys().cloned().collect();
-    names.extend(resources.iter().map(|r| r.provider.clone()));
-    for name in &names {
+    let mut used: BTreeSet<String> = parsed.providers.keys().cloned().collect();
+    used.extend(resources.iter().map(|r| r.provider.clone()));
+    for name in &used {
         let config = parsed.providers.get(name).cloned().unwrap_or(Value::Object(Default::default()));
         let (own, limit) = split_engine_settings(&config);
         if let Some(limit) = limit {
@@ -237,7 +237,7 @@ pub fn load_with_env(
             Err(e) if !e.path.is_empty() && parsed.providers.contains_key(name) => {
                 let mut at = path(["providers", name.as_str()]);
                 at.extend(e.path.iter().cloned());
-                let mut cx = parsed.context(&plugin_names);
+                let mut cx = parsed.context(names);
                 cx.report_serde_error(&at, &e.message);
                 diags.extend(cx.diags);
             }
@@ -258,8 +258,17 @@ pub fn load_with_env(
             }
         }
     }
+    providers
+}
 
-    // Offline, provider-specific validation of each resource.
+/// Offline, provider-specific validation of each resource, reported inside its document.
+fn validate_resources(
+    parsed: &ParsedSpec,
+    resources: &[Resource],
+    providers: &ProviderSet,
+    origin_of: &dyn Fn(usize) -> Path,
+    diags: &mut Diagnostics,
+) {
     for (i, r) in resources.iter().enumerate() {
         let Some(p) = providers.get(&r.provider) else {
             continue;
@@ -280,8 +289,24 @@ pub fn load_with_env(
             );
         }
     }
+}
 
-    // References and explicit dependencies.
+/// What the references and `depends_on` of each resource link it to.
+struct Links {
+    refs: Vec<Vec<Reference>>,
+    deps: Vec<BTreeSet<usize>>,
+    templated: Vec<bool>,
+}
+
+/// Resolves every `${...}` resource reference and `depends_on` entry to a resource.
+fn link_references(
+    parsed: &ParsedSpec,
+    resources: &[Resource],
+    index: &HashMap<Address, usize>,
+    providers: &ProviderSet,
+    origin_of: &dyn Fn(usize) -> Path,
+    diags: &mut Diagnostics,
+) -> Links {
     let mut refs: Vec<Vec<Reference>> = vec![Vec::new(); resources.len()];
     let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); resources.len()];
     let addresses: Vec<&str> = resources.iter().map(|r| r.address.as_str()).collect();
@@ -293,7 +318,7 @@ pub fn load_with_env(
         // (every string in the document is checked there), env ones are substituted already.
         for site in found {
             let Ok(RefExpr::Resource(raw)) = &site.expr else { continue };
-            match resolve_reference(raw, &index, &resources, &providers) {
+            match resolve_reference(raw, index, resources, providers) {
                 Ok(reference) => {
                     deps[i].insert(reference.target);
                     refs[i].push(reference);
@@ -336,22 +361,39 @@ pub fn load_with_env(
             }
         }
     }
-    // Implicit ordering from providers (namespaces, CRDs).
-    for name in providers.names().cloned().collect::<Vec<_>>() {
-        let p = providers.get(&name).expect("listed").clone();
-        let mine: Vec<&Resource> = resources.iter().filter(|r| r.provider == name).collect();
+    Links { refs, deps, templated }
+}
+
+/// Ordering the providers know and references do not show (namespaces, CRDs).
+fn add_implicit_dependencies(
+    resources: &[Resource],
+    index: &HashMap<Address, usize>,
+    providers: &ProviderSet,
+    deps: &mut [BTreeSet<usize>],
+) {
+    for name in providers.names() {
+        let p = providers.get(name).expect("listed");
+        let mine: Vec<&Resource> = resources.iter().filter(|r| &r.provider == name).collect();
         for (dependent, dependency) in p.implicit_dependencies(&mine) {
-            if let (Some(&a), Some(&b)) = (index.get(&dependent), index.get(&dependency)) {
-                if a != b {
-                    deps[a].insert(b);
-                }
+            if let (Some(&a), Some(&b)) = (index.get(&dependent), index.get(&dependency))
+                && a != b
+            {
+                deps[a].insert(b);
             }
         }
     }
-    let deps: Vec<Vec<usize>> = deps.into_iter().map(|s| s.into_iter().collect()).collect();
+}
 
-    // Cycles: each strongly connected component with more than one node (or a self-loop).
-    for cycle in find_cycles(&deps) {
+/// Reports every cycle, naming each member, at the reference that closes it.
+fn report_cycles(
+    parsed: &ParsedSpec,
+    resources: &[Resource],
+    deps: &[Vec<usize>],
+    refs: &[Vec<Reference>],
+    origin_of: &dyn Fn(usize) -> Path,
+    diags: &mut Diagnostics,
+) {
+    for cycle in graph::find_cycles(deps) {
         let names: Vec<&str> = cycle.iter().map(|&i| resources[i].address.as_str()).collect();
         let shown = format!("{} → {}", names.join(" → "), names[0]);
         let span = refs[cycle[0]]
@@ -369,13 +411,6 @@ pub fn load_with_env(
             .at(span, &parsed.source.file),
         );
     }
-
-    if !diags.is_empty() {
-        return Err(diags.sorted());
-    }
-    let mut parsed = parsed;
-    parsed.release_load_only_data();
-    Ok(Config { parsed, resources, index, deps, refs, templated, providers, backend })
 }
 
 /// Every `${...}` in the strings of `v` (no paths: references are found by their text).
@@ -447,48 +482,6 @@ fn resolve_reference(
         format!("did you mean `{c}.{attr}`?")
     });
     Err(("Unknown reference", format!("`${{{raw}}}` does not refer to any resource in this spec."), help))
-}
-
-/// Strongly connected components that are cycles, each as a walk in dependency order.
-fn find_cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    let mut g: DiGraph<(), ()> = DiGraph::with_capacity(deps.len(), deps.iter().map(Vec::len).sum());
-    let nodes: Vec<NodeIndex> = (0..deps.len()).map(|_| g.add_node(())).collect();
-    for (i, ds) in deps.iter().enumerate() {
-        for &d in ds {
-            g.add_edge(nodes[i], nodes[d], ());
-        }
-    }
-    let mut cycles = Vec::new();
-    for scc in tarjan_scc(&g) {
-        if scc.len() == 1 {
-            let i = scc[0].index();
-            if deps[i].contains(&i) {
-                cycles.push(vec![i]);
-            }
-            continue;
-        }
-        // Walk inside the component from its smallest member until we return to it.
-        let members: BTreeSet<usize> = scc.iter().map(|n| n.index()).collect();
-        let start = *members.iter().next().expect("non-empty");
-        let mut walk = vec![start];
-        let mut seen = BTreeSet::from([start]);
-        let mut cur = start;
-        loop {
-            let next = deps[cur].iter().copied().find(|d| members.contains(d) && (*d == start || !seen.contains(d)));
-            match next {
-                Some(n) if n == start => break,
-                Some(n) => {
-                    walk.push(n);
-                    seen.insert(n);
-                    cur = n;
-                }
-                None => break,
-            }
-        }
-        cycles.push(walk);
-    }
-    cycles.sort();
-    cycles
 }
 
 /// Where resource `r` is written in the spec: `resources.<entry>.<provider>` when it came from

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod config;
 pub mod diag;
 pub mod drift;
+pub mod graph;
 pub mod lower;
 pub mod plan;
 pub mod providers;

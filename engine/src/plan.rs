@@ -664,7 +664,7 @@ pub fn order_deletes(state: &State, removed: &[&Address]) -> Vec<Address> {
         .iter()
         .map(|a| state.resources[*a].depends_on.iter().filter_map(|d| pos.get(d).copied()).collect())
         .collect();
-    let mut order = crate::config::topo_order(&deps);
+    let mut order = crate::graph::topo_order(&deps);
     // Anything left out (a cycle in corrupt state) still gets deleted, last.
     let seen: BTreeSet<usize> = order.iter().copied().collect();
     order.extend((0..list.len()).filter(|i| !seen.contains(i)));

@@ -205,12 +205,28 @@ pub fn check(cx: &mut SpecContext<'_>, m: &MeshConfig) {
     }
 }
 
+/// The path `here` extended by `segs`.
+fn under(here: &Path, segs: &[&str]) -> Path {
+    let mut out = here.clone();
+    out.extend(segs.iter().map(|s| s.to_string()));
+    out
+}
+
+/// Checks one service's traffic policy, one concern at a time.
 fn check_traffic(cx: &mut SpecContext<'_>, here: &Path, name: &str, svc: &Service, p: &TrafficPolicy) {
-    let at = |segs: &[&str]| {
-        let mut out = here.clone();
-        out.extend(segs.iter().map(|s| s.to_string()));
-        out
-    };
+    check_protocol(cx, here, name, svc, p);
+    let versions: Vec<&str> = svc.versions.iter().map(String::as_str).collect();
+    check_split(cx, here, name, &versions, p);
+    check_routes(cx, here, name, &versions, p);
+    positive(cx, &under(here, &["timeout"]), p.timeout);
+    check_retries(cx, here, p);
+    check_circuit_breaker(cx, here, p);
+    check_fault_and_rate_limit(cx, here, p);
+}
+
+/// The service's protocol is one the meshes know, and HTTP features are not set on TCP.
+fn check_protocol(cx: &mut SpecContext<'_>, here: &Path, name: &str, svc: &Service, p: &TrafficPolicy) {
+    let at = |segs: &[&str]| under(here, segs);
     let protocol = match ServiceProtocol::parse(svc.protocol.as_deref()) {
         Some(p) => p,
         None => {
@@ -237,14 +253,16 @@ fn check_traffic(cx: &mut SpecContext<'_>, here: &Path, name: &str, svc: &Servic
             );
         }
     }
+}
 
-    // Split: known versions, whole weights, sum of 100.
-    let versions: Vec<&str> = svc.versions.iter().map(String::as_str).collect();
+/// Split: known versions, whole weights, sum of 100.
+fn check_split(cx: &mut SpecContext<'_>, here: &Path, name: &str, versions: &[&str], p: &TrafficPolicy) {
+    let at = |segs: &[&str]| under(here, segs);
     let mut sum = 0.0;
     for (version, weight) in &p.split {
         sum += weight.value();
         if !versions.contains(&version.as_str()) {
-            unknown_version(cx, &at(&["split", version.as_str()]), name, version, &versions, true);
+            unknown_version(cx, &at(&["split", version.as_str()]), name, version, versions, true);
         }
         if weight.value().fract() != 0.0 {
             cx.error(
@@ -273,11 +291,15 @@ fn check_traffic(cx: &mut SpecContext<'_>, here: &Path, name: &str, svc: &Servic
             }),
         );
     }
+}
 
+/// Header routes: known versions, a condition, valid header names and paths.
+fn check_routes(cx: &mut SpecContext<'_>, here: &Path, name: &str, versions: &[&str], p: &TrafficPolicy) {
+    let at = |segs: &[&str]| under(here, segs);
     for (i, route) in p.routes.iter().enumerate() {
         let idx = i.to_string();
         if !versions.contains(&route.to.as_str()) {
-            unknown_version(cx, &at(&["routes", idx.as_str(), "to"]), name, &route.to, &versions, false);
+            unknown_version(cx, &at(&["routes", idx.as_str(), "to"]), name, &route.to, versions, false);
         }
         let m = &route.matches;
         if m.is_empty() {
@@ -330,8 +352,11 @@ fn check_traffic(cx: &mut SpecContext<'_>, here: &Path, name: &str, svc: &Servic
             }
         }
     }
+}
 
-    positive(cx, &at(&["timeout"]), p.timeout);
+/// Retries: at least one attempt and condition, a per-try timeout below the timeout.
+fn check_retries(cx: &mut SpecContext<'_>, here: &Path, p: &TrafficPolicy) {
+    let at = |segs: &[&str]| under(here, segs);
     if let Some(r) = &p.retries {
         if r.attempts == 0 {
             cx.error(
@@ -365,6 +390,11 @@ fn check_traffic(cx: &mut SpecContext<'_>, here: &Path, name: &str, svc: &Servic
             );
         }
     }
+}
+
+/// Circuit breaking: limits that do not refuse or eject everything.
+fn check_circuit_breaker(cx: &mut SpecContext<'_>, here: &Path, p: &TrafficPolicy) {
+    let at = |segs: &[&str]| under(here, segs);
     if let Some(cb) = &p.circuit_breaker {
         if cb.consecutive_errors == 0 {
             cx.error(
@@ -404,6 +434,11 @@ fn check_traffic(cx: &mut SpecContext<'_>, here: &Path, name: &str, svc: &Servic
             }
         }
     }
+}
+
+/// Injected aborts return error statuses; rate limits let requests through.
+fn check_fault_and_rate_limit(cx: &mut SpecContext<'_>, here: &Path, p: &TrafficPolicy) {
+    let at = |segs: &[&str]| under(here, segs);
     if let Some(abort) = p.fault.as_ref().and_then(|f| f.abort.as_ref())
         && !(400..=599).contains(&abort.status)
     {
