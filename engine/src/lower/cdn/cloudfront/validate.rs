@@ -389,8 +389,20 @@ fn is_long_form(cx: &SpecContext<'_>, name: &str) -> bool {
 }
 
 /// Checks a behavior (the default one at `base` = `cdn.<name>.cache`, or a rule).
+/// Checks one behavior (the default, at `cdn.<name>.cache`, or a rule), one concern at a time.
 fn behavior(c: &mut Checker<'_, '_>, name: &str, e: &Entry, base: &[String], b: &Behavior<'_>) {
-    // The origin.
+    behavior_origin(c, name, e, base, b);
+    behavior_ttls(c, base, b);
+    behavior_policies(c, base, b);
+    behavior_forwarding(c, base, b);
+    behavior_methods(c, base, b);
+    if let Some(f) = b.edge_function {
+        edge_functions(c, &join(base, &["edge_function"]), f);
+    }
+}
+
+/// The behavior's origin exists; with several origins, the default behavior names one.
+fn behavior_origin(c: &mut Checker<'_, '_>, name: &str, e: &Entry, base: &[String], b: &Behavior<'_>) {
     match b.origin {
         Some(o) if e.origins_complete && !e.origins.iter().any(|(id, _, _)| id == o) => {
             let ids: Vec<&str> = e.origins.iter().map(|(id, _, _)| id.as_str()).collect();
@@ -421,7 +433,10 @@ fn behavior(c: &mut Checker<'_, '_>, name: &str, e: &Entry, base: &[String], b: 
         }
         _ => {}
     }
-    // TTLs.
+}
+
+/// TTLs: whole seconds, `ttl` or the three others, min ≤ default ≤ max.
+fn behavior_ttls(c: &mut Checker<'_, '_>, base: &[String], b: &Behavior<'_>) {
     let mut ttl_ok = true;
     for (key, d) in [("ttl", b.ttl), ("min_ttl", b.min_ttl), ("default_ttl", b.default_ttl), ("max_ttl", b.max_ttl)] {
         if let Some(d) = d
@@ -483,7 +498,11 @@ fn behavior(c: &mut Checker<'_, '_>, name: &str, e: &Entry, base: &[String], b: 
             );
         }
     }
-    // A managed cache policy instead of TTLs and forwarding.
+}
+
+/// A managed cache policy instead of TTLs and forwarding; managed or custom-id origin request
+/// and response headers policies.
+fn behavior_policies(c: &mut Checker<'_, '_>, base: &[String], b: &Behavior<'_>) {
     if let Some(p) = b.policy {
         if managed::id_by_name(managed::CACHE_POLICIES, p).is_none() {
             let names: Vec<&str> = managed::CACHE_POLICIES.iter().map(|(n, _)| *n).collect();
@@ -542,6 +561,10 @@ fn behavior(c: &mut Checker<'_, '_>, name: &str, e: &Entry, base: &[String], b: 
             Some("remove `origin_request_policy`, or move what it forwards into `forward`".into()),
         );
     }
+}
+
+/// Forwarded headers, cookies and query strings: valid, forwardable, not repeated.
+fn behavior_forwarding(c: &mut Checker<'_, '_>, base: &[String], b: &Behavior<'_>) {
     if let Some(f) = b.forward {
         for (key, sel) in [("headers", &f.headers), ("cookies", &f.cookies), ("query", &f.query)] {
             if let Selection::Only(items) = sel {
@@ -593,7 +616,10 @@ fn behavior(c: &mut Checker<'_, '_>, name: &str, e: &Entry, base: &[String], b: 
             }
         }
     }
-    // Methods.
+}
+
+/// Methods: one of the three sets CloudFront accepts, OPTIONS when OPTIONS are cached.
+fn behavior_methods(c: &mut Checker<'_, '_>, base: &[String], b: &Behavior<'_>) {
     if let Some(m) = b.methods {
         let set: BTreeSet<Method> = m.0.iter().copied().collect();
         let read: BTreeSet<Method> = [Method::Get, Method::Head].into();
@@ -621,9 +647,6 @@ fn behavior(c: &mut Checker<'_, '_>, name: &str, e: &Entry, base: &[String], b: 
             "`cache_options` caches responses to OPTIONS requests, but this behavior does not accept OPTIONS.".into(),
             Some("add `methods: [GET, HEAD, OPTIONS]`".into()),
         );
-    }
-    if let Some(f) = b.edge_function {
-        edge_functions(c, &join(base, &["edge_function"]), f);
     }
 }
 
