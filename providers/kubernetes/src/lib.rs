@@ -13,6 +13,18 @@
 //!   strata's ownership labels (`app.kubernetes.io/managed-by=strata`, `strata.dev/project`,
 //!   `strata.dev/env`) and the `strata.dev/address` annotation; objects without them are
 //!   reported as foreign.
+//! * Ownership is checked again at write time, whatever the plan said: create and update read
+//!   the object first and refuse (`conflict`, naming the object, its field managers and
+//!   `strata import`) one that exists without strata's marks for this address, even with
+//!   `force_conflicts`; delete refuses an object whose marks were changed or removed. The
+//!   write carries the read `resourceVersion` (delete: uid and resourceVersion) as a
+//!   precondition, so it lands on the object that was checked.
+//! * Field-managed resources: kind `fields:{apiVersion}/{Kind}` (see [`fields`]) set just the
+//!   fields in their attrs on an existing object strata does not own, and remove just those on
+//!   delete.
+//! * Reads report values the API server stored in another spelling (a Secret's `stringData`
+//!   folded into `data`, quantities such as `500m` for `0.5`) as the desired manifest spells
+//!   them when they are equal ([`normalize`]), so re-plans are no-ops.
 //! * Reads are batched: one LIST per (kind, namespace), paged, filtered by the ownership label
 //!   selector, plus a GET only for names the LIST did not return.
 //! * Deletes use foreground propagation and wait until the object is gone.
@@ -24,9 +36,9 @@ mod client;
 mod config;
 mod deps;
 mod error;
-mod fields;
+pub mod fields;
 mod kinds;
-mod normalize;
+pub mod normalize;
 mod ownership;
 mod provider;
 mod quantity;

@@ -728,11 +728,12 @@ async fn read_reports_equal_values_in_the_spec_spelling() {
             read_by_attrs("resources.quota", "v1/ResourceQuota", &quota),
         ])
         .await;
+    // The server stored `500m`, `2` and `1Gi`: reported as the spec spells them.
+    let q = observed(&out[1]);
+    assert_eq!(q.attrs["spec"]["hard"], quota["spec"]["hard"]);
     let s = observed(&out[0]);
     assert_eq!(s.attrs["stringData"], secret["stringData"]);
     assert!(s.attrs.get("data").is_none(), "{}", s.attrs);
-    let q = observed(&out[1]);
-    assert_eq!(q.attrs["spec"]["hard"], quota["spec"]["hard"]);
 
     // A real change still shows.
     let changed = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
