@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::Value;
 use strata_sdk::{Address, Resource};
 
-use crate::kinds::KindRef;
+use crate::kinds::{KindRef, split_management};
 
 /// The provider name these helpers look at in `Resource::provider`.
 pub const PROVIDER_NAME: &str = "kubernetes";
@@ -18,7 +18,7 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 /// Implicit `(dependent, dependency)` edges among Kubernetes resources:
 ///
 /// * an object with `metadata.namespace: X` depends on the `v1/Namespace` resource named `X`,
-///   when that Namespace is in the list;
+///   when that Namespace is in the list, and on a field-managed `fields:v1/Namespace` named `X`;
 /// * an object of kind `group/version/Kind` depends on the CustomResourceDefinition resource
 ///   whose `spec.group` and `spec.names.kind` are that group and Kind, when it is in the list
 ///   (any served version of the CRD counts).
@@ -29,15 +29,17 @@ pub fn implicit_dependencies(resources: &[Resource]) -> Vec<(Address, Address)> 
     let ours: Vec<(&Resource, KindRef)> = resources
         .iter()
         .filter(|r| r.provider == PROVIDER_NAME)
-        .filter_map(|r| KindRef::parse(&r.kind).map(|k| (r, k)))
+        .filter_map(|r| KindRef::parse(split_management(&r.kind).1).map(|k| (r, k)))
         .collect();
 
-    let mut namespaces: HashMap<&str, &Address> = HashMap::new();
+    // A field-managed Namespace (`fields:v1/Namespace`, e.g. the mesh's injection label) counts
+    // too: the objects in it must be created after the label is set.
+    let mut namespaces: HashMap<&str, Vec<&Address>> = HashMap::new();
     let mut crds: HashMap<(&str, &str), &Address> = HashMap::new();
     for (r, k) in &ours {
         if k.group.is_empty() && k.kind == "Namespace" {
             if let Some(name) = str_at(&r.attrs, &["metadata", "name"]) {
-                namespaces.entry(name).or_insert(&r.address);
+                namespaces.entry(name).or_default().push(&r.address);
             }
         } else if k.is_crd()
             && let (Some(group), Some(kind)) =
@@ -56,9 +58,11 @@ pub fn implicit_dependencies(resources: &[Resource]) -> Vec<(Address, Address)> 
             }
         };
         if let Some(ns) = str_at(&r.attrs, &["metadata", "namespace"])
-            && let Some(dep) = namespaces.get(ns)
+            && let Some(deps) = namespaces.get(ns)
         {
-            push(dep);
+            for dep in deps {
+                push(dep);
+            }
         }
         if let Some(dep) = crds.get(&(k.group.as_str(), k.kind.as_str())) {
             push(dep);
@@ -94,6 +98,15 @@ mod tests {
             res("r.cm2", "v1/ConfigMap", json!({"metadata": {"name": "d", "namespace": "apex"}})),
         ];
         assert_eq!(implicit_dependencies(&rs), vec![(a("r.cm"), a("r.ns")), (a("r.cm2"), a("r.ns"))]);
+    }
+
+    #[test]
+    fn objects_depend_on_a_field_managed_namespace() {
+        let rs = vec![
+            res("r.dep", "apps/v1/Deployment", json!({"metadata": {"name": "d", "namespace": "market"}})),
+            res("mesh.inject", "fields:v1/Namespace", json!({"metadata": {"name": "market"}})),
+        ];
+        assert_eq!(implicit_dependencies(&rs), vec![(a("r.dep"), a("mesh.inject"))]);
     }
 
     #[test]

@@ -8,6 +8,29 @@ pub const CRD_GROUP: &str = "apiextensions.k8s.io";
 /// Kind name of a CustomResourceDefinition.
 pub const CRD_KIND: &str = "CustomResourceDefinition";
 
+/// The prefix of a *field-managed* kind (`fields:v1/Namespace`): strata applies only the fields
+/// in the resource's attrs to an object that already exists, claims no ownership of the object,
+/// and on delete removes those fields, never the object. See [`crate::fields`].
+pub const FIELDS_PREFIX: &str = "fields:";
+
+/// How strata manages the object of a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Management {
+    /// The whole object: created, marked with strata's ownership marks, deleted.
+    Owned,
+    /// Only the fields the resource sets, on an object someone else owns (`fields:` kinds).
+    Fields,
+}
+
+/// Splits a `Resource.kind` into how it is managed and the Kubernetes kind string:
+/// `fields:v1/Namespace` is `(Fields, "v1/Namespace")`, `v1/ConfigMap` is `(Owned, "v1/ConfigMap")`.
+pub fn split_management(kind: &str) -> (Management, &str) {
+    match kind.strip_prefix(FIELDS_PREFIX) {
+        Some(base) => (Management::Fields, base),
+        None => (Management::Owned, kind),
+    }
+}
+
 /// A parsed `Resource.kind`: `"{apiVersion}/{Kind}"`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KindRef {
@@ -168,7 +191,20 @@ fn patterns(ps: &[&str]) -> Vec<PathPattern> {
 /// * `ignore_changes`: nothing by default. In particular `apps/v1/Deployment` `/spec/replicas`
 ///   is **not** ignored: when an HPA scales a Deployment, leave `replicas` out of the spec (the
 ///   engine only diffs attributes the spec sets) instead of relying on an ignore rule.
+///
+/// A field-managed kind (`fields:…`) keeps the base kind's sensitive paths, but only its
+/// identity forces a new resource: strata cannot recreate an object it does not own, and
+/// "replacing" its fields (remove, then apply again) would not change an immutable field.
 pub fn kind_schema(kind: &str) -> KindSchema {
+    let (management, base) = split_management(kind);
+    let mut schema = owned_kind_schema(base);
+    if management == Management::Fields {
+        schema.force_new = patterns(&["/metadata/name", "/metadata/namespace"]);
+    }
+    schema
+}
+
+fn owned_kind_schema(kind: &str) -> KindSchema {
     let mut force_new = vec!["/metadata/name", "/metadata/namespace"];
     let mut sensitive: Vec<&str> = Vec::new();
     let Some(k) = KindRef::parse(kind) else {
@@ -273,6 +309,13 @@ mod tests {
         assert!(!s.is_sensitive(&path("/metadata/name")));
         let hpa = kind_schema("autoscaling/v2/HorizontalPodAutoscaler");
         assert!(hpa.ignore_changes.is_empty());
+        // Field-managed: sensitive as the base kind, only the identity forces a new resource.
+        let fs = kind_schema("fields:v1/Secret");
+        assert!(fs.is_sensitive(&path("/data/password")));
+        assert!(!fs.forces_new(&path("/type")));
+        assert!(fs.forces_new(&path("/metadata/name")));
+        assert_eq!(split_management("fields:v1/Namespace"), (Management::Fields, "v1/Namespace"));
+        assert_eq!(split_management("v1/Namespace"), (Management::Owned, "v1/Namespace"));
         let unknown = kind_schema("example.com/v1/Widget");
         assert!(unknown.forces_new(&path("/metadata/namespace")));
         assert!(unknown.sensitive.is_empty());

@@ -134,6 +134,39 @@ pub fn evaluate_ownership(obj: &Value, marks: &OwnershipMarks, address: &Address
     }
 }
 
+/// What a write strata was asked to make would do to an object that is not (or no longer) ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Create or update: the object would be overwritten and take strata's marks.
+    Write,
+    /// Delete: the object would be deleted.
+    Delete,
+}
+
+/// The `conflict` error for a write to an object strata does not own, checked at apply time
+/// whatever the plan said (a plan made with `--refresh=false` never saw the object; the marks
+/// may have been changed since the plan). `detail` is [`evaluate_ownership`]'s explanation and
+/// `managers` the object's field managers (`metadata.managedFields`), i.e. who does own it.
+pub fn refusal(refused: Refused, detail: &str, managers: &[String], address: &Address) -> strata_sdk::ProviderError {
+    let owners = match managers {
+        [] => String::new(),
+        [one] => format!("; its fields are managed by {one:?}"),
+        many => format!(
+            "; its fields are managed by {}",
+            many.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let what = match refused {
+        Refused::Write => format!(
+            "strata will not overwrite an object it does not own: run `strata import {address}` to adopt it, or give `{address}` another name"
+        ),
+        Refused::Delete => format!(
+            "strata will not delete an object it does not own: if it should be strata's again, run `strata import {address}`; to stop tracking it, run `strata state rm {address}`"
+        ),
+    };
+    strata_sdk::ProviderError::conflict(format!("{detail}{owners}; {what}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

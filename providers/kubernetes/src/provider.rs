@@ -7,19 +7,24 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::core::discovery::Scope;
 use kube::core::{ApiResource, DynamicObject, GroupVersion};
 use serde_json::{Map, Value, json};
 use strata_sdk::{
-    Applied, DeleteRequest, KindSchema, Observed, Provider, ProviderError, ReadRequest, Resource, ResourceChange,
+    Applied, DeleteRequest, KindSchema, Observed, Ownership, Provider, ProviderError, ReadRequest, Resource,
+    ResourceChange,
 };
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::config::KubernetesConfig;
-use crate::error::{Error, classify, classify_apply, conflicts_only_with_updaters};
-use crate::kinds::{KindRef, OUTPUTS, kind_schema};
-use crate::ownership::{OwnershipMarks, apply_marks, describe, evaluate_ownership};
+use crate::error::{
+    Error, classify, classify_apply, conflicting_managers, conflicts_only_with_updaters, is_apply_conflict,
+};
+use crate::fields;
+use crate::kinds::{KindRef, Management, OUTPUTS, kind_schema, split_management};
+use crate::normalize;
+use crate::ownership::{OwnershipMarks, Refused, apply_marks, describe, evaluate_ownership, refusal};
 use crate::read::{ObjectKey, ReadGroup, group_reads, outputs_of, strip_server_fields};
 use crate::validate::{check_label_value, validate_manifest};
 
@@ -29,6 +34,8 @@ pub const LIST_PAGE_SIZE: u32 = 500;
 const LIST_CONCURRENCY: usize = 32;
 /// How many fallback GETs (names a LIST did not return) run at once within one group.
 const READ_CONCURRENCY: usize = 8;
+/// How often a write reads, checks and writes again when the object changed in between.
+const WRITE_ATTEMPTS: usize = 3;
 /// How long a write waits for a kind whose CustomResourceDefinition this run applied to
 /// appear in discovery.
 const CRD_DISCOVERY_WAIT: Duration = Duration::from_secs(60);
@@ -182,6 +189,7 @@ impl KubernetesProvider {
     /// group-version refreshes that group-version once (a CRD may have been created since).
     /// `Ok(None)`: the cluster does not serve the kind.
     pub(crate) async fn resolve_kind(&self, kind: &str) -> Result<Option<ServedKind>, ProviderError> {
+        let kind = split_management(kind).1;
         let k = KindRef::parse(kind).ok_or_else(|| {
             ProviderError::invalid(format!("`{kind}` is not a Kubernetes kind of the form {{apiVersion}}/{{Kind}}"))
         })?;
@@ -213,7 +221,7 @@ impl KubernetesProvider {
             distinct.sort_unstable();
             distinct.dedup();
             for kind in distinct {
-                let Some(k) = KindRef::parse(kind) else {
+                let Some(k) = KindRef::parse(split_management(kind).1) else {
                     kinds.insert(
                         kind,
                         Err(ProviderError::invalid(format!(
@@ -239,7 +247,7 @@ impl KubernetesProvider {
         let mut cache = self.discovery.lock().await;
         for (api_version, batch_kinds, fresh) in discovered {
             for kind in batch_kinds {
-                let name = KindRef::parse(kind).expect("parsed above").kind;
+                let name = KindRef::parse(split_management(kind).1).expect("parsed above").kind;
                 kinds.insert(kind, fresh.as_ref().map(|m| m.get(&name).cloned()).map_err(Clone::clone));
             }
             if let Ok(fresh) = fresh {
@@ -256,6 +264,7 @@ impl KubernetesProvider {
         if let Some(s) = self.resolve_kind(kind).await? {
             return Ok(s);
         }
+        let kind = split_management(kind).1;
         let k = KindRef::parse(kind).expect("resolve_kind parsed it");
         let pending = self.crds_applied.lock().map(|s| s.contains(&(k.group.clone(), k.kind.clone()))).unwrap_or(false);
         if pending {
@@ -302,8 +311,16 @@ impl KubernetesProvider {
         let mut live = object_value(obj, served);
         let outputs = outputs_of(&live);
         let key = key_of(&live);
-        let ownership = evaluate_ownership(&live, &self.marks, &req.address);
+        // A field-managed object is someone else's; strata manages the fields it sets, and the
+        // engine diffs only those.
+        let ownership = match split_management(&req.kind).0 {
+            Management::Owned => evaluate_ownership(&live, &self.marks, &req.address),
+            Management::Fields => Ownership::Ours,
+        };
         strip_server_fields(&mut live);
+        if let Some(desired) = req.attrs {
+            normalize::toward_desired(&mut live, desired);
+        }
         Observed { remote_id: key.remote_id(), attrs: live, outputs, ownership }
     }
 
@@ -458,10 +475,15 @@ impl KubernetesProvider {
             manifest.insert(k.clone(), v.clone());
         }
         let mut manifest = Value::Object(manifest);
-        apply_marks(&mut manifest, &self.marks, &change.address);
+        if split_management(&change.kind).0 == Management::Owned {
+            apply_marks(&mut manifest, &self.marks, &change.address);
+        }
         let key = ObjectKey::from_manifest(&manifest, served.namespaced, &conn.default_namespace)
             .map_err(|m| ProviderError::invalid(format!("`{}`: {m}", change.address)))?;
-        let meta = manifest.get_mut("metadata").and_then(Value::as_object_mut).expect("apply_marks made metadata");
+        let meta = manifest
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| ProviderError::invalid(format!("`{}`: metadata is not a mapping", change.address)))?;
         match (&key.namespace, meta.get("namespace")) {
             (Some(ns), None) => {
                 meta.insert("namespace".into(), json!(ns));
@@ -477,8 +499,8 @@ impl KubernetesProvider {
         Ok((key, manifest))
     }
 
-    fn patch_params(&self, force: bool, dry_run: bool) -> PatchParams {
-        let mut pp = PatchParams::apply(&self.config.field_manager);
+    fn patch_params(&self, manager: &str, force: bool, dry_run: bool) -> PatchParams {
+        let mut pp = PatchParams::apply(manager);
         if force {
             pp = pp.force();
         }
@@ -493,22 +515,90 @@ impl KubernetesProvider {
         let served = self.resolve_kind_for_write(&change.kind).await?;
         let (key, manifest) = self.prepare_manifest(conn, &served, change)?;
         let api = self.api(conn, &served, key.namespace.as_deref());
-        let pp = self.patch_params(self.config.force_conflicts, dry_run);
-        let live = match api.patch(&key.name, &pp, &Patch::Apply(&manifest)).await {
-            Ok(live) => live,
-            // Fields strata applies were changed by imperative writes (`kubectl edit`, `patch`,
-            // `scale`, a controller's update): that is drift, and applying the spec restores it,
-            // taking the fields back. Conflicts with another applier are reported instead.
-            Err(e) if conflicts_only_with_updaters(&e) => api
-                .patch(&key.name, &self.patch_params(true, dry_run), &Patch::Apply(&manifest))
-                .await
-                .map_err(|e| classify_apply(&e))?,
-            Err(e) => return Err(classify_apply(&e)),
+        let live = match split_management(&change.kind).0 {
+            Management::Owned => {
+                // Ownership is checked again right before the write, whatever the plan said: a
+                // plan made with `--refresh=false` never saw the object, and marks can change
+                // after a plan. An object with strata's marks for this address (one an
+                // interrupted run created) is updated; anything else is refused.
+                let check = |live: Option<&DynamicObject>| match live {
+                    None => Ok(()),
+                    Some(o) => match evaluate_ownership(&object_value(o, &served), &self.marks, &change.address) {
+                        Ownership::Ours => Ok(()),
+                        Ownership::Foreign { detail } => Err(refusal(
+                            Refused::Write,
+                            &detail,
+                            &managers_of(o, &self.config.field_manager),
+                            &change.address,
+                        )),
+                    },
+                };
+                self.guarded_apply(&api, &key, &manifest, &self.config.field_manager, dry_run, check).await?
+            }
+            Management::Fields => {
+                let manager = fields::field_manager(&self.config.field_manager, &change.address);
+                let check = |live: Option<&DynamicObject>| match live {
+                    Some(_) => Ok(()),
+                    None => Err(ProviderError::not_found(format!(
+                        "{} does not exist: `{}` ({}) sets fields of an existing object and never creates it",
+                        describe(&manifest),
+                        change.address,
+                        change.kind
+                    ))),
+                };
+                self.guarded_apply(&api, &key, &manifest, &manager, dry_run, check).await?
+            }
         };
         if served.kind.is_crd() && !dry_run {
             self.note_crd(&manifest).await;
         }
         Ok((key, manifest, object_value(&live, &served)))
+    }
+
+    /// Reads the object, lets `check` refuse the write, then applies `manifest` with the read
+    /// `resourceVersion` as a precondition, so the write lands only on the object `check` saw.
+    /// When the object changed (or appeared) in between, it is read and checked again.
+    ///
+    /// A conflict only with `Update` writers (`kubectl edit`, `patch`, `scale`, a controller's
+    /// update) on an object that existed is drift of fields strata applies: applying again,
+    /// forced, takes the fields back. Conflicts with another applier are reported (unless
+    /// `force_conflicts`).
+    async fn guarded_apply(
+        &self,
+        api: &Api<DynamicObject>,
+        key: &ObjectKey,
+        manifest: &Value,
+        manager: &str,
+        dry_run: bool,
+        check: impl Fn(Option<&DynamicObject>) -> Result<(), ProviderError>,
+    ) -> Result<DynamicObject, ProviderError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let live = api.get_opt(&key.name).await.map_err(|e| classify(&e))?;
+            check(live.as_ref())?;
+            let rv = live.as_ref().and_then(|o| o.metadata.resource_version.clone());
+            let mut body = manifest.clone();
+            if let (Some(rv), Some(meta)) = (&rv, body.get_mut("metadata").and_then(Value::as_object_mut)) {
+                meta.insert("resourceVersion".into(), json!(rv));
+            }
+            let pp = self.patch_params(manager, self.config.force_conflicts, dry_run);
+            let result = match api.patch(&key.name, &pp, &Patch::Apply(&body)).await {
+                Err(e) if rv.is_some() && conflicts_only_with_updaters(&e) => {
+                    api.patch(&key.name, &self.patch_params(manager, true, dry_run), &Patch::Apply(&body)).await
+                }
+                r => r,
+            };
+            match result {
+                Ok(live) => return Ok(live),
+                // The precondition failed (someone wrote the object since the read), or the
+                // object appeared since the read (a conflict on create): decide again.
+                Err(e) if is_apply_conflict(&e) && (conflicting_managers(&e).is_empty() || rv.is_none()) => continue,
+                Err(e) => return Err(classify_apply(&e)),
+            }
+        }
+        Err(ProviderError::conflict(format!(
+            "{} kept changing while strata was writing it ({WRITE_ATTEMPTS} attempts); try again",
+            describe(manifest)
+        )))
     }
 
     /// Server-side apply with `dryRun=All`: what the object would look like after this change
@@ -532,6 +622,12 @@ impl KubernetesProvider {
     /// to other values, but still conflicts on fields another applier owns with a different
     /// value than the spec's, unless `force_conflicts` is set.
     pub async fn adopt(&self, resource: &Resource) -> Result<Applied, ProviderError> {
+        if split_management(&resource.kind).0 == Management::Fields {
+            return Err(ProviderError::invalid(format!(
+                "`{}` is field-managed ({}): strata sets its fields on the existing object without owning it, so there is nothing to import",
+                resource.address, resource.kind
+            )));
+        }
         let conn = self.conn().await?;
         let served = self.resolve_kind_for_write(&resource.kind).await?;
         let change = ResourceChange {
@@ -561,7 +657,7 @@ impl KubernetesProvider {
             "metadata": metadata,
         });
         let live = api
-            .patch(&key.name, &self.patch_params(true, false), &Patch::Apply(&marks_only))
+            .patch(&key.name, &self.patch_params(&self.config.field_manager, true, false), &Patch::Apply(&marks_only))
             .await
             .map_err(|e| classify_apply(&e))?;
         let live = object_value(&live, &served);
@@ -589,14 +685,98 @@ impl KubernetesProvider {
         };
         let key = ObjectKey::from_remote_id(&req.remote_id, served.namespaced, &conn.default_namespace);
         let api = self.api(conn, &served, key.namespace.as_deref());
-        let uid = match api.delete(&key.name, &DeleteParams::foreground()).await {
-            Ok(either) => either.left().and_then(|o| o.metadata.uid),
-            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-            Err(e) => return Err(classify(&e)),
-        };
+        let deadline = Instant::now() + self.config.delete_timeout;
+        if split_management(&req.kind).0 == Management::Fields {
+            return self.remove_fields(&api, &served, &key, req, deadline).await;
+        }
+        for _ in 0..WRITE_ATTEMPTS {
+            // Ownership is checked right before the delete: an object whose marks were changed
+            // or removed since strata applied it is no longer strata's to delete.
+            let Some(live) = get_retrying(&api, &key.name, deadline).await? else {
+                return Ok(());
+            };
+            if let Ownership::Foreign { detail } =
+                evaluate_ownership(&object_value(&live, &served), &self.marks, &req.address)
+            {
+                return Err(refusal(
+                    Refused::Delete,
+                    &detail,
+                    &managers_of(&live, &self.config.field_manager),
+                    &req.address,
+                ));
+            }
+            // Preconditions make the delete hit exactly the object that was checked.
+            let mut dp = DeleteParams::foreground();
+            dp.preconditions = Some(Preconditions {
+                uid: live.metadata.uid.clone(),
+                resource_version: live.metadata.resource_version.clone(),
+            });
+            return match api.delete(&key.name, &dp).await {
+                Ok(_) => self.wait_gone(&api, &served, &key, live.metadata.uid, deadline).await,
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                // Changed since the check: check again.
+                Err(kube::Error::Api(s)) if s.code == 409 => continue,
+                Err(e) => Err(classify(&e)),
+            };
+        }
+        Err(ProviderError::conflict(format!(
+            "{} {} kept changing while strata was deleting it ({WRITE_ATTEMPTS} attempts); try again",
+            served.kind.kind,
+            key.remote_id()
+        )))
+    }
+
+    /// Deletes a field-managed resource: applies an empty intent with its field manager, so the
+    /// API server removes the fields only this resource owned. The object stays.
+    async fn remove_fields(
+        &self,
+        api: &Api<DynamicObject>,
+        served: &ServedKind,
+        key: &ObjectKey,
+        req: &DeleteRequest,
+        deadline: Instant,
+    ) -> Result<(), ProviderError> {
+        let manager = fields::field_manager(&self.config.field_manager, &req.address);
+        let mut identity = json!({"apiVersion": served.kind.api_version(), "kind": served.kind.kind,
+            "metadata": {"name": key.name}});
+        if let Some(ns) = &key.namespace {
+            identity["metadata"]["namespace"] = json!(ns);
+        }
+        let intent = fields::empty_intent(&identity);
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(live) = get_retrying(api, &key.name, deadline).await? else {
+                return Ok(());
+            };
+            let mut body = intent.clone();
+            // The precondition keeps the apply from re-creating an object deleted meanwhile.
+            body["metadata"]["resourceVersion"] = json!(live.metadata.resource_version);
+            match api.patch(&key.name, &self.patch_params(&manager, false, false), &Patch::Apply(&body)).await {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+                Err(e) if is_apply_conflict(&e) => continue,
+                Err(e) => return Err(classify(&e)),
+            }
+        }
+        Err(ProviderError::conflict(format!(
+            "{} {} kept changing while strata was removing the fields of `{}` ({WRITE_ATTEMPTS} attempts); try again",
+            served.kind.kind,
+            key.remote_id(),
+            req.address
+        )))
+    }
+
+    /// Waits until a deleted object is gone (foreground deletion: after its dependents and
+    /// finalizers), up to `deadline`.
+    async fn wait_gone(
+        &self,
+        api: &Api<DynamicObject>,
+        served: &ServedKind,
+        key: &ObjectKey,
+        uid: Option<String>,
+        deadline: Instant,
+    ) -> Result<(), ProviderError> {
         let what = format!("{} {}", served.kind.kind, key.remote_id());
         let timeout = self.config.delete_timeout;
-        let deadline = Instant::now() + timeout;
         let mut delay = Duration::from_millis(50);
         loop {
             let last = match api.get_opt(&key.name).await {
@@ -628,6 +808,45 @@ impl KubernetesProvider {
             delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
+}
+
+/// GET that retries transient errors (with backoff) until `deadline`: a delete is one call for
+/// the engine, and its checks should not fail it on a blip.
+async fn get_retrying(
+    api: &Api<DynamicObject>,
+    name: &str,
+    deadline: Instant,
+) -> Result<Option<DynamicObject>, ProviderError> {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match api.get_opt(name).await {
+            Ok(o) => return Ok(o),
+            Err(e) => {
+                let e = classify(&e);
+                let now = Instant::now();
+                if !e.is_retryable() || now >= deadline {
+                    return Err(e);
+                }
+                tokio::time::sleep(delay.min(deadline - now)).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// The field managers of an object other than strata's own (`kubectl-create`, `helm`), for
+/// messages that say who owns it.
+fn managers_of(obj: &DynamicObject, ours: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in obj.metadata.managed_fields.iter().flatten() {
+        if let Some(name) = &m.manager
+            && name != ours
+            && !out.contains(name)
+        {
+            out.push(name.clone());
+        }
+    }
+    out
 }
 
 /// The live object as JSON, with apiVersion and kind first (LIST items may lack them).

@@ -7,7 +7,7 @@ use strata_sdk::{
     OWNERSHIP_PROJECT_KEY,
 };
 
-use crate::kinds::{KindRef, NameRule, builtin_namespaced, name_rule};
+use crate::kinds::{KindRef, NameRule, builtin_namespaced, name_rule, split_management};
 
 /// One validation problem: a key path into the manifest and a message.
 pub type Problem = (Vec<String>, String);
@@ -20,6 +20,8 @@ fn p(path: &[&str]) -> Vec<String> {
 /// whether the provider config names a default namespace, which makes `metadata.namespace`
 /// optional for namespaced kinds.
 pub fn validate_manifest(kind: &str, attrs: &Value, has_default_namespace: bool) -> Vec<Problem> {
+    // A field-managed resource (`fields:` kind) names its object the same way.
+    let kind = split_management(kind).1;
     let mut out = Vec::new();
     let Some(k) = KindRef::parse(kind) else {
         out.push((

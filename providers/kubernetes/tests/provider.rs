@@ -277,23 +277,121 @@ async fn conflicts_with_another_applier_unless_forced() {
     let server = spawn_for_tests();
     let p = provider(&server);
     setup_namespace(&p, "apex").await;
-    // Another declarative tool applies the object first (server-side apply, its own manager).
-    let api = raw_api(&server, "apex", ("", "v1", "ConfigMap")).await;
-    let theirs = config_map("apex", "edge", json!({"key": "theirs"}));
-    api.patch("edge", &PatchParams::apply("team-b"), &Patch::Apply(&theirs)).await.unwrap();
     let desired = change("resources.edge", "v1/ConfigMap", config_map("apex", "edge", json!({"key": "ours"})));
-    let e = p.create(&desired).await.unwrap_err();
+    p.create(&desired).await.unwrap();
+    // Another declarative tool applies a field of strata's object (server-side apply, its own
+    // manager, forced so it takes the field).
+    let api = raw_api(&server, "apex", ("", "v1", "ConfigMap")).await;
+    let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "edge", "namespace": "apex"},
+        "data": {"key": "theirs"}});
+    api.patch("edge", &PatchParams::apply("team-b").force(), &Patch::Apply(&theirs)).await.unwrap();
+    let e = p.update(&desired).await.unwrap_err();
     assert_eq!(e.class, ErrorClass::Conflict);
     assert!(e.message.contains("conflict with \"team-b\""), "{}", e.message);
     assert!(e.message.contains(".data.key"), "{}", e.message);
     assert!(e.message.contains("providers.kubernetes.force_conflicts: true"), "{}", e.message);
 
     let forced = provider_with(&server, "prod", true);
-    forced.create(&desired).await.unwrap();
+    forced.update(&desired).await.unwrap();
     let out = p.read(&[read_by_id("resources.edge", "v1/ConfigMap", "apex/edge")]).await;
     let o = observed(&out[0]);
     assert_eq!(o.attrs["data"]["key"], "ours");
     assert_eq!(o.ownership, Ownership::Ours);
+}
+
+/// Item 9: a create never takes over an object strata did not create, whatever the plan said
+/// (`apply --refresh=false` plans a create without reading) and whatever `force_conflicts` says.
+#[tokio::test]
+async fn create_refuses_an_existing_foreign_object() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    create_foreign_config_map(&server, "apex", "legacy", "kubectl-create", json!({"a": "b"})).await;
+    let api = raw_api(&server, "apex", ("", "v1", "ConfigMap")).await;
+    let before = api.get("legacy").await.unwrap();
+    let desired = change("resources.legacy", "v1/ConfigMap", config_map("apex", "legacy", json!({"a": "mine"})));
+    for p in [provider(&server), provider_with(&server, "prod", true)] {
+        let e = p.create(&desired).await.unwrap_err();
+        assert_eq!(e.class, ErrorClass::Conflict, "{e:?}");
+        for part in
+            ["ConfigMap apex/legacy", "not managed by strata", "\"kubectl-create\"", "strata import resources.legacy"]
+        {
+            assert!(e.message.contains(part), "{part:?} missing: {}", e.message);
+        }
+    }
+    // Untouched: same data, no labels, same resourceVersion.
+    let after = api.get("legacy").await.unwrap();
+    assert_eq!(after.data["data"], json!({"a": "b"}));
+    assert_eq!(after.metadata.labels, None);
+    assert_eq!(after.metadata.resource_version, before.metadata.resource_version);
+
+    // A crashed run's object (our marks, missing from state) is updated, not refused or duplicated.
+    let mine = change("resources.mine", "v1/ConfigMap", config_map("apex", "mine", json!({"v": "1"})));
+    let first = p.create(&mine).await.unwrap();
+    let again = p
+        .create(&change("resources.mine", "v1/ConfigMap", config_map("apex", "mine", json!({"v": "2"}))))
+        .await
+        .unwrap();
+    assert_eq!(first.outputs["uid"], again.outputs["uid"]);
+    assert_eq!(api.get("mine").await.unwrap().data["data"]["v"], "2");
+}
+
+/// Item 9: strata's marks changed or removed by someone: the object is no longer strata's to
+/// update or delete.
+#[tokio::test]
+async fn relabelled_objects_are_neither_overwritten_nor_deleted() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    let desired = change("resources.edge", "v1/ConfigMap", config_map("apex", "edge", json!({"k": "v"})));
+    let applied = p.create(&desired).await.unwrap();
+    let api = raw_api(&server, "apex", ("", "v1", "ConfigMap")).await;
+    let relabel = PatchParams { field_manager: Some("kubectl-label".into()), ..PatchParams::default() };
+    api.patch(
+        "edge",
+        &relabel,
+        &Patch::Merge(json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "helm"}}})),
+    )
+    .await
+    .unwrap();
+
+    let e = p.update(&desired).await.unwrap_err();
+    assert_eq!(e.class, ErrorClass::Conflict, "{e:?}");
+    assert!(e.message.contains("managed by \"helm\""), "{}", e.message);
+    assert!(e.message.contains("strata import resources.edge"), "{}", e.message);
+    let live = api.get("edge").await.unwrap();
+    assert_eq!(live.metadata.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"], "helm");
+
+    let req = DeleteRequest {
+        address: addr("resources.edge"),
+        kind: "v1/ConfigMap".into(),
+        remote_id: applied.remote_id.clone(),
+        attrs: applied.attrs.clone(),
+    };
+    let e = p.delete(&req).await.unwrap_err();
+    assert_eq!(e.class, ErrorClass::Conflict, "{e:?}");
+    assert!(e.message.contains("will not delete"), "{}", e.message);
+    assert!(api.get_opt("edge").await.unwrap().is_some(), "the object was deleted");
+
+    // Another environment's marks: also not ours.
+    api.patch(
+        "edge",
+        &relabel,
+        &Patch::Merge(
+            json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "strata", "strata.dev/env": "staging"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let e = p.delete(&req).await.unwrap_err();
+    assert!(e.message.contains("environment \"staging\""), "{}", e.message);
+    assert!(api.get_opt("edge").await.unwrap().is_some());
+    // Marks restored: deleted.
+    api.patch("edge", &relabel, &Patch::Merge(json!({"metadata": {"labels": {"strata.dev/env": "prod"}}})))
+        .await
+        .unwrap();
+    p.delete(&req).await.unwrap();
+    assert!(api.get_opt("edge").await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -338,14 +436,15 @@ async fn delete_waits_until_gone() {
     // Deleting what is already gone succeeds.
     p.delete(&req).await.unwrap();
 
-    // Transient errors while waiting are retried until the object is seen gone.
+    // Transient errors of the reads around the delete (the ownership check before it, the wait
+    // after it) are retried: 3 failed GETs, the check, the delete, the GET that sees it gone.
     let applied =
         p.create(&change("resources.edge", "v1/ConfigMap", config_map("apex", "edge", json!({})))).await.unwrap();
     server.knobs().add_fault(FaultRule::new(FaultKind::InternalError).verb(Verb::Get).times(3));
     let before = server.knobs().counters();
     p.delete(&DeleteRequest { remote_id: applied.remote_id, ..req }).await.unwrap();
     let d = delta(before, server.knobs().counters());
-    assert_eq!((d.delete, d.get), (1, 4), "{d:?}");
+    assert_eq!((d.delete, d.get), (1, 5), "{d:?}");
 }
 
 #[tokio::test]
@@ -504,4 +603,141 @@ async fn works_from_a_kubeconfig() {
     let p = KubernetesProvider::new(wrong, OwnershipMarks::new("apex", "prod")).unwrap();
     let e = p.connect().await.unwrap_err();
     assert!(e.to_string().contains("available contexts: test"), "{e}");
+}
+
+/// The real kubectl, against `server`, with a private kubeconfig and HOME.
+fn kubectl_json(server: &TestServer, args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kubeconfig"), server.kubeconfig()).unwrap();
+    let kubectl = std::env::var_os("KUBECTL").unwrap_or_else(|| "kubectl".into());
+    let out = std::process::Command::new(kubectl)
+        .args(args)
+        .args(["-o", "json"])
+        .arg(format!("--cache-dir={}", dir.path().join("cache").display()))
+        .env("KUBECONFIG", dir.path().join("kubeconfig"))
+        .env("HOME", dir.path())
+        .output()
+        .expect("kubectl must be installed (or KUBECTL set): this test checks what it shows");
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Item 10: a field-managed resource (`fields:` kind) sets fields of an object someone else
+/// owns: no ownership marks, the other managers' fields stay, delete removes only its fields.
+#[tokio::test]
+async fn field_managed_resources_set_and_remove_only_their_fields() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    // The namespace exists before strata, with a label of its own.
+    let config = kube::Config::new(server.url().parse().unwrap());
+    let client = kube::Client::try_from(config).unwrap();
+    let namespaces: Api<DynamicObject> =
+        Api::all_with(client, &ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Namespace")));
+    let ns: DynamicObject = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "market", "labels": {"team": "market"}}}))
+    .unwrap();
+    namespaces
+        .create(&PostParams { field_manager: Some("kubectl-create".into()), ..Default::default() }, &ns)
+        .await
+        .unwrap();
+
+    let kind = "fields:v1/Namespace";
+    let inject = |value: &str| {
+        json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "market", "labels": {"linkerd.io/inject": value}}})
+    };
+    let address = "mesh.linkerd.inject-market";
+    let applied = p.create(&change(address, kind, inject("enabled"))).await.unwrap();
+    assert_eq!(applied.remote_id, "market");
+    assert_eq!(applied.attrs, inject("enabled"), "what strata applied, no marks");
+    let live = kubectl_json(&server, &["get", "namespace", "market"]);
+    let labels = &live["metadata"]["labels"];
+    assert_eq!(labels["linkerd.io/inject"], "enabled");
+    assert_eq!(labels["team"], "market", "another manager's label survives");
+    assert!(labels.get("app.kubernetes.io/managed-by").is_none(), "no ownership claimed: {labels}");
+    assert!(live["metadata"]["annotations"].get("strata.dev/address").is_none());
+
+    // Read: ours to diff (the engine compares only the attributes the spec sets).
+    let desired = inject("enabled");
+    let out = p.read(&[read_by_attrs(address, kind, &desired)]).await;
+    let o = observed(&out[0]);
+    assert_eq!(o.ownership, Ownership::Ours);
+    assert_eq!(o.attrs["metadata"]["labels"]["linkerd.io/inject"], "enabled");
+    assert_eq!(o.attrs["metadata"]["labels"]["team"], "market");
+
+    // Update: a changed value lands; drift by an imperative edit is taken back.
+    p.update(&change(address, kind, inject("disabled"))).await.unwrap();
+    let edit = PatchParams { field_manager: Some("kubectl-edit".into()), ..PatchParams::default() };
+    namespaces
+        .patch("market", &edit, &Patch::Merge(json!({"metadata": {"labels": {"linkerd.io/inject": "edited"}}})))
+        .await
+        .unwrap();
+    p.update(&change(address, kind, inject("enabled"))).await.unwrap();
+    let live = namespaces.get("market").await.unwrap();
+    assert_eq!(live.metadata.labels.as_ref().unwrap()["linkerd.io/inject"], "enabled");
+
+    // Delete: the label goes, the namespace and its other label stay.
+    let req = DeleteRequest {
+        address: addr(address),
+        kind: kind.into(),
+        remote_id: "market".into(),
+        attrs: inject("enabled"),
+    };
+    p.delete(&req).await.unwrap();
+    let live = kubectl_json(&server, &["get", "namespace", "market", "--show-managed-fields"]);
+    let labels = &live["metadata"]["labels"];
+    assert!(labels.get("linkerd.io/inject").is_none(), "{labels}");
+    assert_eq!(labels["team"], "market");
+    let managers: Vec<&str> =
+        live["metadata"]["managedFields"].as_array().unwrap().iter().filter_map(|m| m["manager"].as_str()).collect();
+    assert!(!managers.iter().any(|m| m.starts_with("strata")), "{managers:?}");
+    // Deleting again (the fields are already gone) is fine.
+    p.delete(&req).await.unwrap();
+
+    // The object must exist: a field-managed resource never creates it.
+    let e = p
+        .create(&change(
+            "mesh.linkerd.inject-ghost",
+            kind,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ghost", "labels": {"x": "y"}}}),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, ErrorClass::NotFound, "{e:?}");
+    assert!(e.message.contains("Namespace ghost does not exist"), "{}", e.message);
+    assert!(namespaces.get_opt("ghost").await.unwrap().is_none());
+}
+
+/// Item 11: a read after an apply reports what the spec says where the API server stored the
+/// same value differently (a Secret's `stringData`, quantities), so a re-plan is a no-op.
+#[tokio::test]
+async fn read_reports_equal_values_in_the_spec_spelling() {
+    let server = spawn_for_tests();
+    let p = provider(&server);
+    setup_namespace(&p, "apex").await;
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "db", "namespace": "apex"}, "stringData": {"password": "hunter2"}});
+    p.create(&change("resources.db", "v1/Secret", secret.clone())).await.unwrap();
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "q", "namespace": "apex"},
+        "spec": {"hard": {"requests.cpu": "0.5", "limits.cpu": 2, "requests.memory": "1024Mi", "pods": "10"}}});
+    p.create(&change("resources.quota", "v1/ResourceQuota", quota.clone())).await.unwrap();
+    let out = p
+        .read(&[
+            read_by_attrs("resources.db", "v1/Secret", &secret),
+            read_by_attrs("resources.quota", "v1/ResourceQuota", &quota),
+        ])
+        .await;
+    // The server stored `500m`, `2` and `1Gi`: reported as the spec spells them.
+    let q = observed(&out[1]);
+    assert_eq!(q.attrs["spec"]["hard"], quota["spec"]["hard"]);
+    let s = observed(&out[0]);
+    assert_eq!(s.attrs["stringData"], secret["stringData"]);
+    assert!(s.attrs.get("data").is_none(), "{}", s.attrs);
+
+    // A real change still shows.
+    let changed = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "db", "namespace": "apex"}, "stringData": {"password": "changed"}});
+    let out = p.read(&[read_by_attrs("resources.db", "v1/Secret", &changed)]).await;
+    assert!(observed(&out[0]).attrs.get("stringData").is_none());
 }

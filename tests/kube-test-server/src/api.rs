@@ -9,9 +9,12 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
+use crate::finalizers;
 use crate::kinds;
+use crate::listmap::Lists;
 use crate::managed::{self, ApplyRequest, ManagedEntry, Scope};
 use crate::patch;
+use crate::quantity;
 use crate::registry::ResourceType;
 use crate::routes::{APPLY_PATCH_TYPE, ResourcePath};
 use crate::selectors::{FieldSelector, LabelSelector};
@@ -140,6 +143,12 @@ pub fn handle(store: &mut Store, req: &Request<'_>) -> ApiResult<Reply> {
         (&Method::DELETE, Some(name)) => delete(store, &target, name, req),
         (m, _) => Err(ApiError::MethodNotAllowed(format!("method {m} is not supported here"))),
     }
+}
+
+/// Built-in kinds merge their keyed lists (containers by name, ...); custom
+/// resources keep lists atomic (CRD schemas are not read).
+fn lists_of(rt: &ResourceType) -> Lists {
+    if rt.from_crd { Lists::Atomic } else { Lists::ByKey }
 }
 
 fn now() -> String {
@@ -406,8 +415,16 @@ fn resets_managed_fields(obj: &Value) -> bool {
 }
 
 /// Fields the server owns; a client's copy of them is ignored.
-const SYSTEM_METADATA: &[&str] =
-    &["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionTimestamp"];
+const SYSTEM_METADATA: &[&str] = &[
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
 
 fn without_system_metadata(mut obj: Value) -> Value {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -476,9 +493,19 @@ fn commit(
     }
     meta.insert("uid".into(), keep("uid").unwrap_or_else(|| uuid::Uuid::new_v4().to_string().into()));
     meta.insert("creationTimestamp".into(), keep("creationTimestamp").unwrap_or_else(|| now().into()));
+    // Once deletion is requested, only the server can end it.
+    for f in ["deletionTimestamp", "deletionGracePeriodSeconds"] {
+        if let Some(v) = keep(f) {
+            meta.insert(f.into(), v);
+        }
+    }
 
     kinds::apply_defaults(store, &t.rt, &mut obj, old_obj);
     kinds::validate(&t.rt, &obj)?;
+    if let Some(old) = old_obj {
+        kinds::validate_update(&t.rt, old, &obj)?;
+        finalizers::check_update(&t.rt, old, &obj)?;
+    }
 
     if t.rt.has_generation {
         let old_gen = old_meta.and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(0);
@@ -506,7 +533,12 @@ fn commit(
     }
     let rv = store.next_resource_version();
     obj["metadata"]["resourceVersion"] = rv.to_string().into();
-    store.put(&t.rt, key, Stored { obj: obj.clone(), managed });
+    store.put(&t.rt, key.clone(), Stored { obj: obj.clone(), managed });
+    // The write removed the last finalizer of an object being deleted: it is
+    // gone now (after the update, so watchers see both events).
+    if finalizers::deletion_done(&obj) {
+        store.remove(&t.rt, &key);
+    }
     Ok(t.present(&obj))
 }
 
@@ -541,9 +573,20 @@ fn create(store: &mut Store, t: &Target, req: &Request<'_>) -> ApiResult<Reply> 
         return Err(ApiError::AlreadyExists { gr: t.rt.gr(), name });
     }
     let scope = scope_of(&t.rt, false);
+    let mut obj = obj;
+    quantity::normalise(&t.rt.group, &t.rt.kind, &mut obj)?;
     let obj = restrict_to_scope(scope, None, without_system_metadata(obj));
     let mut managed = Vec::new();
-    managed::record_update(&mut managed, None, &obj, &req.update_manager(), &t.api_version(), &now(), scope);
+    managed::record_update(
+        lists_of(&t.rt),
+        &mut managed,
+        None,
+        &obj,
+        &req.update_manager(),
+        &t.api_version(),
+        &now(),
+        scope,
+    );
     let obj = commit(store, t, key, None, obj, managed, req.dry_run())?;
     Ok(Reply { status: StatusCode::CREATED, body: obj })
 }
@@ -566,9 +609,20 @@ fn replace(
         return Err(ApiError::Conflict { gr: t.rt.gr(), name: name.to_string() });
     }
     let mut managed = if resets_managed_fields(&candidate) { Vec::new() } else { old.managed.clone() };
+    let mut candidate = candidate;
+    quantity::normalise(&t.rt.group, &t.rt.kind, &mut candidate)?;
     let scope = scope_of(&t.rt, status_sub);
     let new = restrict_to_scope(scope, Some(&old.obj), without_system_metadata(candidate));
-    managed::record_update(&mut managed, Some(&old.obj), &new, &req.update_manager(), &t.api_version(), &now(), scope);
+    managed::record_update(
+        lists_of(&t.rt),
+        &mut managed,
+        Some(&old.obj),
+        &new,
+        &req.update_manager(),
+        &t.api_version(),
+        &now(),
+        scope,
+    );
     let obj = commit(store, t, t.key(name), Some(&old), new, managed, req.dry_run())?;
     Ok(Reply::ok(obj))
 }
@@ -615,8 +669,11 @@ fn apply(store: &mut Store, t: &Target, name: &str, status_sub: bool, req: &Requ
         })?
         .to_string();
     let force = req.param("force") == Some("true");
-    let config = parse_body(req)?;
+    let mut config = parse_body(req)?;
     check_type(t, &config)?;
+    // Quantities are compared and stored canonically, so `cpu: 0.5` applied
+    // over a stored `500m` is the same value (no conflict, no change).
+    quantity::normalise(&t.rt.group, &t.rt.kind, &mut config)?;
     for field in ["apiVersion", "kind"] {
         if config.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
             return Err(ApiError::BadRequest(format!("{field} must be set")));
@@ -647,7 +704,14 @@ fn apply(store: &mut Store, t: &Target, name: &str, status_sub: bool, req: &Requ
     let mut managed = old.as_ref().map(|o| o.managed.clone()).unwrap_or_default();
     let scope = scope_of(&t.rt, status_sub);
     let now = now();
-    let areq = ApplyRequest { manager: &manager, api_version: &t.api_version(), force, now: &now, scope };
+    let areq = ApplyRequest {
+        lists: lists_of(&t.rt),
+        manager: &manager,
+        api_version: &t.api_version(),
+        force,
+        now: &now,
+        scope,
+    };
     let merged = managed::apply(&live, &without_system_metadata(config), &mut managed, &areq).map_err(|conflicts| {
         ApiError::ApplyConflict {
             gr: t.rt.gr(),
@@ -695,6 +759,12 @@ fn delete(store: &mut Store, t: &Target, name: &str, req: &Request<'_>) -> ApiRe
     let uid = meta_str(&old.obj, "uid").unwrap_or_default().to_string();
     let dry_run =
         req.dry_run() || opts.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
+    if finalizers::has_finalizers(&old.obj) {
+        // Graceful deletion: the object stays, marked, until its finalizers
+        // are removed; the apiserver answers with the object itself.
+        let obj = finalizers::mark_deleting(store, t, &key, dry_run);
+        return Ok(Reply::ok(t.present(&obj)));
+    }
     if !dry_run {
         store.remove(&t.rt, &key);
     }
@@ -720,6 +790,11 @@ fn delete_collection(store: &mut Store, t: &Target, req: &Request<'_>) -> ApiRes
         .collect();
     let mut items = Vec::new();
     for key in keys {
+        if store.get(&t.rt, &key).is_some_and(|s| finalizers::has_finalizers(&s.obj)) {
+            let obj = finalizers::mark_deleting(store, t, &key, req.dry_run());
+            items.push(t.present(&obj));
+            continue;
+        }
         let removed = if req.dry_run() { store.get(&t.rt, &key).cloned() } else { store.remove(&t.rt, &key) };
         if let Some(s) = removed {
             items.push(t.present(&s.obj));
@@ -798,6 +873,7 @@ fn scale(store: &mut Store, t: &Target, name: &str, req: &Request<'_>) -> ApiRes
     new["spec"]["replicas"] = replicas.into();
     let mut managed = old.managed.clone();
     managed::record_update(
+        lists_of(&t.rt),
         &mut managed,
         Some(&old.obj),
         &new,

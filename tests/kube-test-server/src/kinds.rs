@@ -144,6 +144,75 @@ fn validate_crd(obj: &Value, name: &str, causes: &mut Vec<Cause>) {
     }
 }
 
+/// Validates a change of a stored object: the fields the apiserver refuses
+/// to change once set. Runs after defaulting, so a Service that omits its
+/// `clusterIP` keeps the allocated one and passes.
+pub fn validate_update(rt: &ResourceType, old: &Value, new: &Value) -> ApiResult<()> {
+    let mut causes = Vec::new();
+    let at = |v: &Value, p: &str| v.pointer(p).cloned();
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Service") => {
+            let (was, now) = (at(old, "/spec/clusterIP"), at(new, "/spec/clusterIP"));
+            let allocated = was.as_ref().and_then(Value::as_str).is_some_and(|ip| !ip.is_empty());
+            let external = |v: &Value| v.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName");
+            // Changing to or from ExternalName is the one way to drop a cluster IP.
+            if allocated && was != now && !external(old) && !external(new) {
+                causes.push(invalid("spec.clusterIP".into(), &now.unwrap_or(json!("")), "field is immutable"));
+            }
+        }
+        ("apps", "Deployment") if at(old, "/spec/selector") != at(new, "/spec/selector") => {
+            let shown = go_label_selector(new.pointer("/spec/selector"));
+            causes.push(Cause {
+                reason: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {shown}: field is immutable"),
+                field: "spec.selector".into(),
+            });
+        }
+        ("", "ConfigMap") | ("", "Secret") if old.get("immutable").and_then(Value::as_bool) == Some(true) => {
+            let forbidden = |field: &str| Cause {
+                reason: "FieldValueForbidden".into(),
+                message: "Forbidden: field is immutable when `immutable` is set".into(),
+                field: field.into(),
+            };
+            if new.get("immutable").and_then(Value::as_bool) != Some(true) {
+                causes.push(forbidden("immutable"));
+            }
+            let data_fields: &[&str] = if rt.kind == "Secret" { &["data"] } else { &["data", "binaryData"] };
+            for f in data_fields {
+                if old.get(*f) != new.get(*f) {
+                    causes.push(forbidden(f));
+                }
+            }
+        }
+        _ => {}
+    }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let name = new.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    Err(ApiError::Invalid { group: rt.group.clone(), kind: rt.kind.clone(), name, causes })
+}
+
+/// A label selector the way the apiserver prints it in validation errors
+/// (Go's `%#v` of a `v1.LabelSelector`).
+fn go_label_selector(selector: Option<&Value>) -> String {
+    let labels: Vec<String> = selector
+        .and_then(|s| s.get("matchLabels"))
+        .and_then(Value::as_object)
+        .map(|m| {
+            let mut pairs: Vec<_> = m.iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            pairs.iter().map(|(k, v)| format!("{:?}:{}", k, json!(v.as_str().unwrap_or_default()))).collect()
+        })
+        .unwrap_or_default();
+    let labels = if labels.is_empty() {
+        "map[string]string(nil)".into()
+    } else {
+        format!("map[string]string{{{}}}", labels.join(", "))
+    };
+    format!("v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}}")
+}
+
 /// Server-side defaulting, run after field ownership is computed so that
 /// defaulted fields belong to nobody (as with real server-side apply).
 pub fn apply_defaults(store: &mut Store, rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {

@@ -21,6 +21,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use crate::listmap::{self, Lists};
+
 /// A path of map keys from the object root.
 pub type FieldPath = Vec<String>;
 pub type FieldSet = BTreeSet<FieldPath>;
@@ -94,8 +96,9 @@ impl Scope {
 /// metadata fields that belong to the user and so can be owned.
 const OWNED_METADATA: &[&str] = &["labels", "annotations", "finalizers", "ownerReferences"];
 
-/// The owned leaf paths of `obj` within `scope`.
-pub fn leaves(obj: &Value, scope: Scope) -> FieldSet {
+/// The owned leaf paths of `obj` within `scope`; lists merged by key (see
+/// [`crate::listmap`]) are recursed into per entry when `lists` says so.
+pub fn leaves(obj: &Value, scope: Scope, lists: Lists) -> FieldSet {
     let mut out = FieldSet::new();
     let Some(map) = obj.as_object() else {
         return out;
@@ -111,7 +114,7 @@ pub fn leaves(obj: &Value, scope: Scope) -> FieldSet {
                     if let Some(meta) = v.as_object() {
                         for (mk, mv) in meta {
                             if OWNED_METADATA.contains(&mk.as_str()) {
-                                collect(mv, &mut vec!["metadata".into(), mk.clone()], &mut out);
+                                collect(mv, &mut vec!["metadata".into(), mk.clone()], lists, &mut out);
                             }
                         }
                     }
@@ -121,29 +124,66 @@ pub fn leaves(obj: &Value, scope: Scope) -> FieldSet {
             _ => scope != Scope::StatusOnly,
         };
         if include {
-            collect(v, &mut vec![k.clone()], &mut out);
+            collect(v, &mut vec![k.clone()], lists, &mut out);
         }
     }
     out
 }
 
-fn collect(v: &Value, path: &mut Vec<String>, out: &mut FieldSet) {
+fn collect(v: &Value, path: &mut Vec<String>, lists: Lists, out: &mut FieldSet) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, child) in m {
                 path.push(k.clone());
-                collect(child, path, out);
+                collect(child, path, lists, out);
                 path.pop();
             }
         }
+        Value::Array(items) => match listmap::entries(items, path, lists) {
+            Some(elements) => {
+                for (element, item) in elements.into_iter().zip(items) {
+                    path.push(element);
+                    collect(item, path, lists, out);
+                    path.pop();
+                }
+            }
+            None => {
+                out.insert(path.clone());
+            }
+        },
         _ => {
             out.insert(path.clone());
         }
     }
 }
 
+/// One step of a path: a map key, or the entry of a keyed list.
+fn child<'a>(cur: &'a Value, element: &str) -> Option<&'a Value> {
+    match listmap::item_key(element) {
+        Some(key) => cur.as_array()?.iter().find(|i| listmap::matches(i, &key)),
+        None => cur.as_object()?.get(element),
+    }
+}
+
 pub fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |cur, k| cur.as_object()?.get(k))
+    path.iter().try_fold(v, |cur, k| child(cur, k))
+}
+
+/// The entry of a keyed list `cur` named by `key`, appended (holding its key
+/// fields) when missing; `cur` becomes a list if it is not one.
+fn entry_mut<'a>(cur: &'a mut Value, key: &Map<String, Value>) -> &'a mut Value {
+    if !cur.is_array() {
+        *cur = Value::Array(Vec::new());
+    }
+    let Value::Array(items) = cur else { unreachable!("just made a list") };
+    let at = match items.iter().position(|i| listmap::matches(i, key)) {
+        Some(at) => at,
+        None => {
+            items.push(Value::Object(key.clone()));
+            items.len() - 1
+        }
+    };
+    &mut items[at]
 }
 
 /// Sets `path` to `value`, creating (or replacing non-map) intermediates.
@@ -154,9 +194,17 @@ pub fn set_path(root: &mut Value, path: &[String], value: Value) {
     };
     let mut cur = root;
     for k in parents {
-        cur = ensure_object(cur).entry(k.clone()).or_insert_with(|| Value::Object(Map::new()));
+        cur = match listmap::item_key(k) {
+            Some(key) => entry_mut(cur, &key),
+            None => ensure_object(cur).entry(k.clone()).or_insert_with(|| Value::Object(Map::new())),
+        };
     }
-    ensure_object(cur).insert(last.clone(), value);
+    match listmap::item_key(last) {
+        Some(key) => *entry_mut(cur, &key) = value,
+        None => {
+            ensure_object(cur).insert(last.clone(), value);
+        }
+    }
 }
 
 fn ensure_object(v: &mut Value) -> &mut Map<String, Value> {
@@ -170,29 +218,55 @@ fn ensure_object(v: &mut Value) -> &mut Map<String, Value> {
 }
 
 /// Removes `path`, then removes parent maps that became empty (but never
-/// `metadata` or the root), so removing the last label drops `labels`.
+/// `metadata` or the root), so removing the last label drops `labels`. A
+/// path ending in a keyed-list entry removes the entry; a list left empty
+/// goes too.
 pub fn remove_path(root: &mut Value, path: &[String]) {
     fn go(cur: &mut Value, path: &[String], depth: usize) -> bool {
+        let Some((first, rest)) = path.split_first() else {
+            return false;
+        };
+        if let Some(key) = listmap::item_key(first) {
+            let Some(items) = cur.as_array_mut() else { return false };
+            let Some(at) = items.iter().position(|i| listmap::matches(i, &key)) else { return false };
+            if rest.is_empty() {
+                items.remove(at);
+                return true;
+            }
+            return go(&mut items[at], rest, depth + 1);
+        }
         let Some(map) = cur.as_object_mut() else {
             return false;
         };
-        match path {
-            [] => false,
-            [last] => map.shift_remove(last).is_some(),
-            [first, rest @ ..] => {
-                let Some(child) = map.get_mut(first) else {
-                    return false;
-                };
-                let removed = go(child, rest, depth + 1);
-                let keep_empty = depth == 0 && first == "metadata";
-                if removed && !keep_empty && child.as_object().is_some_and(Map::is_empty) {
-                    map.shift_remove(first);
-                }
-                removed
-            }
+        if rest.is_empty() {
+            return map.shift_remove(first).is_some();
         }
+        let Some(child) = map.get_mut(first) else {
+            return false;
+        };
+        let removed = go(child, rest, depth + 1);
+        let keep_empty = depth == 0 && first == "metadata";
+        let emptied = child.as_object().is_some_and(Map::is_empty) || child.as_array().is_some_and(Vec::is_empty);
+        if removed && !keep_empty && emptied {
+            map.shift_remove(first);
+        }
+        removed
     }
     go(root, path, 0);
+}
+
+/// The prefixes of `path` that end at a keyed-list entry, shortest first.
+fn entry_prefixes(path: &[String]) -> impl Iterator<Item = &[String]> {
+    (1..=path.len()).filter(|&i| listmap::is_item(&path[i - 1])).map(|i| &path[..i])
+}
+
+/// Whether `path` is a key field of the entry it is in (`name` of a
+/// container): it goes only with the whole entry.
+fn is_key_field(path: &[String]) -> bool {
+    match path {
+        [.., entry, field] => listmap::item_key(entry).is_some_and(|k| k.contains_key(field)),
+        _ => false,
+    }
 }
 
 /// The paths of `set` overlapping `p` (ancestors, `p` itself, descendants),
@@ -210,9 +284,10 @@ fn any_overlap(set: &FieldSet, p: &[String]) -> bool {
     overlapping(set, p).next().is_some()
 }
 
-/// `.spec.replicas`-style rendering, as in apply conflict messages.
+/// `.spec.replicas`-style rendering, as in apply conflict messages
+/// (`.spec.containers[name="app"].image`).
 pub fn path_string(path: &[String]) -> String {
-    path.iter().map(|k| format!(".{k}")).collect()
+    path.iter().map(|k| listmap::display(k).unwrap_or_else(|| format!(".{k}"))).collect()
 }
 
 /// An apply conflict: `path` (from the applied config) is owned by
@@ -260,6 +335,7 @@ fn clashes(live: &Value, config: &Value, p: &[String], q: &[String]) -> bool {
 }
 
 pub struct ApplyRequest<'a> {
+    pub lists: Lists,
     pub manager: &'a str,
     pub api_version: &'a str,
     pub force: bool,
@@ -278,7 +354,7 @@ pub fn apply(
 ) -> Result<Value, Vec<Conflict>> {
     let sub = req.scope.subresource();
     let (nulls, applied): (FieldSet, FieldSet) =
-        leaves(config, req.scope).into_iter().partition(|p| get_path(config, p).is_some_and(Value::is_null));
+        leaves(config, req.scope, req.lists).into_iter().partition(|p| get_path(config, p).is_some_and(Value::is_null));
     let is_self = |e: &ManagedEntry| e.is(req.manager, Operation::Apply, sub);
 
     // 1. Conflicts with fields other managers own.
@@ -308,11 +384,18 @@ pub fn apply(
     //    owned by someone else.
     let mut obj = live.clone();
     let previous = entries.iter().find(|e| is_self(e)).map(|e| e.fields.clone()).unwrap_or_default();
+    let owned_elsewhere = |p: &[String]| entries.iter().filter(|e| !is_self(e)).any(|e| any_overlap(&e.fields, p));
     for r in &previous {
-        let still_applied = any_overlap(&applied, r);
-        let owned_elsewhere = entries.iter().filter(|e| !is_self(e)).any(|e| any_overlap(&e.fields, r));
-        if !still_applied && !owned_elsewhere {
-            remove_path(&mut obj, r);
+        if any_overlap(&applied, r) || owned_elsewhere(r) {
+            continue;
+        }
+        // A keyed-list entry nobody applies or owns any more goes as a whole
+        // (with its defaulted fields); otherwise just the field, but never the
+        // key of an entry that stays.
+        match entry_prefixes(r).find(|e| !any_overlap(&applied, e) && !owned_elsewhere(e)) {
+            Some(entry) => remove_path(&mut obj, entry),
+            None if is_key_field(r) => {}
+            None => remove_path(&mut obj, r),
         }
     }
     // An explicit null in the config removes the field.
@@ -354,7 +437,9 @@ pub fn apply(
 
 /// Records a non-apply write (create, update, patch) of `new` over `old` by
 /// `manager`: it takes the fields whose value it changed.
+#[allow(clippy::too_many_arguments)]
 pub fn record_update(
+    lists: Lists,
     entries: &mut Vec<ManagedEntry>,
     old: Option<&Value>,
     new: &Value,
@@ -364,8 +449,10 @@ pub fn record_update(
     scope: Scope,
 ) {
     let sub = scope.subresource();
-    let changed: FieldSet =
-        leaves(new, scope).into_iter().filter(|p| old.and_then(|o| get_path(o, p)) != get_path(new, p)).collect();
+    let changed: FieldSet = leaves(new, scope, lists)
+        .into_iter()
+        .filter(|p| old.and_then(|o| get_path(o, p)) != get_path(new, p))
+        .collect();
     if changed.is_empty() {
         return;
     }
@@ -407,7 +494,8 @@ pub fn fields_v1(set: &FieldSet) -> Value {
     while let Some(path) = iter.next() {
         let mut cur = &mut root;
         for k in path {
-            cur = ensure_object(cur.entry(format!("f:{k}")).or_insert_with(|| Value::Object(Map::new())));
+            let name = listmap::fields_v1_key(k).unwrap_or_else(|| format!("f:{k}"));
+            cur = ensure_object(cur.entry(name).or_insert_with(|| Value::Object(Map::new())));
         }
         // Sorted order puts a path's descendants right after it.
         if iter.peek().is_some_and(|next| next.starts_with(path)) {
@@ -447,7 +535,14 @@ mod tests {
     }
 
     fn req<'a>(manager: &'a str, force: bool) -> ApplyRequest<'a> {
-        ApplyRequest { manager, api_version: "v1", force, now: "2024-01-01T00:00:00Z", scope: Scope::Whole }
+        ApplyRequest {
+            lists: Lists::ByKey,
+            manager,
+            api_version: "v1",
+            force,
+            now: "2024-01-01T00:00:00Z",
+            scope: Scope::Whole,
+        }
     }
 
     #[test]
@@ -457,7 +552,7 @@ mod tests {
             "metadata": {"name": "x", "labels": {"a": "1"}, "resourceVersion": "3"},
             "data": {"k": "v", "e": {}}, "list": [1, 2],
         });
-        let got: Vec<String> = leaves(&obj, Scope::Whole).iter().map(|p| path_string(p)).collect();
+        let got: Vec<String> = leaves(&obj, Scope::Whole, Lists::ByKey).iter().map(|p| path_string(p)).collect();
         assert_eq!(got, [".data.e", ".data.k", ".list", ".metadata.labels.a"]);
     }
 
@@ -489,7 +584,7 @@ mod tests {
     fn conflict_then_force() {
         let mut entries = Vec::new();
         let live = json!({"data": {"a": "1"}});
-        record_update(&mut entries, None, &live, "editor", "v1", "t", Scope::Whole);
+        record_update(Lists::ByKey, &mut entries, None, &live, "editor", "v1", "t", Scope::Whole);
         let err = apply(&live, &json!({"data": {"a": "2"}}), &mut entries, &req("m", false)).unwrap_err();
         assert_eq!(conflict_message(&err), "Apply failed with 1 conflict: conflict with \"editor\" using v1: .data.a");
         let live = apply(&live, &json!({"data": {"a": "2"}}), &mut entries, &req("m", true)).unwrap();
@@ -504,7 +599,7 @@ mod tests {
         let live =
             apply(&json!({}), &json!({"spec": {"replicas": 1, "x": 1}}), &mut entries, &req("m", false)).unwrap();
         let new = json!({"spec": {"replicas": 3, "x": 1}});
-        record_update(&mut entries, Some(&live), &new, "kubectl-edit", "apps/v1", "t", Scope::Whole);
+        record_update(Lists::ByKey, &mut entries, Some(&live), &new, "kubectl-edit", "apps/v1", "t", Scope::Whole);
         assert_eq!(entries[0].fields, [p("spec.x")].into());
         assert_eq!(entries[1].fields, [p("spec.replicas")].into());
     }

@@ -492,7 +492,9 @@ fn service_and_secret_defaults() {
     // Defaults are owned by nobody, and re-applying is a no-op.
     assert_eq!(
         obj["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"],
-        json!({"f:ports": {}, "f:selector": {"f:app": {}}})
+        // Ports are a list merged by (port, protocol); the defaulted protocol and targetPort
+        // are nobody's.
+        json!({"f:ports": {"k:{\"port\":80,\"protocol\":\"TCP\"}": {"f:port": {}}}, "f:selector": {"f:app": {}}})
     );
     let again = c.apply(svc_path, svc).json();
     assert_eq!(again["metadata"]["resourceVersion"], obj["metadata"]["resourceVersion"]);
@@ -780,4 +782,218 @@ fn binary_prints_its_address_and_honours_flags() {
     assert_eq!(c.get(CM).status, 200);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+fn body(r: &common::Resp) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+const DEPLOY: &str = "/apis/apps/v1/namespaces/default/deployments";
+
+fn deployment(name: &str, app: &str, cpu: Value, memory: Value) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"selector": {"matchLabels": {"app": app}},
+            "template": {"metadata": {"labels": {"app": app}},
+                "spec": {"containers": [{"name": "app", "image": "app:1.10",
+                    "resources": {"limits": {"cpu": cpu, "memory": memory}, "requests": {"cpu": "0.25"}}}]}}}})
+}
+
+#[test]
+fn quantities_are_stored_canonically() {
+    let server = spawn_for_tests();
+    let c = Client::new(server.url());
+    let created = c.post(DEPLOY, &deployment("web", "web", json!(0.5), json!("1024Mi")));
+    assert_eq!(created.status, 201, "{}", body(&created));
+    let res = &created.json()["spec"]["template"]["spec"]["containers"][0]["resources"];
+    assert_eq!(res["limits"], json!({"cpu": "500m", "memory": "1Gi"}));
+    assert_eq!(res["requests"]["cpu"], "250m");
+    assert_eq!(created.json()["spec"]["template"]["spec"]["containers"][0]["image"], "app:1.10");
+
+    // Applying the same amounts in another spelling is a no-op, not a conflict.
+    let rv = created.json()["metadata"]["resourceVersion"].clone();
+    let again = c.apply(
+        &format!("{DEPLOY}/web?fieldManager=kubectl-create"),
+        &deployment("web", "web", json!("500m"), json!("1Gi")).to_string(),
+    );
+    assert_eq!(again.status, 200, "{}", body(&again));
+    let res = &again.json()["spec"]["template"]["spec"]["containers"][0]["resources"];
+    assert_eq!(res["limits"], json!({"cpu": "500m", "memory": "1Gi"}));
+    // Equal by value is not equal: 1073741824 (decimal SI) is stored as written, a different
+    // value from `1Gi` for field ownership, as on a real apiserver; strata forces it.
+    let applied = c.apply(
+        &format!("{DEPLOY}/web?fieldManager=strata&force=true"),
+        &deployment("web", "web", json!("0.5"), json!(1073741824)).to_string(),
+    );
+    assert_eq!(applied.status, 200, "{}", body(&applied));
+    // 1073741824 has no suffix: decimal SI, which keeps it as written.
+    let res = &applied.json()["spec"]["template"]["spec"]["containers"][0]["resources"];
+    assert_eq!(res["limits"], json!({"cpu": "500m", "memory": "1073741824"}));
+    assert_ne!(applied.json()["metadata"]["resourceVersion"], rv);
+
+    // ResourceQuota spec.hard; a value that is no quantity is refused.
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
+        "spec": {"hard": {"requests.cpu": "1000m", "requests.memory": "0.5Gi", "pods": "10"}}});
+    let q = c.post("/api/v1/namespaces/default/resourcequotas", &quota);
+    assert_eq!(q.json()["spec"]["hard"], json!({"requests.cpu": "1", "requests.memory": "512Mi", "pods": "10"}));
+    let bad = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "bad"},
+        "spec": {"hard": {"requests.cpu": "lots"}}});
+    let r = c.post("/api/v1/namespaces/default/resourcequotas", &bad);
+    assert_eq!(r.status, 400, "{}", body(&r));
+    assert!(body(&r).contains("quantities must match the regular expression"), "{}", body(&r));
+}
+
+#[test]
+fn immutable_fields_are_refused() {
+    let server = spawn_for_tests();
+    let c = Client::new(server.url());
+    // Service spec.clusterIP.
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"},
+        "spec": {"ports": [{"port": 80}], "selector": {"app": "api"}}});
+    let path = "/api/v1/namespaces/default/services";
+    let ip = c.post(path, &svc).json()["spec"]["clusterIP"].as_str().unwrap().to_string();
+    let other = if ip == "10.96.0.200" { "10.96.0.201" } else { "10.96.0.200" };
+    let r = c.merge_patch(&format!("{path}/api"), &json!({"spec": {"clusterIP": other}}));
+    assert_eq!(r.status, 422, "{}", body(&r));
+    let status = r.json();
+    assert_eq!(status["reason"], "Invalid");
+    assert_eq!(
+        status["message"],
+        format!("Service \"api\" is invalid: spec.clusterIP: Invalid value: \"{other}\": field is immutable")
+    );
+    assert_eq!(status["details"]["causes"][0]["field"], "spec.clusterIP");
+    // Omitting it keeps the allocated one (no error).
+    let r = c.apply(&format!("{path}/api?fieldManager=m&force=true"), &svc.to_string());
+    assert_eq!(r.status, 200, "{}", body(&r));
+    assert_eq!(r.json()["spec"]["clusterIP"], ip);
+
+    // Deployment spec.selector.
+    c.post(DEPLOY, &deployment("web", "web", json!("1"), json!("1Gi")));
+    let r = c.put(&format!("{DEPLOY}/web"), &deployment("web", "other", json!("1"), json!("1Gi")));
+    assert_eq!(r.status, 422, "{}", body(&r));
+    let m = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        m.contains("spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"other\"}"),
+        "{m}"
+    );
+    assert!(m.ends_with("field is immutable"), "{m}");
+
+    // ConfigMap and Secret with immutable: true.
+    let immutable = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "frozen"},
+        "data": {"k": "v"}, "immutable": true});
+    assert_eq!(c.post(CM, &immutable).status, 201);
+    let r = c.merge_patch(&format!("{CM}/frozen"), &json!({"data": {"k": "changed"}}));
+    assert_eq!(r.status, 422, "{}", body(&r));
+    assert_eq!(
+        r.json()["message"],
+        "ConfigMap \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
+    );
+    let r = c.merge_patch(&format!("{CM}/frozen"), &json!({"immutable": false}));
+    assert_eq!(r.status, 422, "{}", body(&r));
+    // Metadata may still change.
+    let r = c.merge_patch(&format!("{CM}/frozen"), &json!({"metadata": {"labels": {"a": "b"}}}));
+    assert_eq!(r.status, 200, "{}", body(&r));
+    let secrets = "/api/v1/namespaces/default/secrets";
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+        "stringData": {"k": "v"}, "immutable": true});
+    assert_eq!(c.post(secrets, &secret).status, 201);
+    let r = c.apply(
+        &format!("{secrets}/s?fieldManager=m&force=true"),
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "w"}}).to_string(),
+    );
+    assert_eq!(r.status, 422, "{}", body(&r));
+    assert!(body(&r).contains("data: Forbidden: field is immutable when `immutable` is set"), "{}", body(&r));
+}
+
+#[test]
+fn finalizers_hold_deletion() {
+    let server = spawn_for_tests();
+    let c = Client::new(server.url());
+    let mut obj = cm("held", json!({}));
+    obj["metadata"]["finalizers"] = json!(["example.com/cleanup"]);
+    assert_eq!(c.post(CM, &obj).status, 201);
+    let mut w = c.watch(&format!("{CM}?watch=true&fieldSelector=metadata.name%3Dheld"));
+    assert_eq!(w.next_event().unwrap()["type"], "ADDED");
+
+    let r = c.delete(&format!("{CM}/held"));
+    assert_eq!(r.status, 200, "{}", body(&r));
+    let marked = r.json();
+    assert_eq!(marked["kind"], "ConfigMap", "the object, not a Status: {marked}");
+    let ts = marked["metadata"]["deletionTimestamp"].clone();
+    assert!(ts.is_string(), "{marked}");
+    assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 0);
+    assert_eq!(w.next_event().unwrap()["type"], "MODIFIED");
+    // Still there; deleting again changes nothing; no new finalizers now.
+    let live = c.get(&format!("{CM}/held")).json();
+    assert_eq!(live["metadata"]["deletionTimestamp"], ts);
+    assert_eq!(
+        c.delete(&format!("{CM}/held")).json()["metadata"]["resourceVersion"],
+        live["metadata"]["resourceVersion"]
+    );
+    let r = c.merge_patch(
+        &format!("{CM}/held"),
+        &json!({"metadata": {"finalizers": ["example.com/cleanup", "example.com/more"]}}),
+    );
+    assert_eq!(r.status, 422, "{}", body(&r));
+    assert!(body(&r).contains("no new finalizers can be added if the object is being deleted"), "{}", body(&r));
+    // A client cannot clear the timestamp; other writes keep it.
+    let r = c.merge_patch(&format!("{CM}/held"), &json!({"metadata": {"deletionTimestamp": null}, "data": {"k": "w"}}));
+    assert_eq!(r.json()["metadata"]["deletionTimestamp"], ts);
+
+    // Removing the last finalizer ends the deletion.
+    let r = c.merge_patch(&format!("{CM}/held"), &json!({"metadata": {"finalizers": null}}));
+    assert_eq!(r.status, 200, "{}", body(&r));
+    assert_eq!(c.get(&format!("{CM}/held")).status, 404);
+    let types: Vec<Value> = (0..3).filter_map(|_| w.next_event()).map(|e| e["type"].clone()).collect();
+    assert_eq!(types.last(), Some(&json!("DELETED")), "{types:?}");
+}
+
+#[test]
+fn keyed_lists_merge_per_entry() {
+    let server = spawn_for_tests();
+    let c = Client::new(server.url());
+    let path = format!("{DEPLOY}/web");
+    let ours = deployment("web", "web", json!("1"), json!("1Gi"));
+    assert_eq!(c.apply(&format!("{path}?fieldManager=strata"), &ours.to_string()).status, 201);
+    // Another manager (a mesh injector, say) adds a container and an env var to ours.
+    let theirs = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "app", "env": [{"name": "MESH", "value": "on"}]},
+            {"name": "proxy", "image": "proxy:2"}]}}}});
+    let r = c.apply(&format!("{path}?fieldManager=injector"), &theirs.to_string());
+    assert_eq!(r.status, 200, "{}", body(&r));
+    let containers = r.json()["spec"]["template"]["spec"]["containers"].clone();
+    assert_eq!(containers.as_array().unwrap().len(), 2, "{containers}");
+    assert_eq!(containers[0]["image"], "app:1.10");
+    assert_eq!(containers[0]["env"], json!([{"name": "MESH", "value": "on"}]));
+    let fields = r.json()["metadata"]["managedFields"].to_string();
+    assert!(fields.contains(r#"k:{\"name\":\"proxy\"}"#), "{fields}");
+
+    // Re-applying strata's own intent leaves the other manager's entries alone.
+    let mut changed = ours.clone();
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("app:1.11");
+    let r = c.apply(&format!("{path}?fieldManager=strata"), &changed.to_string());
+    assert_eq!(r.status, 200, "{}", body(&r));
+    let containers = r.json()["spec"]["template"]["spec"]["containers"].clone();
+    assert_eq!(containers[0]["image"], "app:1.11");
+    assert_eq!(containers[0]["env"][0]["name"], "MESH");
+    assert_eq!(containers[1]["name"], "proxy");
+
+    // The same field of the same entry with another value conflicts, named per entry.
+    let clash = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "evil:1"}]}}}});
+    let r = c.apply(&format!("{path}?fieldManager=injector"), &clash.to_string());
+    assert_eq!(r.status, 409, "{}", body(&r));
+    assert_eq!(
+        r.json()["message"],
+        "Apply failed with 1 conflict: conflict with \"strata\": .spec.template.spec.containers[name=\"app\"].image"
+    );
+
+    // The injector gives up its entries: its container goes, ours stays with all its fields.
+    let none = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}});
+    let r = c.apply(&format!("{path}?fieldManager=injector"), &none.to_string());
+    let containers = r.json()["spec"]["template"]["spec"]["containers"].clone();
+    assert_eq!(containers.as_array().unwrap().len(), 1, "{containers}");
+    assert_eq!(containers[0]["name"], "app");
+    assert_eq!(containers[0]["image"], "app:1.11");
+    assert!(containers[0].get("env").is_none(), "{containers}");
 }

@@ -236,3 +236,46 @@ fn kubectl_conformance() {
     k.ok(&["delete", "cm", "-l", "app"]);
     assert_eq!(k.ok(&["get", "cm", "-o", "name"]), "");
 }
+
+/// Issue 11 item 12: what the server must be strict about, seen through kubectl: keyed lists
+/// merge per entry across managers, quantities are canonical, immutable fields are refused,
+/// finalizers hold a deletion.
+#[test]
+fn kubectl_sees_a_strict_server() {
+    let k = Kubectl::new();
+    let ours = k.file(
+        "web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n        resources:\n          limits: {cpu: 0.5, memory: 1024Mi}\n",
+    );
+    let theirs = k.file(
+        "proxy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: proxy\n        image: proxy:2\n",
+    );
+    let ours = ours.to_str().unwrap();
+    k.ok(&["apply", "--server-side", "--field-manager=strata", "-f", ours]);
+    k.ok(&["apply", "--server-side", "--field-manager=injector", "-f", theirs.to_str().unwrap()]);
+    k.ok(&["apply", "--server-side", "--field-manager=strata", "-f", ours]);
+    let live = k.json(&["get", "deployment", "web", "-o", "json"]);
+    let containers = &live["spec"]["template"]["spec"]["containers"];
+    let names: Vec<&str> = containers.as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["web", "proxy"], "the other manager's container survives strata's apply");
+    assert_eq!(containers[0]["resources"]["limits"], serde_json::json!({"cpu": "500m", "memory": "1Gi"}));
+
+    let frozen = k.file(
+        "frozen.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  finalizers: [example.com/hold]\ndata: {k: v}\nimmutable: true\n",
+    );
+    k.ok(&["create", "-f", frozen.to_str().unwrap()]);
+    let out = k.run(&["patch", "configmap", "frozen", "--type=merge", "-p", r#"{"data":{"k":"w"}}"#]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("data: Forbidden: field is immutable when `immutable` is set"), "{err}");
+
+    k.ok(&["delete", "configmap", "frozen", "--wait=false"]);
+    let live = k.json(&["get", "configmap", "frozen", "-o", "json"]);
+    assert!(live["metadata"]["deletionTimestamp"].is_string(), "{live}");
+    k.ok(&["patch", "configmap", "frozen", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);
+    let out = k.run(&["get", "configmap", "frozen"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NotFound"), "{}", String::from_utf8_lossy(&out.stderr));
+}
