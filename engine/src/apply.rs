@@ -424,7 +424,8 @@ async fn run_node(
         );
     }
     if let Some(foreign) = &change.foreign {
-        return (n, failed(format!("not created: {foreign}"), 0, false));
+        let verb = if change.action == Action::Create { "not created" } else { "refused" };
+        return (n, failed(format!("{verb}: {foreign}"), 0, false));
     }
     let rc = ResourceChange {
         address: change.address.clone(),

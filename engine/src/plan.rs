@@ -518,15 +518,24 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
             // The remote view: observed when refreshed, else what state recorded.
             if let (Some(o), None) = (&obs, prior) {
                 if o.ownership == Ownership::Ours {
-                    change.reason = Some("found remotely with strata's marks but missing from state (an interrupted run created it); it will be recorded".into());
+                    change.reason = Some(if schema.fields_only {
+                        "it exists; strata will set the fields it manages and leave the rest to its owner".into()
+                    } else {
+                        "found remotely with strata's marks but missing from state (an interrupted run created it); it will be recorded".into()
+                    });
                     change.recovered_remote_id = Some(o.remote_id.clone());
                 }
             }
             let current: Option<(Value, Value)> = match (obs, prior, opts.refresh) {
                 (Some(o), _, _) if o.ownership == Ownership::Ours => Some((o.attrs, o.outputs)),
                 (Some(o), Some(p), _) => {
-                    // State says we own it, but the marks are gone: report, then treat as ours.
-                    warnings.push(format!("{}: {}", r.address, describe_ownership(&o.ownership)));
+                    // State says we own it, but its marks now say otherwise (relabelled, taken
+                    // over): show the diff, but apply refuses to touch it until it is imported.
+                    change.foreign = Some(format!(
+                        "{}; strata recorded it but its marks no longer say it is strata's (`strata import {}` takes it back)",
+                        foreign_detail(&o.ownership),
+                        r.address
+                    ));
                     Some((o.attrs, if o.outputs.is_null() { p.outputs.clone() } else { o.outputs }))
                 }
                 (Some(o), None, _) => {
@@ -594,6 +603,14 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
         if opts.refresh && observed.get(&a).is_some_and(Option::is_none) {
             warnings.push(format!("{a} is already gone remotely; it will be removed from state"));
         }
+        // An object whose marks no longer say it is ours is never deleted.
+        let foreign = match observed.get(&a) {
+            Some(Some(o)) if o.ownership != Ownership::Ours => Some(format!(
+                "{}; strata recorded it but its marks no longer say it is strata's, so it will not delete it (`strata state rm {a}` forgets it)",
+                foreign_detail(&o.ownership)
+            )),
+            _ => None,
+        };
         let schema = config.providers.get(&s.provider).map(|p| p.schema(&s.kind)).unwrap_or_default();
         let mut before = s.attrs.clone();
         mask(&mut before, &schema, &redactor);
@@ -611,7 +628,7 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
             after: None,
             before: Some(before),
             depends_on: Vec::new(),
-            foreign: None,
+            foreign,
             recovered_remote_id: None,
             digest: digest(salt, &a, Action::Delete, &s.attrs),
         });
@@ -644,6 +661,14 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
         summary,
         warnings: warnings.into_iter().map(|w| redactor.redact_str(&w)).collect(),
     })
+}
+
+/// What the provider said about an object that is not strata's.
+fn foreign_detail(o: &Ownership) -> &str {
+    match o {
+        Ownership::Ours => "managed by strata",
+        Ownership::Foreign { detail } => detail,
+    }
 }
 
 fn describe_ownership(o: &Ownership) -> String {
@@ -832,7 +857,7 @@ mod tests {
             force_new: vec![PathPattern::new("/metadata/name")],
             sensitive: vec![PathPattern::new("/data")],
             ignore_changes: vec![PathPattern::new("/spec/replicas")],
-            asynchronous: false,
+            ..KindSchema::default()
         };
         let d = diff(
             &json!({"metadata": {"name": "b"}, "data": {"k": "new"}, "spec": {"replicas": 1}}),

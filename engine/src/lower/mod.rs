@@ -135,6 +135,17 @@ pub fn kubernetes_resource(address: strata_sdk::Address, manifest: Value) -> Res
     }
 }
 
+/// Builds a *field-managed* Kubernetes resource: the object exists already and belongs to
+/// someone else (a Namespace on every real cluster), and strata manages only the fields in
+/// `manifest` besides its identity. The Kubernetes provider applies them with a field manager
+/// of their own and, on destroy, removes only those fields (kind `fields:<apiVersion>/<Kind>`,
+/// see the provider's README).
+pub fn kubernetes_fields_resource(address: strata_sdk::Address, manifest: Value) -> Resource {
+    let mut r = kubernetes_resource(address, manifest);
+    r.kind = format!("fields:{}", r.kind);
+    r
+}
+
 /// The names the sections' tests parse with: the standard sections and backends, and the
 /// providers the examples use (the engine's tests build no real provider).
 #[cfg(test)]

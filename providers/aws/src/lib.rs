@@ -180,6 +180,7 @@ impl Provider for AwsProvider {
                 sensitive: vec![pattern("/origins/*/custom_headers")],
                 ignore_changes: vec![pattern("/caller_reference")],
                 asynchronous: true,
+                ..KindSchema::default()
             },
             KIND_CACHE_POLICY | KIND_ORIGIN_REQUEST_POLICY => KindSchema::default(),
             KIND_RECORD => KindSchema {

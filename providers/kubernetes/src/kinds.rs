@@ -200,6 +200,7 @@ pub fn kind_schema(kind: &str) -> KindSchema {
     let mut schema = owned_kind_schema(base);
     if management == Management::Fields {
         schema.force_new = patterns(&["/metadata/name", "/metadata/namespace"]);
+        schema.fields_only = true;
     }
     schema
 }
@@ -252,6 +253,7 @@ fn owned_kind_schema(kind: &str) -> KindSchema {
         sensitive: patterns(&sensitive),
         ignore_changes: Vec::new(),
         asynchronous: false,
+        fields_only: false,
     }
 }
 

@@ -50,6 +50,12 @@ pub struct KindSchema {
     /// Creation returns before the object is ready (CloudFront deployments); the engine calls
     /// [`crate::Provider::wait`] without holding a concurrency slot.
     pub asynchronous: bool,
+    /// The object exists before strata and stays after it (a Namespace on a real cluster):
+    /// strata manages only the attributes its resource sets. A remote object found without
+    /// state is then expected, not the trace of an interrupted run, and destroy removes only
+    /// those attributes.
+    #[serde(default)]
+    pub fields_only: bool,
 }
 
 impl KindSchema {

@@ -141,6 +141,7 @@ impl TestProvider {
                 sensitive: config.sensitive.get(kind).into_iter().flatten().map(PathPattern::new).collect(),
                 ignore_changes: Vec::new(),
                 asynchronous: config.asynchronous.contains(kind),
+                fields_only: false,
             };
             p.schemas.insert(kind.clone(), schema);
         }

@@ -374,3 +374,29 @@ fn a_conflict_with_another_applier_names_it_unless_forced() {
     p.strata(&["drift"]).ok();
     p.strata(&["plan", "--detailed-exitcode"]).ok();
 }
+
+/// Issue 11: an object strata applied whose ownership marks someone changed afterwards (taken
+/// over by another project) is neither overwritten nor deleted: the plan refuses it, apply and
+/// destroy leave it as it is.
+#[test]
+fn relabelled_objects_are_refused_by_plan_apply_and_destroy() {
+    let k = Cluster::start();
+    let p = Project::new(&k, LEGACY);
+    p.strata(&["apply", "--auto-approve"]).ok();
+    k.kubectl_ok(&["label", "configmap", "legacy-config", "-n", "legacy", "strata.dev/project=billing", "--overwrite"]);
+    p.edit("mode: new", "mode: newer");
+
+    let plan = p.strata(&["plan", "--detailed-exitcode"]).code(2);
+    let refused: Vec<&str> = plan.stdout.lines().filter(|l| l.contains("! refused:")).collect();
+    assert_eq!(refused.len(), 1, "{}", plan.stdout);
+    assert!(refused[0].contains("no longer say it is strata's"), "{}", plan.stdout);
+
+    let applied = p.strata(&["apply", "--auto-approve"]).code(1);
+    assert!(applied.stdout.contains("Error: resources.legacy-config: refused:"), "{}", applied.both());
+    assert_eq!(k.must_get("configmap", "legacy-config", Some("legacy"))["data"], json!({"mode": "new"}));
+
+    let destroyed = p.strata(&["destroy", "--auto-approve"]).code(1);
+    assert!(destroyed.stdout.contains("refused:"), "{}", destroyed.both());
+    let cm = k.must_get("configmap", "legacy-config", Some("legacy"));
+    assert_eq!(cm["metadata"]["labels"]["strata.dev/project"], "billing", "left as the other project made it");
+}

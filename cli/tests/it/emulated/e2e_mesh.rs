@@ -153,7 +153,7 @@ fn istio_example_apply_canary_step_environments_destroy() {
     assert!(k.object("namespace", "apex", None).is_some() && k.object("namespace", "ml", None).is_some());
 }
 
-/// Every kind the Linkerd example produces (strata owns its namespaces too).
+/// Every kind the Linkerd example produces (besides the annotations on the existing namespaces).
 const LINKERD_KINDS: &str = "httproutes.policy.linkerd.io,servers.policy.linkerd.io,\
     authorizationpolicies.policy.linkerd.io,meshtlsauthentications.policy.linkerd.io,\
     httplocalratelimitpolicies.policy.linkerd.io,services";
@@ -172,12 +172,18 @@ fn linkerd_example_apply_replan_canary_step_destroy() {
         crds.push(api_spec(&format!("gateway-api/gateway.networking.k8s.io_{f}.yaml")));
     }
     k.apply_crds(&crds);
+    // The services' namespaces exist, made by someone else (issue 11: strata annotates them for
+    // injection without taking them over).
+    k.create_namespace("apex", &["team=payments"]);
+    k.create_namespace("ml", &["team=ml"]);
     let p = Project::example(&k, "mesh-linkerd");
 
     let plan = p.strata(&["plan", "--detailed-exitcode"]).code(2);
-    assert!(plan.stdout.contains("Plan: 14 to add, 0 to change, 0 to replace, 0 to destroy."), "{}", plan.stdout);
+    // The two namespaces are updates of the fields strata manages, not creations.
+    assert!(plan.stdout.contains("Plan: 12 to add, 2 to change, 0 to replace, 0 to destroy."), "{}", plan.stdout);
+    assert!(plan.stdout.contains("# mesh.namespace.apex will be updated in-place (it exists;"), "{}", plan.stdout);
     let applied = p.strata(&["apply", "--auto-approve"]).ok();
-    assert!(applied.stdout.contains("Resources: 14 added, 0 changed, 0 replaced, 0 destroyed."), "{}", applied.stdout);
+    assert!(applied.stdout.contains("Resources: 12 added, 2 changed, 0 replaced, 0 destroyed."), "{}", applied.stdout);
     assert_eq!(
         k.names(LINKERD_KINDS),
         [
@@ -197,7 +203,8 @@ fn linkerd_example_apply_replan_canary_step_destroy() {
     );
     let ns = k.must_get("namespace", "apex", None);
     assert_eq!(ns["metadata"]["annotations"]["linkerd.io/inject"], "enabled");
-    assert_eq!(ns["metadata"]["labels"]["app.kubernetes.io/managed-by"], "strata");
+    assert_eq!(ns["metadata"]["labels"]["team"], "payments", "the owner's fields stay");
+    assert!(ns["metadata"]["labels"].get("app.kubernetes.io/managed-by").is_none(), "not claimed: {ns}");
     let route = k.must_get("httproute.policy.linkerd.io", "api", Some("apex"));
     let weights = |r: &Value| -> Vec<Value> {
         r["spec"]["rules"][2]["backendRefs"].as_array().unwrap().iter().map(|b| b["weight"].clone()).collect()
@@ -229,7 +236,7 @@ fn linkerd_example_apply_replan_canary_step_destroy() {
     assert_eq!(weights(&route), [json!(50), json!(50)]);
     p.strata(&["plan", "--detailed-exitcode"]).ok();
 
-    // Destroy: everything strata made is gone, its namespaces included.
+    // Destroy: everything strata made is gone; the namespaces stay, without strata's annotations.
     let destroyed = p.strata(&["destroy", "--auto-approve"]).ok();
     assert!(
         destroyed.stdout.contains("Resources: 0 added, 0 changed, 0 replaced, 14 destroyed."),
@@ -237,7 +244,11 @@ fn linkerd_example_apply_replan_canary_step_destroy() {
         destroyed.stdout
     );
     assert_eq!(k.names(LINKERD_KINDS), Vec::<String>::new());
-    assert_eq!(k.object("namespace", "apex", None), None);
-    assert_eq!(k.object("namespace", "ml", None), None);
+    for (name, team) in [("apex", "payments"), ("ml", "ml")] {
+        let ns = k.must_get("namespace", name, None);
+        assert_eq!(ns["metadata"]["labels"]["team"], team, "{ns}");
+        let annotations = ns["metadata"].get("annotations").cloned().unwrap_or_default();
+        assert!(annotations.get("linkerd.io/inject").is_none(), "strata's annotation removed: {ns}");
+    }
     assert_eq!(p.state_addresses(None), Vec::<String>::new());
 }

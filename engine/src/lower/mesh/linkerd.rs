@@ -193,8 +193,9 @@ fn lower(cx: &SpecContext<'_>, m: &MeshConfig) -> Vec<Resource> {
     let services = cx.services;
     let mut out = Out::default();
 
-    // Namespaces: injection, the default inbound policy (mTLS mode) and access logs. Strata owns
-    // these Namespace objects from now on.
+    // Namespaces: injection, the default inbound policy (mTLS mode) and access logs. The
+    // namespaces exist already (the services run there) and belong to whoever made them: strata
+    // manages only these annotations, and destroy removes only them.
     for ns in namespaces(services) {
         let mut annotations = Map::new();
         annotations.insert("linkerd.io/inject".into(), json!("enabled"));
@@ -202,7 +203,7 @@ fn lower(cx: &SpecContext<'_>, m: &MeshConfig) -> Vec<Resource> {
         if m.access_logs {
             annotations.insert("config.linkerd.io/access-log".into(), json!("json"));
         }
-        out.push(
+        out.push_fields(
             &["namespace", ns],
             json!({
                 "apiVersion": "v1",

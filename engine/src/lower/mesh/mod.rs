@@ -44,7 +44,7 @@ pub use istio::Istio;
 pub use linkerd::Linkerd;
 pub use target::MeshTarget;
 
-use super::{Section, Sections, kubernetes_resource};
+use super::{Section, Sections, kubernetes_fields_resource, kubernetes_resource};
 use crate::diag::did_you_mean;
 use crate::spec::{Service, SpecContext, path};
 
@@ -144,6 +144,14 @@ impl Out {
     fn push(&mut self, segments: &[&str], manifest: Value) -> Option<Address> {
         let address = Address::from_segments(std::iter::once("mesh").chain(segments.iter().copied())).ok()?;
         self.resources.push(kubernetes_resource(address.clone(), manifest));
+        Some(address)
+    }
+
+    /// Adds a field-managed object (strata sets only the fields in `manifest` on an object it
+    /// does not own) at `mesh.<segments...>`.
+    fn push_fields(&mut self, segments: &[&str], manifest: Value) -> Option<Address> {
+        let address = Address::from_segments(std::iter::once("mesh").chain(segments.iter().copied())).ok()?;
+        self.resources.push(kubernetes_fields_resource(address.clone(), manifest));
         Some(address)
     }
 
