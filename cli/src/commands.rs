@@ -429,23 +429,75 @@ async fn plan_cmd(
     Ok(if detailed && p.summary.has_changes() { EXIT_CHANGES } else { EXIT_OK })
 }
 
-fn confirm(ui: Ui, auto_approve: bool, question: &str) -> Result<bool> {
-    if auto_approve {
-        return Ok(true);
+/// Environment variable that, in a build with the `test-provider` feature, makes the
+/// confirmation prompt read its answer from standard input even when it is not a terminal (the
+/// CLI tests drive the prompt through a pipe).
+#[cfg(feature = "test-provider")]
+pub const TEST_PROMPT_STDIN_ENV: &str = "STRATA_TEST_PROMPT_STDIN";
+
+/// Whether a confirmation can be asked for: standard input and output are a terminal.
+fn interactive(ui: Ui) -> bool {
+    #[cfg(feature = "test-provider")]
+    if std::env::var(TEST_PROMPT_STDIN_ENV).as_deref() == Ok("1") {
+        return true;
     }
-    if !ui.tty || !std::io::stdin().is_terminal() {
+    ui.tty && std::io::stdin().is_terminal()
+}
+
+/// The answer to a confirmation prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Yes,
+    No,
+    /// Ctrl-C while asking (or before: during the refresh).
+    Interrupted,
+}
+
+/// Asks `question` and waits for `yes`. Ctrl-C answers at once: the line is read on a thread of
+/// its own, so the prompt never blocks the interrupt (the thread is left blocked on standard
+/// input; the process exits soon after).
+async fn confirm(ui: Ui, auto_approve: bool, question: &str, cancel: &watch::Receiver<u32>) -> Result<Answer> {
+    if auto_approve {
+        return Ok(Answer::Yes);
+    }
+    if !interactive(ui) {
         return Err(CliError::usage(
             "refusing to apply without confirmation: this is not an interactive terminal",
             Some("review the plan, then pass `--auto-approve` (CI: apply a saved plan with `strata apply plan.json --auto-approve`)".into()),
         ));
     }
+    let mut cancel = cancel.clone();
+    if *cancel.borrow_and_update() > 0 {
+        return Ok(Answer::Interrupted);
+    }
     print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
     let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .read_line(&mut answer)
-        .map_err(|source| CliError::Io { context: "reading confirmation".into(), source })?;
-    Ok(answer.trim() == "yes")
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let _ = tx.send(std::io::stdin().read_line(&mut answer).map(|_| answer));
+    });
+    let interrupted = async {
+        while cancel.changed().await.is_ok() {
+            if *cancel.borrow() > 0 {
+                return;
+            }
+        }
+        // The sender is gone: no interrupt can come any more.
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        answer = rx => {
+            let answer = answer
+                .unwrap_or_else(|_| Err(std::io::Error::other("the prompt's reader stopped")))
+                .map_err(|source| CliError::Io { context: "reading confirmation".into(), source })?;
+            Ok(if answer.trim() == "yes" { Answer::Yes } else { Answer::No })
+        }
+        () = interrupted => {
+            println!();
+            Ok(Answer::Interrupted)
+        }
+    }
 }
 
 async fn apply_cmd(g: &GlobalArgs, ui: Ui, args: ApplyArgs, destroy: bool, cancel: watch::Receiver<u32>) -> Result<u8> {
@@ -528,9 +580,13 @@ async fn apply_locked(
             } else {
                 "Do you want to perform these actions?"
             };
-            if !confirm(ui, args.auto_approve, q)? {
-                println!("Apply cancelled.");
-                return Ok(EXIT_ERROR);
+            match confirm(ui, args.auto_approve, q, &cancel).await? {
+                Answer::Yes => {}
+                // Ctrl-C at the prompt is a "no": exit 1, the lock released by the caller.
+                Answer::No | Answer::Interrupted => {
+                    println!("Apply cancelled.");
+                    return Ok(EXIT_ERROR);
+                }
             }
             p
         }
