@@ -10,6 +10,7 @@ pub mod config;
 pub mod diag;
 pub mod drift;
 pub mod lower;
+pub mod ops;
 pub mod plan;
 pub mod providers;
 pub mod redact;
