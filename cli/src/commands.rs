@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use strata_sdk::Address;
 use tokio::sync::watch;
@@ -13,15 +13,18 @@ use crate::args::{
     ApplyArgs, Cli, Command, FlagsCommand, Format, GlobalArgs, LockArgs, LockCommand, MigrateArgs, OutputArgs,
     PlanArgs, StateCommand,
 };
-use strata_engine::apply::{ApplyObserver, ApplyOptions, ApplyReport, Outcome, apply, check_plan_is_current};
+use strata_engine::apply::{ApplyObserver, ApplyOptions, ApplyReport, Outcome, apply};
 use strata_engine::config::{Config, load};
 use strata_engine::diag::{Diagnostics, did_you_mean};
+use strata_engine::ops::saved_plan::SavedPlan;
+use strata_engine::ops::transfer::{Direction, MigrateOptions, Migrated};
+use strata_engine::ops::{self, Event, Events, LockGuard, LockOptions, OpsError};
 use strata_engine::plan::{Action, Change, Plan, PlanOptions, plan};
 use strata_engine::redact::Redactor;
 use strata_engine::render::{self, Style};
 use strata_engine::retry::RetryPolicy;
 use strata_engine::spec::units::Duration as SpecDuration;
-use strata_engine::state::{LocalBackend, LockInfo, State, StateBackend, StateError};
+use strata_engine::state::{LocalBackend, State, StateBackend, StateError};
 
 /// Exit codes, as CI expects from Terraform's `-detailed-exitcode`.
 pub const EXIT_OK: u8 = 0;
@@ -36,9 +39,9 @@ pub enum CliError {
     Spec(Diagnostics),
     #[error(transparent)]
     State(#[from] StateError),
-    /// `--lock-timeout` passed with the lock still held by someone else.
-    #[error("gave up waiting for the state lock after {waited}: it is {}", holder.describe())]
-    LockTimeout { holder: LockInfo, waited: String },
+    /// An operation of the engine (lock, saved plan, import, state edits and transfers).
+    #[error(transparent)]
+    Ops(#[from] OpsError),
     #[error(transparent)]
     Plan(#[from] strata_engine::plan::PlanError),
     #[error(transparent)]
@@ -57,16 +60,8 @@ impl CliError {
     pub fn help(&self) -> Option<String> {
         match self {
             CliError::Usage { help, .. } => help.clone(),
-            CliError::State(StateError::Locked { holder }) | CliError::LockTimeout { holder, .. } => Some(format!(
-                "wait for it to finish, retry with `--lock-timeout 5m`, or if the holder is dead run `strata force-unlock {}`",
-                holder.id
-            )),
-            CliError::State(StateError::Fenced { recovery_file: Some(f), .. }) => Some(format!(
-                "the state this run wanted to write was saved to {f}; compare it with `strata state pull`, then `strata plan` (objects it created are found again and recorded) or `strata state push {f}`"
-            )),
-            CliError::State(StateError::LockMismatch { .. }) => {
-                Some("`strata lock status` shows the current lock and its id".into())
-            }
+            CliError::State(e) => ops::state_help(e),
+            CliError::Ops(e) => e.help_text(),
             CliError::Plan(strata_engine::plan::PlanError::UnknownTarget { suggestion, .. }) => suggestion.clone(),
             _ => None,
         }
@@ -192,124 +187,52 @@ async fn print_backend_warnings(backend: &dyn StateBackend) {
     }
 }
 
-/// Holds the state lock for the duration of a command, renewing its lease.
-struct LockGuard {
-    backend: Arc<dyn StateBackend>,
-    id: String,
-    renew: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl LockGuard {
-    async fn release(self) -> Result<()> {
-        if let Some(renew) = self.renew {
-            renew.abort();
+/// Prints what the engine's operations report, on standard error: whom a lock wait is for,
+/// lease trouble, backend warnings.
+fn print_events() -> Events {
+    Arc::new(|e: &Event<'_>| match e {
+        Event::LockWaiting { holder, timeout } => eprintln!(
+            "Waiting up to {} for the state lock, {}.",
+            SpecDuration::from_millis(timeout.as_millis() as u64),
+            holder.describe()
+        ),
+        Event::LockChangedHands { holder } => eprintln!("The state lock changed hands: now {}.", holder.describe()),
+        Event::LockAcquired { waited } => {
+            eprintln!("Acquired the state lock after waiting {}.", ops::human_duration(*waited))
         }
-        self.backend.unlock(&self.id).await?;
-        Ok(())
-    }
+        Event::LeaseRenewalFailed { error } => eprintln!(
+            "Warning: could not renew the state lock's lease ({error}); if it runs out someone else may take the lock, and this run's state writes will then be refused"
+        ),
+        Event::BackendWarning { message } => eprintln!("Warning: {message}"),
+    })
 }
 
-/// First pause between attempts to take a lock held by someone else; it grows by half per
-/// attempt up to [`LOCK_RETRY_MAX`], each pause jittered down to half so waiters spread out.
-const LOCK_RETRY_FIRST: Duration = Duration::from_millis(100);
-const LOCK_RETRY_MAX: Duration = Duration::from_secs(1);
-
-fn human_duration(d: Duration) -> String {
-    if d < Duration::from_secs(60) {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+/// `--lock`, `--lock-timeout` as the engine's lock options; `None` with `--lock=false`.
+fn lock_options(operation: &str, args: &LockArgs) -> Result<Option<LockOptions>> {
+    if !args.lock {
+        return Ok(None);
     }
+    let timeout =
+        SpecDuration::parse(&args.lock_timeout).map_err(|e| CliError::usage(format!("--lock-timeout: {e}"), None))?;
+    Ok(Some(LockOptions::new(operation, Duration::from_millis(timeout.millis))))
 }
 
-/// Takes the state lock for `operation`, waiting up to `--lock-timeout` while someone else
-/// holds it (saying who, and again whenever the holder changes). A first Ctrl-C stops waiting.
+/// Takes the state lock for `operation` ([`ops::acquire`]: waits up to `--lock-timeout`, a
+/// first Ctrl-C stops waiting).
 async fn acquire_lock(
     backend: &Arc<dyn StateBackend>,
     operation: &str,
     args: &LockArgs,
     cancel: &watch::Receiver<u32>,
 ) -> Result<Option<LockGuard>> {
-    use rand::Rng;
-    if !args.lock {
-        return Ok(None);
+    match lock_options(operation, args)? {
+        None => Ok(None),
+        Some(opts) => Ok(Some(ops::acquire(backend, &opts, cancel, &print_events()).await?)),
     }
-    let timeout =
-        SpecDuration::parse(&args.lock_timeout).map_err(|e| CliError::usage(format!("--lock-timeout: {e}"), None))?;
-    let started = Instant::now();
-    let deadline = started + Duration::from_millis(timeout.millis);
-    let info = LockInfo::for_current_process(operation);
-    let mut cancel = cancel.clone();
-    let mut holder_seen: Option<String> = None;
-    let mut pause = LOCK_RETRY_FIRST;
-    loop {
-        match backend.lock(&info).await {
-            Ok(()) => break,
-            Err(StateError::Locked { holder }) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(match holder_seen {
-                        None => StateError::Locked { holder }.into(),
-                        Some(_) => CliError::LockTimeout { holder, waited: human_duration(now - started) },
-                    });
-                }
-                match &holder_seen {
-                    None => eprintln!("Waiting up to {timeout} for the state lock, {}.", holder.describe()),
-                    Some(id) if *id != holder.id => {
-                        eprintln!("The state lock changed hands: now {}.", holder.describe())
-                    }
-                    Some(_) => {}
-                }
-                holder_seen = Some(holder.id.clone());
-                let jittered = pause.mul_f64(rand::rng().random_range(0.5..=1.0));
-                tokio::select! {
-                    _ = tokio::time::sleep(jittered.min(deadline - now)) => {}
-                    changed = cancel.changed() => {
-                        if changed.is_ok() && *cancel.borrow() > 0 {
-                            return Err(CliError::usage(
-                                format!("interrupted while waiting for the state lock ({})", holder.describe()),
-                                None,
-                            ));
-                        }
-                    }
-                }
-                pause = (pause.mul_f64(1.5)).min(LOCK_RETRY_MAX);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if holder_seen.is_some() {
-        eprintln!("Acquired the state lock after waiting {}.", human_duration(started.elapsed()));
-    }
-    // A lease must be renewed well before it runs out: three times per lease.
-    let renew = backend.lease().map(|lease| {
-        let every = (lease / 3).max(Duration::from_millis(100));
-        let (b, id) = (backend.clone(), info.id.clone());
-        tokio::spawn(async move {
-            let mut warned = false;
-            loop {
-                tokio::time::sleep(every).await;
-                match b.renew(&id).await {
-                    Ok(()) => warned = false,
-                    Err(e) if !warned => {
-                        eprintln!(
-                            "Warning: could not renew the state lock's lease ({e}); if it runs out someone else may take the lock, and this run's state writes will then be refused"
-                        );
-                        warned = true;
-                    }
-                    Err(_) => {}
-                }
-            }
-        })
-    });
-    Ok(Some(LockGuard { backend: backend.clone(), id: info.id, renew }))
 }
 
 async fn release(guard: Option<LockGuard>) -> Result<()> {
-    match guard {
-        Some(g) => g.release().await,
-        None => Ok(()),
-    }
+    Ok(ops::lock::release(guard).await?)
 }
 
 fn validate(g: &GlobalArgs, output: &OutputArgs) -> Result<u8> {
@@ -359,14 +282,6 @@ fn print_plan(plan: &Plan, ui: Ui, format: Format) {
     }
 }
 
-/// A saved plan file: the plan plus what is needed to re-check it.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SavedPlan {
-    spec_file: String,
-    env: Option<String>,
-    plan: Plan,
-}
-
 async fn plan_cmd(
     g: &GlobalArgs,
     ui: Ui,
@@ -404,23 +319,75 @@ async fn plan_cmd(
     Ok(if detailed && p.summary.has_changes() { EXIT_CHANGES } else { EXIT_OK })
 }
 
-fn confirm(ui: Ui, auto_approve: bool, question: &str) -> Result<bool> {
-    if auto_approve {
-        return Ok(true);
+/// Environment variable that, in a build with the `test-provider` feature, makes the
+/// confirmation prompt read its answer from standard input even when it is not a terminal (the
+/// CLI tests drive the prompt through a pipe).
+#[cfg(feature = "test-provider")]
+pub const TEST_PROMPT_STDIN_ENV: &str = "STRATA_TEST_PROMPT_STDIN";
+
+/// Whether a confirmation can be asked for: standard input and output are a terminal.
+fn interactive(ui: Ui) -> bool {
+    #[cfg(feature = "test-provider")]
+    if std::env::var(TEST_PROMPT_STDIN_ENV).as_deref() == Ok("1") {
+        return true;
     }
-    if !ui.tty || !std::io::stdin().is_terminal() {
+    ui.tty && std::io::stdin().is_terminal()
+}
+
+/// The answer to a confirmation prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Yes,
+    No,
+    /// Ctrl-C while asking (or before: during the refresh).
+    Interrupted,
+}
+
+/// Asks `question` and waits for `yes`. Ctrl-C answers at once: the line is read on a thread of
+/// its own, so the prompt never blocks the interrupt (the thread is left blocked on standard
+/// input; the process exits soon after).
+async fn confirm(ui: Ui, auto_approve: bool, question: &str, cancel: &watch::Receiver<u32>) -> Result<Answer> {
+    if auto_approve {
+        return Ok(Answer::Yes);
+    }
+    if !interactive(ui) {
         return Err(CliError::usage(
             "refusing to apply without confirmation: this is not an interactive terminal",
             Some("review the plan, then pass `--auto-approve` (CI: apply a saved plan with `strata apply plan.json --auto-approve`)".into()),
         ));
     }
+    let mut cancel = cancel.clone();
+    if *cancel.borrow_and_update() > 0 {
+        return Ok(Answer::Interrupted);
+    }
     print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
     let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .read_line(&mut answer)
-        .map_err(|source| CliError::Io { context: "reading confirmation".into(), source })?;
-    Ok(answer.trim() == "yes")
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let _ = tx.send(std::io::stdin().read_line(&mut answer).map(|_| answer));
+    });
+    let interrupted = async {
+        while cancel.changed().await.is_ok() {
+            if *cancel.borrow() > 0 {
+                return;
+            }
+        }
+        // The sender is gone: no interrupt can come any more.
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        answer = rx => {
+            let answer = answer
+                .unwrap_or_else(|_| Err(std::io::Error::other("the prompt's reader stopped")))
+                .map_err(|source| CliError::Io { context: "reading confirmation".into(), source })?;
+            Ok(if answer.trim() == "yes" { Answer::Yes } else { Answer::No })
+        }
+        () = interrupted => {
+            println!();
+            Ok(Answer::Interrupted)
+        }
+    }
 }
 
 async fn apply_cmd(g: &GlobalArgs, ui: Ui, args: ApplyArgs, destroy: bool, cancel: watch::Receiver<u32>) -> Result<u8> {
@@ -467,24 +434,7 @@ async fn apply_locked(
     print_backend_warnings(backend.as_ref()).await;
     let p = match saved {
         Some(saved) => {
-            check_plan_is_current(&saved, &state)?;
-            // Re-plan the same way and require the same actions on the same documents.
-            let opts = PlanOptions {
-                refresh: saved.refreshed,
-                targets: saved.targets.clone(),
-                destroy: saved.destroy,
-                retry: RetryPolicy::default(),
-            };
-            let fresh = plan_with_salt(config, &state, &opts, &saved.salt).await?;
-            let differs = differences(&saved, &fresh);
-            if !differs.is_empty() {
-                return Err(CliError::Apply(strata_engine::apply::ApplyError::StalePlan {
-                    detail: format!(
-                        "the spec or the remote objects changed since the plan was made ({}); run `strata plan` again",
-                        differs.join(", ")
-                    ),
-                }));
-            }
+            ops::saved_plan::check(config, &state, &saved).await?;
             saved
         }
         None => {
@@ -503,9 +453,13 @@ async fn apply_locked(
             } else {
                 "Do you want to perform these actions?"
             };
-            if !confirm(ui, args.auto_approve, q)? {
-                println!("Apply cancelled.");
-                return Ok(EXIT_ERROR);
+            match confirm(ui, args.auto_approve, q, &cancel).await? {
+                Answer::Yes => {}
+                // Ctrl-C at the prompt is a "no": exit 1, the lock released by the caller.
+                Answer::No | Answer::Interrupted => {
+                    println!("Apply cancelled.");
+                    return Ok(EXIT_ERROR);
+                }
             }
             p
         }
@@ -528,30 +482,6 @@ async fn apply_locked(
         _ => print!("{}", render::apply_human(&report, ui.style)),
     }
     Ok(if report.failed() > 0 || report.interrupted { EXIT_ERROR } else { EXIT_OK })
-}
-
-async fn plan_with_salt(config: &Config, state: &State, opts: &PlanOptions, salt: &str) -> Result<Plan> {
-    Ok(strata_engine::plan::plan_salted(config, state, opts, salt).await?)
-}
-
-fn differences(saved: &Plan, fresh: &Plan) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in &saved.changes {
-        match fresh.change(&c.address) {
-            None => out.push(format!("`{}` is no longer planned", c.address)),
-            Some(f) if f.action != c.action => {
-                out.push(format!("`{}` would now be {:?}, not {:?}", c.address, f.action, c.action))
-            }
-            Some(f) if f.digest != c.digest => out.push(format!("`{}` changed", c.address)),
-            _ => {}
-        }
-    }
-    for c in &fresh.changes {
-        if saved.change(&c.address).is_none() && c.action != Action::NoOp {
-            out.push(format!("`{}` is newly planned", c.address));
-        }
-    }
-    out
 }
 
 /// Apply progress: a bar on a terminal, one line per event otherwise (CI logs).
@@ -722,10 +652,10 @@ fn parse_address(s: &str) -> Result<Address> {
 }
 
 fn not_in_state(addr: &Address, state: &State) -> CliError {
-    CliError::usage(
-        format!("`{addr}` is not in the state"),
-        did_you_mean(addr.as_str(), state.resources.keys().map(Address::as_str)),
-    )
+    CliError::Ops(OpsError::NotInState {
+        address: addr.clone(),
+        suggestion: did_you_mean(addr.as_str(), state.resources.keys().map(Address::as_str)),
+    })
 }
 
 async fn state_cmd(g: &GlobalArgs, sc: StateCommand, cancel: &watch::Receiver<u32>) -> Result<u8> {
@@ -749,49 +679,22 @@ async fn state_cmd(g: &GlobalArgs, sc: StateCommand, cancel: &watch::Receiver<u3
             Ok(EXIT_OK)
         }
         StateCommand::Rm { addresses, lock } => {
+            let addresses = addresses.iter().map(|a| parse_address(a)).collect::<Result<Vec<_>>>()?;
             let guard = acquire_lock(&backend, "state rm", &lock, cancel).await?;
-            let result = async {
-                let mut state = backend.read().await?.unwrap_or_default();
-                print_backend_warnings(backend.as_ref()).await;
-                for a in &addresses {
-                    let addr = parse_address(a)?;
-                    if state.resources.remove(&addr).is_none() {
-                        return Err(not_in_state(&addr, &state));
-                    }
-                }
-                state.serial += 1;
-                backend.write(&state).await?;
-                println!("Removed {} resource(s) from state; the remote objects were left alone.", addresses.len());
-                Ok(EXIT_OK)
-            }
-            .await;
+            let result = ops::edit::rm(backend.as_ref(), &addresses, &print_events()).await;
             release(guard).await?;
-            result
+            let removed = result?;
+            println!("Removed {} resource(s) from state; the remote objects were left alone.", removed.resources);
+            Ok(EXIT_OK)
         }
         StateCommand::Mv { source, destination, lock } => {
+            let (from, to) = (parse_address(&source)?, parse_address(&destination)?);
             let guard = acquire_lock(&backend, "state mv", &lock, cancel).await?;
-            let result = async {
-                let (from, to) = (parse_address(&source)?, parse_address(&destination)?);
-                let mut state = backend.read().await?.unwrap_or_default();
-                print_backend_warnings(backend.as_ref()).await;
-                if state.resources.contains_key(&to) {
-                    return Err(CliError::usage(format!("`{to}` already exists in the state"), None));
-                }
-                let r = state.resources.remove(&from).ok_or_else(|| not_in_state(&from, &state))?;
-                state.resources.insert(to.clone(), r);
-                for r in state.resources.values_mut() {
-                    for d in r.depends_on.iter_mut().filter(|d| **d == from) {
-                        *d = to.clone();
-                    }
-                }
-                state.serial += 1;
-                backend.write(&state).await?;
-                println!("Moved {from} to {to}.");
-                Ok(EXIT_OK)
-            }
-            .await;
+            let result = ops::edit::mv(backend.as_ref(), &from, &to, &print_events()).await;
             release(guard).await?;
-            result
+            result?;
+            println!("Moved {from} to {to}.");
+            Ok(EXIT_OK)
         }
         StateCommand::Pull { out } => state_pull(&backend, out.as_deref()).await,
         StateCommand::Push { state_file, force, lock } => state_push(&backend, &state_file, force, &lock, cancel).await,
@@ -815,9 +718,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 async fn state_pull(backend: &Arc<dyn StateBackend>, out: Option<&Path>) -> Result<u8> {
-    let Some(state) = backend.pull().await? else {
-        return Err(CliError::usage(format!("there is no state at {} yet: nothing to pull", backend.describe()), None));
-    };
+    let state = ops::transfer::pull(backend.as_ref()).await?;
     let mut json = serde_json::to_vec_pretty(&state).expect("state serializes");
     json.push(b'\n');
     match out {
@@ -870,150 +771,66 @@ async fn state_push(
     lock: &LockArgs,
     cancel: &watch::Receiver<u32>,
 ) -> Result<u8> {
-    let mut state = read_state_file(file)?;
+    let state = read_state_file(file)?;
     let guard = acquire_lock(backend, "state push", lock, cancel).await?;
-    let result = async {
-        let current = backend.read().await?;
-        print_backend_warnings(backend.as_ref()).await;
-        let mut note = String::new();
-        if let (true, Some(c)) = (force, &current)
-            && c.lineage == state.lineage
-            && state.serial <= c.serial
-        {
-            // Going back to an older state is a new version of this lineage: a plan saved
-            // against the replaced state must not match it.
-            note = format!(" (stored as serial {}, after the replaced serial {})", c.serial + 1, c.serial);
-            state.serial = c.serial + 1;
-        }
-        backend.push(&state, force).await?;
-        println!(
-            "Pushed the state (lineage {}, serial {}, {} resources) to {}{note}.",
-            state.lineage,
-            state.serial,
-            state.resources.len(),
-            backend.describe()
-        );
-        Ok(EXIT_OK)
-    }
-    .await;
+    let result = ops::transfer::push(backend.as_ref(), state, force, &print_events()).await;
     release(guard).await?;
-    result
-}
-
-/// Whether two backends are the same storage (`state migrate` from a place to itself).
-fn same_place(a: &dyn StateBackend, b: &dyn StateBackend) -> bool {
-    let canon = |d: String| {
-        let p = PathBuf::from(&d);
-        std::fs::canonicalize(&p).ok().or_else(|| std::path::absolute(&p).ok()).unwrap_or(p)
-    };
-    a.describe() == b.describe() || canon(a.describe()) == canon(b.describe())
+    let pushed = result?;
+    // Going back to an older state is a new version of this lineage: a plan saved against the
+    // replaced state must not match it.
+    let note = pushed.replaced_serial.map_or(String::new(), |replaced| {
+        format!(" (stored as serial {}, after the replaced serial {replaced})", pushed.state.serial)
+    });
+    let state = &pushed.state;
+    println!(
+        "Pushed the state (lineage {}, serial {}, {} resources) to {}{note}.",
+        state.lineage,
+        state.serial,
+        state.resources.len(),
+        backend.describe()
+    );
+    Ok(EXIT_OK)
 }
 
 /// `strata state migrate`: copies the state document between a local file and the configured
-/// backend, both locked, keeping lineage and serial. The destination must be empty (or already
-/// hold exactly this state) unless `--force`.
+/// backend ([`ops::transfer::migrate`]), then says what to do next.
 async fn state_migrate(
     configured: Arc<dyn StateBackend>,
     args: &MigrateArgs,
     cancel: &watch::Receiver<u32>,
 ) -> Result<u8> {
-    let (from, to, local) = match (&args.from_local, &args.to_local) {
-        (Some(p), None) => {
-            let local: Arc<dyn StateBackend> = traced(Arc::new(LocalBackend::new(p.clone())));
-            (local, configured, p.clone())
-        }
-        (None, Some(p)) => {
-            let local: Arc<dyn StateBackend> = traced(Arc::new(LocalBackend::new(p.clone())));
-            (configured, local, p.clone())
-        }
+    let (direction, local) = match (&args.from_local, &args.to_local) {
+        (Some(p), None) => (Direction::FromLocal, p.clone()),
+        (None, Some(p)) => (Direction::ToLocal, p.clone()),
         _ => return Err(CliError::usage("pass exactly one of --from-local PATH and --to-local PATH", None)),
     };
-    if same_place(from.as_ref(), to.as_ref()) {
-        return Err(CliError::usage(
-            format!("{} is the state this spec already uses: there is nothing to migrate", local.display()),
-            Some("switch the spec's `state:` to the new backend first (for --from-local), or name another file".into()),
-        ));
-    }
-    // Source first, then destination; both held until the copy is verified.
-    let from_guard = acquire_lock(&from, "state migrate", &args.lock, cancel).await?;
-    let to_guard = match acquire_lock(&to, "state migrate", &args.lock, cancel).await {
-        Ok(g) => g,
-        Err(e) => {
-            release(from_guard).await?;
-            return Err(e);
-        }
+    let local_backend: Arc<dyn StateBackend> = traced(Arc::new(LocalBackend::new(local.clone())));
+    let (from, to) = match direction {
+        Direction::FromLocal => (local_backend.describe(), configured.describe()),
+        Direction::ToLocal => (configured.describe(), local_backend.describe()),
     };
-    let result = async {
-        let Some(state) = from.read().await? else {
-            return Err(CliError::usage(format!("there is no state at {}: nothing to migrate", from.describe()), None));
-        };
-        let existing = to.read().await?;
-        print_backend_warnings(to.as_ref()).await;
-        match &existing {
-            Some(e) if *e == state => {
-                println!(
-                    "{} already holds this state (lineage {}, serial {}): nothing to do.",
-                    to.describe(),
-                    e.lineage,
-                    e.serial
-                );
-                return Ok(EXIT_OK);
-            }
-            Some(e) if !args.force => {
-                return Err(CliError::usage(
-                    format!(
-                        "{} already holds a state (lineage {}, serial {}, {} resources); migrate only fills an empty backend",
-                        to.describe(),
-                        e.lineage,
-                        e.serial,
-                        e.resources.len()
-                    ),
-                    Some(format!(
-                        "keep it: use `strata state pull` to inspect it; replace it: `strata state migrate ... --force` (the copy from {} wins)",
-                        from.describe()
-                    )),
-                ));
-            }
-            _ => {}
+    let opts = MigrateOptions { direction, force: args.force, lock: lock_options("state migrate", &args.lock)? };
+    match ops::transfer::migrate(configured, local_backend, &opts, cancel, &print_events()).await? {
+        Migrated::AlreadyThere { lineage, serial } => {
+            println!("{to} already holds this state (lineage {lineage}, serial {serial}): nothing to do.");
         }
-        to.push(&state, true).await?;
-        // Read it back through the destination: what a later command will see.
-        let copied = to.read().await?;
-        if copied.as_ref() != Some(&state) {
-            return Err(CliError::State(StateError::Io {
-                location: to.describe(),
-                message: "the migrated state read back differs from what was written; the source is unchanged".into(),
-            }));
-        }
-        println!(
-            "Migrated the state (lineage {}, serial {}, {} resources) from {} to {}.",
-            state.lineage,
-            state.serial,
-            state.resources.len(),
-            from.describe(),
-            to.describe()
-        );
-        if args.from_local.is_some() {
+        Migrated::Copied { lineage, serial, resources } => {
             println!(
-                "{} is no longer used by this spec: keep it as a backup or delete it (it holds secrets in plain text).",
-                local.display()
+                "Migrated the state (lineage {lineage}, serial {serial}, {resources} resources) from {from} to {to}."
             );
-        } else {
-            println!(
-                "To use it, set `state: {{ backend: local, path: {} }}` in the spec; the state at {} is left in place until you delete it.",
-                local.display(),
-                from.describe()
-            );
+            match direction {
+                Direction::FromLocal => println!(
+                    "{} is no longer used by this spec: keep it as a backup or delete it (it holds secrets in plain text).",
+                    local.display()
+                ),
+                Direction::ToLocal => println!(
+                    "To use it, set `state: {{ backend: local, path: {} }}` in the spec; the state at {from} is left in place until you delete it.",
+                    local.display()
+                ),
+            }
         }
-        Ok(EXIT_OK)
     }
-    .await;
-    let r1 = release(to_guard).await;
-    let r2 = release(from_guard).await;
-    let code = result?;
-    r1?;
-    r2?;
-    Ok(code)
+    Ok(EXIT_OK)
 }
 
 async fn lock_status(g: &GlobalArgs, output: &OutputArgs) -> Result<u8> {
@@ -1039,45 +856,19 @@ async fn lock_status(g: &GlobalArgs, output: &OutputArgs) -> Result<u8> {
 
 async fn import(g: &GlobalArgs, address: &str, lock: &LockArgs, cancel: &watch::Receiver<u32>) -> Result<u8> {
     let config = load_config(g)?;
-    let addr = parse_address(address)?;
-    let Some(&i) = config.index.get(&addr) else {
-        return Err(CliError::usage(
-            format!("`{addr}` is not a resource in the spec"),
-            did_you_mean(addr.as_str(), config.resources.iter().map(|r| r.address.as_str())),
-        ));
-    };
-    let r = &config.resources[i];
+    let address = parse_address(address)?;
+    ops::import::resource_index(&config, &address)?;
     let backend = open_backend(&config, g).await?;
     let guard = acquire_lock(&backend, "import", lock, cancel).await?;
-    let result = async {
-        let mut state = backend.read().await?.unwrap_or_default();
-        print_backend_warnings(backend.as_ref()).await;
-        if state.resources.contains_key(&addr) {
-            return Err(CliError::usage(format!("`{addr}` is already managed (it is in the state)"), None));
-        }
-        let provider = config.providers.get(&r.provider).expect("configured");
-        let applied = provider.adopt(r).await.map_err(|e| CliError::usage(format!("importing `{addr}` failed: {}", e.message), None))?;
-        let schema = provider.schema(&r.kind);
-        state.resources.insert(
-            addr.clone(),
-            strata_engine::state::ResourceState {
-                provider: r.provider.clone(),
-                kind: r.kind.clone(),
-                remote_id: applied.remote_id,
-                attrs: applied.attrs,
-                outputs: applied.outputs,
-                depends_on: config.deps[i].iter().map(|&d| config.resources[d].address.clone()).collect(),
-                sensitive: schema.sensitive.iter().map(|p| p.0.clone()).collect(),
-            },
-        );
-        state.serial += 1;
-        backend.write(&state).await?;
-        println!("Imported {addr}: it now carries strata's ownership marks and is in the state. Run `strata plan` to see what differs from the spec.");
-        Ok(EXIT_OK)
-    }
-    .await;
+    let opts = ops::import::ImportOptions { address };
+    let result = ops::import::import(&config, backend.as_ref(), &opts, &print_events()).await;
     release(guard).await?;
-    result
+    let imported = result?;
+    println!(
+        "Imported {}: it now carries strata's ownership marks and is in the state. Run `strata plan` to see what differs from the spec.",
+        imported.address
+    );
+    Ok(EXIT_OK)
 }
 
 /// Evaluates a flag from the documents the spec generates for the selected environment, as

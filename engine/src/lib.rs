@@ -11,6 +11,7 @@ pub mod diag;
 pub mod drift;
 pub mod graph;
 pub mod lower;
+pub mod ops;
 pub mod plan;
 pub mod providers;
 pub mod redact;

@@ -1,6 +1,7 @@
 //! The `strata` binary's integration tests, in one test binary (one link instead of seven).
 //!
 //! - `cli`, `examples`: the binary and the built-in plugins, no emulator.
+//! - `locks`: the local lock and Ctrl-C, with the binary signalled as a child process.
 //! - `emulated`: the binary against local emulators: moto (S3, CloudFront, Route 53; the Python
 //!   venv that `scripts/test.sh` sets up) and kube-test-server driven by the real kubectl.
 //!
@@ -10,6 +11,7 @@ mod cli;
 mod emulated;
 mod examples;
 mod invalid_specs;
+mod locks;
 mod schema;
 
 // Launchers and helpers shared with other crates' tests (`tests/support/`).
