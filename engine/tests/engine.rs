@@ -7,7 +7,7 @@ use strata_engine::apply::{ApplyOptions, Outcome, Silent, apply, check_plan_is_c
 use strata_engine::config::{Config, load_with_env, test_factory};
 use strata_engine::plan::{Action, PlanOptions, plan};
 use strata_engine::retry::RetryPolicy;
-use strata_engine::state::{LocalBackend, State, StateBackend};
+use strata_engine::state::{LocalBackend, State, StateStorage};
 use strata_sdk::ErrorClass;
 use strata_testkit::{FailSpec, TestProvider};
 use tokio::sync::watch;

@@ -57,7 +57,7 @@ use tokio::sync::OnceCell;
 
 pub use config::{EncryptionConfig, LockKind, S3StateConfig};
 pub use plugin::S3Plugin;
-use strata_engine::state::{LockInfo, State, StateBackend, StateError};
+use strata_engine::state::{LockInfo, State, StateError, StateLocking, StateStorage};
 
 use crypto::Cipher;
 
@@ -785,7 +785,7 @@ impl S3Backend {
 }
 
 #[async_trait]
-impl StateBackend for S3Backend {
+impl StateStorage for S3Backend {
     fn describe(&self) -> String {
         self.location(&self.key)
     }
@@ -870,6 +870,24 @@ impl StateBackend for S3Backend {
         })
     }
 
+    async fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(w) = self.versioning_warning().await {
+            out.push(w);
+        }
+        if self.read_plaintext.load(Ordering::Relaxed) {
+            out.push(format!(
+                "{} is stored unencrypted although state.encryption is configured; the next write stores it encrypted with key id {}",
+                self.describe(),
+                self.key_id().unwrap_or_default()
+            ));
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl StateLocking for S3Backend {
     async fn lock(&self, info: &LockInfo) -> Result<(), StateError> {
         let info = self.leased(info);
         match &self.clients().await?.dynamo {
@@ -919,21 +937,6 @@ impl StateBackend for S3Backend {
 
     async fn force_unlock(&self, id: &str) -> Result<(), StateError> {
         self.unlock(id).await
-    }
-
-    async fn warnings(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(w) = self.versioning_warning().await {
-            out.push(w);
-        }
-        if self.read_plaintext.load(Ordering::Relaxed) {
-            out.push(format!(
-                "{} is stored unencrypted although state.encryption is configured; the next write stores it encrypted with key id {}",
-                self.describe(),
-                self.key_id().unwrap_or_default()
-            ));
-        }
-        out
     }
 }
 

@@ -17,7 +17,7 @@ use base64::Engine;
 use fault_proxy::{FaultProxy, Faults};
 use moto::Moto;
 use strata_backend_s3::{EncryptionConfig, LockKind, S3Backend, S3Options, S3StateConfig};
-use strata_engine::state::{LockInfo, ResourceState, State, StateBackend, StateError, suite};
+use strata_engine::state::{LockInfo, ResourceState, State, StateError, StateLocking, StateStorage, suite};
 
 const REGION: &str = "us-east-1";
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use moto::Moto;
 use strata_backend_s3::{EncryptionConfig, LockKind, S3Backend, S3Options, S3StateConfig};
-use strata_engine::state::{LockInfo, ResourceState, State, StateBackend};
+use strata_engine::state::{LockInfo, ResourceState, State, StateLocking, StateStorage};
 
 const REGION: &str = "us-east-1";
 

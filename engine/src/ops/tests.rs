@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::lock::{LockOptions, acquire, renewal_interval};
 use super::{Event, Events, OpsError};
-use crate::state::{LocalBackend, LockInfo, State, StateBackend, StateError};
+use crate::state::{LocalBackend, LockInfo, State, StateBackend, StateError, StateLocking, StateStorage};
 
 /// An in-memory backend: one lock, an optional lease, renewals recorded with their time.
 #[derive(Default)]
@@ -23,7 +23,7 @@ struct TestBackend {
 }
 
 #[async_trait]
-impl StateBackend for TestBackend {
+impl StateStorage for TestBackend {
     fn describe(&self) -> String {
         "test".into()
     }
@@ -33,6 +33,10 @@ impl StateBackend for TestBackend {
     async fn write(&self, _: &State) -> Result<(), StateError> {
         Ok(())
     }
+}
+
+#[async_trait]
+impl StateLocking for TestBackend {
     async fn lock(&self, info: &LockInfo) -> Result<(), StateError> {
         let mut holder = self.holder.lock().unwrap();
         match &*holder {
@@ -181,7 +185,7 @@ async fn attempts_back_off_from_100ms_to_1s_with_jitter() {
     /// Counts lock attempts.
     struct Counting(TestBackend, Mutex<Vec<Instant>>);
     #[async_trait]
-    impl StateBackend for Counting {
+    impl StateStorage for Counting {
         fn describe(&self) -> String {
             self.0.describe()
         }
@@ -191,6 +195,10 @@ async fn attempts_back_off_from_100ms_to_1s_with_jitter() {
         async fn write(&self, s: &State) -> Result<(), StateError> {
             self.0.write(s).await
         }
+    }
+
+    #[async_trait]
+    impl StateLocking for Counting {
         async fn lock(&self, info: &LockInfo) -> Result<(), StateError> {
             self.1.lock().unwrap().push(Instant::now());
             self.0.lock(info).await

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{LockInfo, State, StateBackend, StateError};
+use super::{LockInfo, State, StateError, StateLocking, StateStorage};
 
 pub struct LocalBackend {
     path: PathBuf,
@@ -126,7 +126,7 @@ fn still_at(file: &fs::File, path: &Path) -> bool {
 }
 
 #[async_trait]
-impl StateBackend for LocalBackend {
+impl StateStorage for LocalBackend {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
@@ -182,7 +182,10 @@ impl StateBackend for LocalBackend {
         *self.seen.lock().unwrap() = Some(Some((state.lineage.clone(), state.serial)));
         Ok(())
     }
+}
 
+#[async_trait]
+impl StateLocking for LocalBackend {
     async fn lock(&self, info: &LockInfo) -> Result<(), StateError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| self.io(e))?;

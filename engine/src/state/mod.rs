@@ -173,9 +173,10 @@ pub enum StateError {
     Rejected { reason: String },
 }
 
-/// A place to keep state, with locking.
+/// Where the state document is kept: read, fenced write, pull/push. One half of a
+/// [`StateBackend`]; the other is [`StateLocking`].
 #[async_trait]
-pub trait StateBackend: Send + Sync {
+pub trait StateStorage: Send + Sync {
     /// Where the state lives, for messages (`.strata/state.json`, `s3://bucket/key`).
     fn describe(&self) -> String;
 
@@ -186,29 +187,6 @@ pub trait StateBackend: Send + Sync {
     /// Stores `state`, conditional on the stored state being what this backend last read or
     /// wrote (fencing). The previous version is kept as a backup where the backend can.
     async fn write(&self, state: &State) -> Result<(), StateError>;
-
-    /// Takes the lock, or fails at once with [`StateError::Locked`] naming the holder.
-    async fn lock(&self, info: &LockInfo) -> Result<(), StateError>;
-
-    /// Extends a held lock's lease (no-op for backends without leases).
-    async fn renew(&self, _id: &str) -> Result<(), StateError> {
-        Ok(())
-    }
-
-    /// The lease a lock taken through this backend carries, if any: a holder must call
-    /// [`renew`](StateBackend::renew) well within it. `None`: locks are held until released.
-    fn lease(&self) -> Option<std::time::Duration> {
-        None
-    }
-
-    /// Releases a lock this process holds.
-    async fn unlock(&self, id: &str) -> Result<(), StateError>;
-
-    /// The current holder, if any.
-    async fn lock_status(&self) -> Result<Option<LockInfo>, StateError>;
-
-    /// Removes the lock only if `id` matches it.
-    async fn force_unlock(&self, id: &str) -> Result<(), StateError>;
 
     /// The stored state as is, for `state pull`.
     async fn pull(&self) -> Result<Option<State>, StateError> {
@@ -249,3 +227,38 @@ pub trait StateBackend: Send + Sync {
         Vec::new()
     }
 }
+
+/// Who may change the state now: a lock with holder details, an optional lease, and the
+/// operator's `force-unlock`. Kept apart from [`StateStorage`] so a backend can pair its storage
+/// with another lock (the S3 backend locks with an object or a DynamoDB item).
+#[async_trait]
+pub trait StateLocking: Send + Sync {
+    /// Takes the lock, or fails at once with [`StateError::Locked`] naming the holder.
+    async fn lock(&self, info: &LockInfo) -> Result<(), StateError>;
+
+    /// Extends a held lock's lease (no-op for backends without leases).
+    async fn renew(&self, _id: &str) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    /// The lease a lock taken through this backend carries, if any: a holder must call
+    /// [`renew`](StateBackend::renew) well within it. `None`: locks are held until released.
+    fn lease(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Releases a lock this process holds.
+    async fn unlock(&self, id: &str) -> Result<(), StateError>;
+
+    /// The current holder, if any.
+    async fn lock_status(&self) -> Result<Option<LockInfo>, StateError>;
+
+    /// Removes the lock only if `id` matches it.
+    async fn force_unlock(&self, id: &str) -> Result<(), StateError>;
+}
+
+/// A place to keep state, with locking: storage and locking together, which is what commands
+/// open. Implemented for every type that implements both halves.
+pub trait StateBackend: StateStorage + StateLocking {}
+
+impl<T: StateStorage + StateLocking + ?Sized> StateBackend for T {}

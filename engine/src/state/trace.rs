@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{LockInfo, State, StateBackend, StateError};
+use super::{LockInfo, State, StateBackend, StateError, StateLocking, StateStorage};
 
 /// The variable that turns tracing on.
 pub const LOG_ENV: &str = "STRATA_LOG";
@@ -94,7 +94,7 @@ fn unit_detail(r: &Result<(), StateError>, extra: String) -> String {
 }
 
 #[async_trait]
-impl StateBackend for Traced {
+impl StateStorage for Traced {
     fn describe(&self) -> String {
         self.inner.describe()
     }
@@ -108,6 +108,22 @@ impl StateBackend for Traced {
         traced("state.write", self.inner.write(state), |r| unit_detail(r, extra)).await
     }
 
+    async fn pull(&self) -> Result<Option<State>, StateError> {
+        traced("state.pull", self.inner.pull(), state_detail).await
+    }
+
+    async fn push(&self, state: &State, force: bool) -> Result<(), StateError> {
+        let extra = format!("lineage={} serial={} force={force}", state.lineage, state.serial);
+        traced("state.push", self.inner.push(state, force), |r| unit_detail(r, extra)).await
+    }
+
+    async fn warnings(&self) -> Vec<String> {
+        self.inner.warnings().await
+    }
+}
+
+#[async_trait]
+impl StateLocking for Traced {
     async fn lock(&self, info: &LockInfo) -> Result<(), StateError> {
         let extra = format!("id={} operation={:?}", info.id, info.operation);
         traced("lock.acquire", self.inner.lock(info), |r| match r {
@@ -140,18 +156,5 @@ impl StateBackend for Traced {
 
     async fn force_unlock(&self, id: &str) -> Result<(), StateError> {
         traced("lock.force_unlock", self.inner.force_unlock(id), |r| unit_detail(r, format!("id={id}"))).await
-    }
-
-    async fn pull(&self) -> Result<Option<State>, StateError> {
-        traced("state.pull", self.inner.pull(), state_detail).await
-    }
-
-    async fn push(&self, state: &State, force: bool) -> Result<(), StateError> {
-        let extra = format!("lineage={} serial={} force={force}", state.lineage, state.serial);
-        traced("state.push", self.inner.push(state, force), |r| unit_detail(r, extra)).await
-    }
-
-    async fn warnings(&self) -> Vec<String> {
-        self.inner.warnings().await
     }
 }
