@@ -308,7 +308,10 @@ impl SpecContext<'_> {
             let where_ = display_path(&p);
             let help = match (&scalar, expected.as_str()) {
                 (Some(text), "a list") => Some(format!("write a list, like `[{text}]`")),
-                (Some(text), "an integer" | "a number") if text.trim().parse::<f64>().is_ok() => {
+                // Only a quoted number has quotes to remove (`18446744073709551616` is a float).
+                (Some(text), "an integer" | "a number")
+                    if found.starts_with("a string") && text.trim().parse::<f64>().is_ok() =>
+                {
                     Some(format!("remove the quotes: `{}`", text.trim()))
                 }
                 _ => None,
@@ -722,6 +725,18 @@ pub fn parse_spec_with_env(
             cx.decode(&path(["state"]), &v).unwrap_or_default()
         }
     };
+    if let StateConfig::S3(S3StateConfig { lease_seconds: Some(secs), .. }) = &state
+        && !(1..=units::Duration::MAX.as_secs()).contains(secs)
+    {
+        // The lease becomes a timer, a lock expiry date and a renewal interval.
+        cx.error(
+            &path(["state", "lease_seconds"]),
+            "spec::invalid-value",
+            "Invalid value",
+            format!("`state.lease_seconds` is {secs}; a lease is 1 to 315,360,000 seconds (10 years)."),
+            Some("write a number of seconds such as `60`, or remove `lease_seconds` for a lock without a lease".into()),
+        );
+    }
     let mut providers = BTreeMap::new();
     match doc.get("providers") {
         None | Some(Value::Null) => {}
