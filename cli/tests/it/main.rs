@@ -1,6 +1,8 @@
 //! The `strata` binary's integration tests, in one test binary (one link instead of seven).
 //!
 //! - `cli`, `examples`: the binary and the built-in plugins, no emulator.
+//! - `hostile`: every invalid fixture and hostile input through `strata validate` in a child
+//!   process: a normal exit 1, never a signal or a panic.
 //! - `emulated`: the binary against local emulators: moto (S3, CloudFront, Route 53; the Python
 //!   venv that `scripts/test.sh` sets up) and kube-test-server driven by the real kubectl.
 //!
@@ -9,6 +11,7 @@
 mod cli;
 mod emulated;
 mod examples;
+mod hostile;
 
 // Launchers and helpers shared with other crates' tests (`tests/support/`).
 #[path = "../../../tests/support/fault_proxy.rs"]
