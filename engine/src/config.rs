@@ -17,6 +17,11 @@ use crate::spec::refs::{RefExpr, find_refs};
 use crate::spec::{Names, ParsedSpec, Path, parse_spec_with_env, path};
 use crate::state::StateBackendPlugin;
 
+/// The range of `rate_limit.per_second`: the wait for a token (up to `1 / per_second` seconds)
+/// must be a duration a timer can hold.
+const MIN_RATE: f64 = 0.001;
+const MAX_RATE: f64 = 1_000_000.0;
+
 /// A reference from one resource's attribute to another resource's attribute or output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reference {
@@ -217,11 +222,11 @@ fn build_providers(
         let (own, limit) = split_engine_settings(&config);
         if let Some(limit) = limit {
             match serde_json::from_value::<RateLimit>(limit) {
-                Ok(l) if l.per_second > 0.0 => {
+                Ok(l) if (MIN_RATE..=MAX_RATE).contains(&l.per_second) => {
                     providers.rate_limits.insert(name.clone(), l);
                 }
                 Ok(_) | Err(_) => diags.push(
-                    SpecDiagnostic::new("spec::invalid-value", "Invalid value", format!("`providers.{name}.rate_limit` must be `{{ per_second: <number above 0>, burst: <integer> }}`."))
+                    SpecDiagnostic::new("spec::invalid-value", "Invalid value", format!("`providers.{name}.rate_limit` must be `{{ per_second: <number from 0.001 to 1,000,000>, burst: <integer> }}`."))
                         .at(parsed.source.value_span(&path(["providers", name.as_str(), "rate_limit"])), &parsed.source.file),
                 ),
             }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
+use miette::{Diagnostic, LabeledSpan, MietteError, MietteSpanContents, NamedSource, SourceCode, SpanContents};
 use serde::Serialize;
 
 use crate::spec::yaml::Span;
@@ -199,7 +199,14 @@ pub fn render_report(d: &SpecDiagnostic, color: bool) -> String {
     let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
     let mut out = String::new();
-    let _ = handler.render_report(&mut out, d);
+    match d.span.zip(d.source.as_ref()).and_then(|(span, src)| Excerpt::clip(&src.text, span)) {
+        Some(excerpt) => {
+            let _ = handler.render_report(&mut out, &Clipped { d, excerpt });
+        }
+        None => {
+            let _ = handler.render_report(&mut out, d);
+        }
+    }
     if let Some((file, line, col)) = d.location() {
         out = out.replacen('\n', &format!("\n  at {file}:{line}:{col}\n"), 1);
     }
@@ -208,6 +215,158 @@ pub fn render_report(d: &SpecDiagnostic, color: bool) -> String {
         out = out.replacen('\n', &format!("\n  {}\n", d.detail), 1);
     }
     out
+}
+
+/// Longest source line a report shows whole. miette prints every line of a snippet in full, so
+/// a report about a value on a 400 KB line would print 400 KB; longer lines are clipped.
+const MAX_LINE_CHARS: usize = 120;
+
+/// How much of a clipped line a report shows, and how much of that comes before the span.
+const CLIP_WIDTH: usize = 100;
+const CLIP_BEFORE: usize = 40;
+
+/// The snippet of a report whose lines are too long to show: the line of the span and the
+/// lines around it, each clipped to the same window of [`CLIP_WIDTH`] characters around the span,
+/// with `…` where text was cut. Line numbers and the header's column stay the file's.
+#[derive(Debug)]
+struct Excerpt {
+    text: String,
+    /// 0-based line number of the first line of `text`.
+    first_line: usize,
+    /// The span, within `text`.
+    label: Span,
+    /// 0-based line and column (in characters) of the span in the file.
+    line: usize,
+    column: usize,
+}
+
+impl Excerpt {
+    /// `None` when every line the report would show is short enough to show whole.
+    fn clip(text: &str, span: Span) -> Option<Excerpt> {
+        let mut offset = span.offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line_start = |at: usize| text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = |at: usize| text[at..].find('\n').map_or(text.len(), |i| at + i);
+        let start = line_start(offset);
+        let end = line_end(offset);
+        let mut span_end = (offset + span.len).min(text.len());
+        while !text.is_char_boundary(span_end) {
+            span_end -= 1;
+        }
+        // miette shows the span's lines and one line of context either side.
+        let shown_from = if start == 0 { 0 } else { line_start(start - 1) };
+        let last_end = line_end(span_end.max(offset));
+        let shown_to = if last_end < text.len() { line_end(last_end + 1) } else { last_end };
+        if text[shown_from..shown_to]
+            .split('\n')
+            .all(|l| l.len() <= MAX_LINE_CHARS || l.chars().count() <= MAX_LINE_CHARS)
+        {
+            return None;
+        }
+        let column = text[start..offset].chars().count();
+        let line = text[..start].matches('\n').count();
+        let window = column.saturating_sub(CLIP_BEFORE);
+        let mut out = String::new();
+        let mut first_line = line;
+        if start > 0 {
+            first_line -= 1;
+            out.push_str(&clip_line(&text[shown_from..start - 1], window).0);
+            out.push('\n');
+        }
+        let (clipped, from, to) = clip_line(&text[start..end], window);
+        let line_text = &text[start..end];
+        let char_at = |c: usize| line_text.char_indices().nth(c).map_or(line_text.len(), |(i, _)| i);
+        // The label: the part of the span on its first line that is inside the window.
+        let prefix = if from > 0 { '…'.len_utf8() } else { 0 };
+        let label_from = column.clamp(from, to);
+        let label_to = (column + text[offset..span_end.min(end).max(offset)].chars().count()).clamp(label_from, to);
+        let label = Span {
+            offset: out.len() + prefix + char_at(label_from) - char_at(from),
+            len: char_at(label_to) - char_at(label_from),
+        };
+        out.push_str(&clipped);
+        if end < text.len() {
+            out.push('\n');
+            out.push_str(&clip_line(&text[end + 1..line_end(end + 1)], window).0);
+        }
+        Some(Excerpt { text: out, first_line, label, line, column })
+    }
+}
+
+/// A line as an excerpt shows it: whole if short, else the [`CLIP_WIDTH`] characters from
+/// `window` (moved left when the line ends before the window would), with `…` at a cut end.
+/// Returns the text and the window's first and last character.
+fn clip_line(line: &str, window: usize) -> (String, usize, usize) {
+    let chars = line.chars().count();
+    if chars <= MAX_LINE_CHARS {
+        return (line.to_string(), 0, chars);
+    }
+    let from = window.min(chars.saturating_sub(CLIP_WIDTH));
+    let to = (from + CLIP_WIDTH).min(chars);
+    let mut out = String::new();
+    if from > 0 {
+        out.push('…');
+    }
+    out.extend(line.chars().skip(from).take(to - from));
+    if to < chars {
+        out.push('…');
+    }
+    (out, from, to)
+}
+
+impl SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        _span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        // Without context, miette is asking where the span is, for the `[line:column]` header:
+        // the file's position, not the excerpt's.
+        let (line, column) = if context_lines_before == 0 && context_lines_after == 0 {
+            (self.line, self.column)
+        } else {
+            (self.first_line, 0)
+        };
+        let lines = self.text.lines().count().max(1);
+        Ok(Box::new(MietteSpanContents::new(self.text.as_bytes(), (0, self.text.len()).into(), line, column, lines)))
+    }
+}
+
+/// A diagnostic rendered with an [`Excerpt`] in place of the whole file.
+#[derive(Debug)]
+struct Clipped<'a> {
+    d: &'a SpecDiagnostic,
+    excerpt: Excerpt,
+}
+
+impl fmt::Display for Clipped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.d, f)
+    }
+}
+
+impl std::error::Error for Clipped<'_> {}
+
+impl Diagnostic for Clipped<'_> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.d.code()
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.d.help()
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.excerpt)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let label = LabeledSpan::new_with_span(Some(self.d.detail.clone()), self.excerpt.label);
+        Some(Box::new(std::iter::once(label)))
+    }
 }
 
 /// "did you mean" over a candidate list: the closest candidate by Jaro-Winkler similarity, if
@@ -281,6 +440,38 @@ mod tests {
     #[test]
     fn ties_do_not_depend_on_order() {
         assert_eq!(closest("ab", ["ac", "aa"]), closest("ab", ["aa", "ac"]));
+    }
+
+    #[test]
+    fn a_huge_line_is_clipped_around_the_span() {
+        let text =
+            format!("a: 1\nb: {{ x: \"{}\", prot: 1, y: \"{}\" }}\nc: 2\n", "x".repeat(200_000), "y".repeat(200_000));
+        let offset = text.find("prot").unwrap();
+        let src = SourceFile::new("s.yaml", text.as_str());
+        let d = SpecDiagnostic::new("spec::unknown-key", "Unknown key", "`prot` is not a valid key.")
+            .at(Some(Span { offset, len: 4 }), &src);
+        let out = d.render(false);
+        assert!(out.len() < 2_000, "{} bytes:\n{}", out.len(), &out[..out.len().min(3_000)]);
+        assert!(out.contains("at s.yaml:2:"), "{out}");
+        assert!(out.contains("…xxxx"), "{out}");
+        assert!(out.contains("yyy…"), "{out}");
+        // The label still underlines `prot`: its column in the excerpt is where `prot` is.
+        let line = out.lines().find(|l| l.contains("prot: 1")).expect("the excerpt");
+        let marks = out.lines().find(|l| l.contains("┬")).expect("the underline");
+        let col = |s: &str, pat: &str| s[..s.find(pat).unwrap()].chars().count();
+        assert_eq!(col(line, "prot"), col(marks, "─"), "{out}");
+        // The lines around it are shown as usual; the line number is the file's.
+        assert!(out.contains("1 │ a: 1") && out.contains("2 │ …") && out.contains("3 │ c: 2"), "{out}");
+    }
+
+    #[test]
+    fn short_lines_are_not_clipped() {
+        let text = "a: 1\nb: { prot: 1 }\n";
+        let src = SourceFile::new("s.yaml", text);
+        let d = SpecDiagnostic::new("spec::unknown-key", "Unknown key", "`prot` is not a valid key.")
+            .at(Some(Span { offset: text.find("prot").unwrap(), len: 4 }), &src);
+        let out = d.render(false);
+        assert!(out.contains("2 │ b: { prot: 1 }") && !out.contains('…'), "{out}");
     }
 
     #[test]

@@ -382,3 +382,55 @@ async fn destroy_plans_deletes_in_reverse_order() {
     let pos = |a: &str| p.changes.iter().position(|c| c.address.as_str() == a).unwrap();
     assert!(pos("resources.c") < pos("resources.b") && pos("resources.b") < pos("resources.a"));
 }
+
+/// A spec at the nesting limit (docs/spec.md#limits) goes through every later step that walks
+/// its values recursively: overlay merge, `${...}` substitution, decoding, references, diff,
+/// masking and rendering, and state and a saved plan read back with serde_json (whose
+/// recursion limit is 128). The deepest value is `yaml::MAX_DEPTH` levels down.
+#[tokio::test]
+async fn a_spec_at_the_nesting_limit_goes_through_every_step() {
+    use strata_engine::spec::yaml::MAX_DEPTH;
+    // The top-level map, `resources`, the entry and `test` are 4 levels; `x` holds the rest.
+    let lists = MAX_DEPTH - 4;
+    let deep = |leaf: &str| format!("{}{leaf}{}", "[".repeat(lists), "]".repeat(lists));
+    // The top-level map, `providers` and `test`, then maps the overlay merges key by key.
+    let maps = MAX_DEPTH - 3;
+    let deep_map = |n: usize, leaf: &str| format!("{}{leaf}{}", "{a: ".repeat(n), "}".repeat(n));
+    let spec = |leaf: &str| {
+        format!(
+            "version: 1\nproject: apex\nproviders:\n  test: {}\nresources:\n  - name: a\n    test: {{ kind: widget }}\n  - name: b\n    test: {{ kind: widget, x: {} }}\nenvironments:\n  dev:\n    providers: {{ test: {} }}\n",
+            deep_map(maps, "1"),
+            deep(leaf),
+            // The overlay's own prefix is two levels longer.
+            deep_map(maps - 2, "2"),
+        )
+    };
+    let h = Harness::new();
+    let text = spec("\"${env}-${resources.a.id}\"");
+    for env in [None, Some("dev")] {
+        if let Err(d) = load_with_env("strata.yaml", text.as_str(), env, &test_factory(h.provider.clone()), &|_| None) {
+            panic!("{}", d.render(false));
+        }
+    }
+    // One level more is the limit's diagnostic.
+    let too_deep = text.replacen("x: [", "x: [[", 1).replacen("] }", "]] }", 1);
+    let d = load_with_env("strata.yaml", too_deep.as_str(), None, &test_factory(h.provider.clone()), &|_| None)
+        .err()
+        .expect("one level too deep");
+    assert_eq!(d.items[0].code, "spec::depth-limit", "{}", d.render(false));
+
+    let (p, report) = h.run(&text, opts(2)).await;
+    assert!(report.outcomes.iter().all(|o| matches!(o.outcome, Outcome::Done { .. })), "{:?}", report.outcomes);
+    let _ = strata_engine::render::plan_human(&p, strata_engine::render::Style { color: false });
+    // State and a saved plan (one level of wrapping more than the plan) read back.
+    let state = h.state().await;
+    let state_json = serde_json::to_string(&state).unwrap();
+    serde_json::from_str::<serde_json::Value>(&state_json).expect("state reads back");
+    let saved = serde_json::to_string(&serde_json::json!({ "saved": { "plan": p } })).unwrap();
+    serde_json::from_str::<serde_json::Value>(&saved).expect("a saved plan reads back");
+    // A change at the bottom: diffed, shown and applied.
+    let (p, _) = h.run(&spec("2"), opts(2)).await;
+    assert!(p.summary.has_changes());
+    let _ = strata_engine::render::plan_human(&p, strata_engine::render::Style { color: false });
+    let _ = strata_engine::render::plan_markdown(&p);
+}

@@ -23,7 +23,22 @@ impl StateBackendPlugin for S3Plugin {
     }
 
     fn check(&self, cx: &mut SpecContext<'_>, settings: &Value) {
-        let _: Option<S3StateConfig> = cx.decode(&path(["state"]), settings);
+        let config: Option<S3StateConfig> = cx.decode(&path(["state"]), settings);
+        if let Some(S3StateConfig { lease_seconds: Some(secs), .. }) = config
+            && !(1..=strata_engine::spec::units::Duration::MAX.as_secs()).contains(&secs)
+        {
+            // The lease becomes a timer, a lock expiry date and a renewal interval.
+            cx.error(
+                &path(["state", "lease_seconds"]),
+                "spec::invalid-value",
+                "Invalid value",
+                format!("`state.lease_seconds` is {secs}; a lease is 1 to 315,360,000 seconds (10 years)."),
+                Some(
+                    "write a number of seconds such as `60`, or remove `lease_seconds` for a lock without a lease"
+                        .into(),
+                ),
+            );
+        }
     }
 
     fn open(&self, settings: &Value, cx: &BackendContext) -> Result<Arc<dyn StateBackend>, StateError> {

@@ -2,6 +2,8 @@
 //!
 //! - `cli`, `examples`: the binary and the built-in plugins, no emulator.
 //! - `locks`: the local lock and Ctrl-C, with the binary signalled as a child process.
+//! - `hostile`: every invalid fixture and hostile input through `strata validate` in a child
+//!   process: a normal exit 1, never a signal or a panic.
 //! - `emulated`: the binary against local emulators: moto (S3, CloudFront, Route 53; the Python
 //!   venv that `scripts/test.sh` sets up) and kube-test-server driven by the real kubectl.
 //!
@@ -10,6 +12,7 @@
 mod cli;
 mod emulated;
 mod examples;
+mod hostile;
 mod invalid_specs;
 mod locks;
 mod schema;

@@ -271,7 +271,10 @@ impl SpecContext<'_> {
             let where_ = display_path(&p);
             let help = match (&scalar, expected.as_str()) {
                 (Some(text), "a list") => Some(format!("write a list, like `[{text}]`")),
-                (Some(text), "an integer" | "a number") if text.trim().parse::<f64>().is_ok() => {
+                // Only a quoted number has quotes to remove (`18446744073709551616` is a float).
+                (Some(text), "an integer" | "a number")
+                    if found.starts_with("a string") && text.trim().parse::<f64>().is_ok() =>
+                {
                     Some(format!("remove the quotes: `{}`", text.trim()))
                 }
                 _ => None,
@@ -438,6 +441,10 @@ pub fn parse_spec_with_env(
     let mut diags = Diagnostics::default();
     let (base, yaml_errors) = match yaml::parse_value(text) {
         Ok(r) => r,
+        Err(e) if e.limit.is_some() => {
+            diags.push(limit_diagnostic(&e).at(Some(e.span), &file));
+            return Err(diags);
+        }
         Err(e) => {
             let (span, help) = syntax_help(text, &e);
             let detail = if e.message.contains("quoted scalar") {
@@ -791,6 +798,31 @@ pub fn parse_spec_with_env(
     diags.extend(cx_diags);
     let parsed = ParsedSpec { source, project, env: env_name, version, state, providers, services, doc, secrets };
     Ok((parsed, diags))
+}
+
+/// The report for a document that exceeds one of the parser's limits (docs/spec.md#limits).
+fn limit_diagnostic(e: &yaml::YamlError) -> SpecDiagnostic {
+    match e.limit {
+        Some(yaml::Limit::Aliases) => SpecDiagnostic::new(
+            "spec::alias-limit",
+            "Aliases expand too far",
+            format!(
+                "{}; strata stops here so that a small file cannot take all the memory.",
+                capitalize(&e.message)
+            ),
+        )
+        .with_help("write the repeated values out, or use fewer aliases of anchors that hold aliases themselves"),
+        _ => SpecDiagnostic::new(
+            "spec::depth-limit",
+            "Nested too deeply",
+            format!(
+                "Lists and maps are nested more than {} levels deep here; strata reads at most {} levels.",
+                yaml::MAX_DEPTH,
+                yaml::MAX_DEPTH
+            ),
+        )
+        .with_help("flatten the structure; data that must be this deep can go in a string (a JSON document in a ConfigMap value, say)"),
+    }
 }
 
 /// Where to point and what to suggest for a YAML syntax error. The scanner's messages are

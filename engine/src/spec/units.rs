@@ -17,6 +17,10 @@ pub struct Duration {
 }
 
 impl Duration {
+    /// The longest duration a spec may hold: 3650 days (10 years). Every duration strata turns
+    /// into a timer, a deadline or an API field fits in it with room to spare.
+    pub const MAX: Duration = Duration { millis: 3650 * 86_400_000 };
+
     pub fn from_millis(millis: u64) -> Self {
         Duration { millis }
     }
@@ -35,7 +39,9 @@ impl Duration {
         if t == "0" {
             return Ok(Duration { millis: 0 });
         }
-        let mut total: u64 = 0;
+        // Summed as f64 and checked against MAX before the conversion: 20 digits of seconds
+        // (or a 400-digit number, which parses as infinity) must be an error, not a wrap.
+        let mut total: f64 = 0.0;
         let mut rest = t;
         while !rest.is_empty() {
             let num_end = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
@@ -55,9 +61,13 @@ impl Duration {
                 _ => return Err(bad()),
             };
             rest = &rest[unit_end..];
-            total = total.saturating_add((number * unit_ms).round() as u64);
+            total += (number * unit_ms).round();
         }
-        Ok(Duration { millis: total })
+        // `is_nan` cannot happen (digits only), but a NaN must not pass either.
+        if total.is_nan() || total > Self::MAX.millis as f64 {
+            return Err(format!("`{s}` is out of range: a duration is at most 10 years: write at most `3650d`"));
+        }
+        Ok(Duration { millis: total as u64 })
     }
 
     /// Go/Envoy style (`2s`, `0.250s`), as Istio and Linkerd expect.
@@ -224,6 +234,19 @@ mod tests {
         assert!(Duration::parse("10x").is_err());
         assert!(Duration::parse("s").is_err());
         assert!(Duration::parse("").is_err());
+    }
+
+    #[test]
+    fn durations_past_the_maximum_are_errors() {
+        assert_eq!(Duration::parse("3650d").unwrap(), Duration::MAX);
+        assert_eq!(Duration::parse("520w10d").unwrap(), Duration::MAX);
+        let huge = format!("{}s", "9".repeat(400));
+        for s in
+            ["18446744073709551615s1s", "3650d1ms", "99999999999999999999w", "18446744073709551615ms", huge.as_str()]
+        {
+            let e = Duration::parse(s).unwrap_err();
+            assert!(e.contains("out of range"), "{s}: {e}");
+        }
     }
 
     #[test]

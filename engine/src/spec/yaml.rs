@@ -5,6 +5,13 @@
 //! the spec is parsed from yaml-rust2's event stream into [`Node`]s carrying byte spans, then
 //! converted to `serde_json::Value` for typed decoding; the node tree is kept to map a value path
 //! back to its span when a diagnostic needs one.
+//!
+//! Every parse enforces two limits (docs/spec.md#limits), so a hostile file cannot overflow the
+//! stack or use up memory: lists and maps nest at most [`MAX_DEPTH`] levels, and anchors and
+//! aliases copy at most [`MAX_COPIED_VALUES`] values and [`MAX_COPIED_BYTES`] of text (or as
+//! many as the file is long, when that is more). The event stream is read in a loop rather than
+//! with yaml-rust2's recursive `Parser::load`, and the tree is built with an explicit stack, so
+//! nothing here recurses on the input's depth.
 
 use serde_json::{Map, Number, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
@@ -47,6 +54,30 @@ pub struct Node {
     pub span: Span,
 }
 
+/// How deep lists and maps may nest. Every tree strata builds from a spec (the JSON document,
+/// the span tree, overlays, resource attributes, state, saved plans) is at most this deep, so
+/// the functions that walk them recursively stay far from the end of the stack, and state and
+/// plan files stay below serde_json's recursion limit (128) when strata reads them back.
+pub const MAX_DEPTH: usize = 100;
+
+/// How many values (scalars, lists and maps, keys included) anchors and aliases may copy in one
+/// document, unless the file is longer than this in bytes (then: its length).
+pub const MAX_COPIED_VALUES: usize = 100_000;
+
+/// How much text (keys and scalars) anchors and aliases may copy in one document, unless the
+/// file is longer (then: its length).
+pub const MAX_COPIED_BYTES: usize = 16 << 20;
+
+/// Which limit a document exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Lists and maps nested deeper than [`MAX_DEPTH`].
+    Depth,
+    /// Anchors and aliases copying more than [`MAX_COPIED_VALUES`] values or
+    /// [`MAX_COPIED_BYTES`] of text.
+    Aliases,
+}
+
 /// A YAML syntax problem, or a structural one the spec does not accept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct YamlError {
@@ -55,6 +86,8 @@ pub struct YamlError {
     /// A problem with one node (a duplicate key, an unknown alias) rather than the syntax:
     /// parsing can continue and report more.
     pub recoverable: bool,
+    /// Set when parsing stopped at one of the limits rather than at a syntax error.
+    pub limit: Option<Limit>,
 }
 
 impl Node {
@@ -132,18 +165,81 @@ pub fn parse_value(source: &str) -> Result<(Value, Vec<YamlError>), YamlError> {
 
 fn parse_into<T: Tree>(source: &str) -> Result<(Option<T>, Vec<YamlError>), YamlError> {
     let lines = LineIndex::new(source);
-    let mut builder: Builder<'_, T> =
-        Builder { lines: &lines, stack: Vec::new(), root: None, anchors: Vec::new(), errors: Vec::new() };
+    let mut builder: Builder<'_, T> = Builder {
+        lines: &lines,
+        stack: Vec::new(),
+        root: None,
+        anchors: Vec::new(),
+        errors: Vec::new(),
+        fatal: None,
+        copied: Cost::default(),
+        max_copied_values: MAX_COPIED_VALUES.max(source.len()),
+        max_copied_bytes: MAX_COPIED_BYTES.max(source.len()),
+    };
+    // The first document only, as `Parser::load(.., false)` would read it, but in a loop: `load`
+    // recurses once per nesting level and overflows the stack on a deep enough file.
     let mut parser = Parser::new_from_str(source);
-    if let Err(e) = parser.load(&mut builder, false) {
-        let offset = lines.offset(e.marker());
-        return Err(YamlError {
-            message: e.info().to_string(),
-            span: Span { offset, len: usize::from(offset < source.len()) },
-            recoverable: false,
-        });
+    loop {
+        let (ev, mark) = match parser.next_token() {
+            Ok(next) => next,
+            Err(e) => {
+                let offset = lines.offset(e.marker());
+                // The scanner's own limit on flow nesting (`[[[...`, 255 levels): the same problem
+                // as ours, reported the same way.
+                let limit = (e.info() == "recursion limit exceeded").then_some(Limit::Depth);
+                return Err(YamlError {
+                    message: if limit.is_some() { depth_message() } else { e.info().to_string() },
+                    span: Span { offset, len: usize::from(offset < source.len()) },
+                    recoverable: false,
+                    limit,
+                });
+            }
+        };
+        let last = matches!(ev, Event::DocumentEnd | Event::StreamEnd);
+        builder.on_event(ev, mark);
+        if let Some(e) = builder.fatal.take() {
+            return Err(e);
+        }
+        if last {
+            break;
+        }
     }
     Ok((builder.root, builder.errors))
+}
+
+/// `100000` as `100,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn depth_message() -> String {
+    format!("lists and maps are nested more than {MAX_DEPTH} levels deep here")
+}
+
+/// What a finished node holds: values (itself, and every key and value under it), text bytes
+/// (keys and scalars), and depth (levels of lists and maps, 0 for a scalar). An alias copies
+/// its anchor's cost.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    values: usize,
+    bytes: usize,
+    depth: usize,
+}
+
+impl Cost {
+    fn add(&mut self, child: Cost) {
+        self.values = self.values.saturating_add(child.values);
+        self.bytes = self.bytes.saturating_add(child.bytes);
+        self.depth = self.depth.max(child.depth + 1);
+    }
 }
 
 /// What the event builder produces: the span tree ([`Node`]) or plain JSON ([`Value`]). Both
@@ -232,22 +328,36 @@ fn scalar_key_name(kind: NodeKind) -> Option<String> {
 struct LineIndex<'a> {
     source: &'a str,
     starts: Vec<usize>,
+    /// The last marker converted (line, column, byte offset): events come in source order, so
+    /// the next one is found by walking on from there rather than from the start of its line
+    /// (which made a file of one long line quadratic).
+    last: std::cell::Cell<(usize, usize, usize)>,
 }
 
 impl<'a> LineIndex<'a> {
     fn new(source: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { source, starts }
+        LineIndex { source, starts, last: std::cell::Cell::new((0, 0, 0)) }
+    }
+
+    /// The end of the line holding `offset` (its `\n`, or the end of the text).
+    fn line_end(&self, offset: usize) -> usize {
+        let next = self.starts.partition_point(|&s| s <= offset);
+        self.starts.get(next).map_or(self.source.len(), |&s| s - 1)
     }
 
     fn offset(&self, m: &Marker) -> usize {
         let line = m.line().saturating_sub(1).min(self.starts.len() - 1);
-        let start = self.starts[line];
-        let text = &self.source[start..];
+        let (last_line, last_col, last_byte) = self.last.get();
+        let (from_col, from) =
+            if last_line == line && last_col <= m.col() { (last_col, last_byte) } else { (0, self.starts[line]) };
+        let text = &self.source[from..];
         // Columns count characters; walk them to find the byte offset.
-        let byte = text.char_indices().nth(m.col()).map_or(text.len(), |(i, _)| i);
-        (start + byte).min(self.source.len())
+        let byte = text.char_indices().nth(m.col() - from_col).map_or(text.len(), |(i, _)| i);
+        let offset = (from + byte).min(self.source.len());
+        self.last.set((line, m.col(), offset));
+        offset
     }
 }
 
@@ -256,6 +366,7 @@ enum Frame<T> {
         start: usize,
         anchor: usize,
         items: Vec<T>,
+        cost: Cost,
     },
     /// `pending_key`: the key just read, waiting for its value (its span, for diagnostics).
     Map {
@@ -263,6 +374,7 @@ enum Frame<T> {
         anchor: usize,
         entries: Vec<(Key, T)>,
         pending_key: Option<(T, Span)>,
+        cost: Cost,
     },
 }
 
@@ -270,14 +382,45 @@ struct Builder<'a, T> {
     lines: &'a LineIndex<'a>,
     stack: Vec<Frame<T>>,
     root: Option<T>,
-    anchors: Vec<(usize, T)>,
+    /// Anchored nodes, with their cost, for the aliases that copy them.
+    anchors: Vec<(usize, T, Cost)>,
     errors: Vec<YamlError>,
+    /// A limit was exceeded: parsing stops with this error.
+    fatal: Option<YamlError>,
+    /// What anchors and aliases have copied so far.
+    copied: Cost,
+    max_copied_values: usize,
+    max_copied_bytes: usize,
 }
 
 impl<T: Tree> Builder<'_, T> {
-    fn push_node(&mut self, node: T, span: Span, anchor: usize) {
+    /// Accounts for a copy of a node costing `cost` (an anchor keeps one, an alias makes one);
+    /// false, with `fatal` set, when that goes over the limit.
+    fn copy_allowed(&mut self, cost: Cost, span: Span) -> bool {
+        self.copied.values = self.copied.values.saturating_add(cost.values);
+        self.copied.bytes = self.copied.bytes.saturating_add(cost.bytes);
+        if self.copied.values <= self.max_copied_values && self.copied.bytes <= self.max_copied_bytes {
+            return true;
+        }
+        self.fatal = Some(YamlError {
+            message: format!(
+                "anchors and aliases copy more than {} values or {} MiB of text by this point",
+                thousands(self.max_copied_values),
+                thousands(self.max_copied_bytes >> 20)
+            ),
+            span,
+            recoverable: false,
+            limit: Some(Limit::Aliases),
+        });
+        false
+    }
+
+    fn push_node(&mut self, node: T, span: Span, anchor: usize, cost: Cost) {
         if anchor > 0 {
-            self.anchors.push((anchor, node.clone()));
+            if !self.copy_allowed(cost, span) {
+                return;
+            }
+            self.anchors.push((anchor, node.clone(), cost));
         }
         match self.stack.last_mut() {
             None => {
@@ -285,8 +428,11 @@ impl<T: Tree> Builder<'_, T> {
                     self.root = Some(node);
                 }
             }
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
+            Some(Frame::Seq { items, cost: parent, .. }) => {
+                parent.add(cost);
+                items.push(node);
+            }
+            Some(Frame::Map { entries, pending_key, cost: parent, .. }) => match pending_key.take() {
                 None => *pending_key = Some((node, span)),
                 Some((key, key_span)) => {
                     let Some(name) = key.into_key_name() else {
@@ -294,6 +440,7 @@ impl<T: Tree> Builder<'_, T> {
                             message: "a map key must be a plain string".into(),
                             span: key_span,
                             recoverable: true,
+                            limit: None,
                         });
                         return;
                     };
@@ -302,13 +449,31 @@ impl<T: Tree> Builder<'_, T> {
                             message: format!("the key `{name}` appears twice in the same map"),
                             span: key_span,
                             recoverable: true,
+                            limit: None,
                         });
                         return;
                     }
+                    // The key counts as one value (plus its text) next to the value.
+                    parent.add(cost);
+                    parent.add(Cost { values: 1, bytes: name.len(), depth: 0 });
                     entries.push((Key { name, span: key_span }, node));
                 }
             },
         }
+    }
+
+    /// Opens a list or map; false, with `fatal` set, when it is one level too deep.
+    fn depth_allowed(&mut self, offset: usize) -> bool {
+        if self.stack.len() < MAX_DEPTH {
+            return true;
+        }
+        self.fatal = Some(YamlError {
+            message: depth_message(),
+            span: Span { offset, len: usize::from(offset < self.lines.source.len()) },
+            recoverable: false,
+            limit: Some(Limit::Depth),
+        });
+        false
     }
 }
 
@@ -317,13 +482,23 @@ impl<T: Tree> MarkedEventReceiver for Builder<'_, T> {
         let offset = self.lines.offset(&mark);
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
-                let span = Span { offset, len: scalar_len(self.lines.source, offset, &text, style) };
+                let line_end = self.lines.line_end(offset);
+                let span = Span { offset, len: scalar_len(self.lines.source, offset, line_end, &text, style) };
+                let cost = Cost { values: 1, bytes: text.len(), depth: 0 };
                 let kind = resolve_scalar(text, style, tag.as_ref());
-                self.push_node(T::scalar(kind, span), span, anchor);
+                self.push_node(T::scalar(kind, span), span, anchor, cost);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { start: offset, anchor, items: Vec::new() }),
+            Event::SequenceStart(anchor, _) => {
+                if self.depth_allowed(offset) {
+                    let cost = Cost { values: 1, bytes: 0, depth: 1 };
+                    self.stack.push(Frame::Seq { start: offset, anchor, items: Vec::new(), cost })
+                }
+            }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map { start: offset, anchor, entries: Vec::new(), pending_key: None })
+                if self.depth_allowed(offset) {
+                    let cost = Cost { values: 1, bytes: 0, depth: 1 };
+                    self.stack.push(Frame::Map { start: offset, anchor, entries: Vec::new(), pending_key: None, cost })
+                }
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(frame) = self.stack.pop() else {
@@ -331,17 +506,17 @@ impl<T: Tree> MarkedEventReceiver for Builder<'_, T> {
                 };
                 // Exact capacity: the tree lives as long as the loaded spec, and growth slack
                 // (a 2-entry map holds room for 4) adds up with 100k resources.
-                let (items, entries, start, anchor) = match frame {
-                    Frame::Seq { start, anchor, mut items } => {
+                let (items, entries, start, anchor, cost) = match frame {
+                    Frame::Seq { start, anchor, mut items, cost } => {
                         items.shrink_to_fit();
-                        (Some(items), None, start, anchor)
+                        (Some(items), None, start, anchor, cost)
                     }
-                    Frame::Map { start, anchor, mut entries, .. } => {
+                    Frame::Map { start, anchor, mut entries, cost, .. } => {
                         entries.shrink_to_fit();
                         // A block mapping's start event is marked after its first key (at the
                         // `:`); the map really starts at that key.
                         let start = entries.first().map_or(start, |(k, _)| k.span.offset.min(start));
-                        (None, Some(entries), start, anchor)
+                        (None, Some(entries), start, anchor, cost)
                     }
                 };
                 let span = Span { offset: start, len: offset.saturating_sub(start).max(1) };
@@ -349,18 +524,33 @@ impl<T: Tree> MarkedEventReceiver for Builder<'_, T> {
                     (Some(items), _) => T::seq(items, span),
                     (None, entries) => T::map(entries.unwrap_or_default(), span),
                 };
-                self.push_node(node, span, anchor);
+                self.push_node(node, span, anchor, cost);
             }
             Event::Alias(id) => {
                 let span = Span { offset, len: 1 };
-                let found = self.anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| n.clone());
-                match found {
-                    Some(n) => self.push_node(n.at_alias(span), span, 0),
-                    None => self.errors.push(YamlError {
+                let Some(i) = self.anchors.iter().rposition(|(a, _, _)| *a == id) else {
+                    self.errors.push(YamlError {
                         message: "this alias refers to an anchor that is not defined".into(),
                         span,
                         recoverable: true,
-                    }),
+                        limit: None,
+                    });
+                    return;
+                };
+                let cost = self.anchors[i].2;
+                // Check before copying: the copy is what would use up the memory.
+                if self.stack.len() + cost.depth > MAX_DEPTH {
+                    self.fatal = Some(YamlError {
+                        message: depth_message(),
+                        span,
+                        recoverable: false,
+                        limit: Some(Limit::Depth),
+                    });
+                    return;
+                }
+                if self.copy_allowed(cost, span) {
+                    let n = self.anchors[i].1.clone();
+                    self.push_node(n.at_alias(span), span, 0, cost);
                 }
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
@@ -370,9 +560,12 @@ impl<T: Tree> MarkedEventReceiver for Builder<'_, T> {
 
 /// Length of a scalar in the source: exact for plain scalars, the quoted text plus quotes for
 /// quoted ones, the first line for block scalars (labels only need to point at the start).
-fn scalar_len(source: &str, offset: usize, text: &str, style: TScalarStyle) -> usize {
-    let rest = &source[offset.min(source.len())..];
-    let line_len = rest.find('\n').unwrap_or(rest.len());
+fn scalar_len(source: &str, offset: usize, line_end: usize, text: &str, style: TScalarStyle) -> usize {
+    let offset = offset.min(source.len());
+    // From the index, not by scanning: a scan to the end of the line for every scalar made a
+    // file of one long line quadratic.
+    let rest = &source[offset..line_end.max(offset)];
+    let line_len = rest.len();
     let len = match style {
         TScalarStyle::Plain => text.len(),
         TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
@@ -512,6 +705,90 @@ mod tests {
             assert_eq!(value_errs, tree_errs, "{d:?}");
         }
         assert_eq!(parse_value("a: [1, 2\n").unwrap_err(), parse("a: [1, 2\n").unwrap_err());
+    }
+
+    /// Both builders, which must agree.
+    fn both(src: &str) -> Result<(), YamlError> {
+        let tree = parse(src).map(|_| ());
+        assert_eq!(tree, parse_value(src).map(|_| ()), "parse and parse_value disagree");
+        tree
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error_not_a_stack_overflow() {
+        let n = 20_000;
+        for src in [
+            format!("a: {}{}\n", "[".repeat(n), "]".repeat(n)),
+            format!("a: {}1{}\n", "{a: ".repeat(n), "}".repeat(n)),
+            format!("a:\n  {}x\n", "- ".repeat(n)),
+            format!("a:\n  {}{}\n", "- ".repeat(n / 2), "[".repeat(n / 2)),
+        ] {
+            let e = both(&src).unwrap_err();
+            assert_eq!(e.limit, Some(Limit::Depth), "{}", e.message);
+            assert!(!e.recoverable);
+            assert!(e.span.offset < 4 * MAX_DEPTH + 10, "{:?}", e.span);
+        }
+        // Exactly MAX_DEPTH levels (the top level counts) are fine; one more is not.
+        let at = |d: usize| format!("{}{}", "[".repeat(d), "]".repeat(d));
+        assert_eq!(both(&at(MAX_DEPTH)), Ok(()));
+        assert_eq!(both(&at(MAX_DEPTH + 1)).unwrap_err().limit, Some(Limit::Depth));
+    }
+
+    #[test]
+    fn an_alias_cannot_carry_a_value_past_the_depth_limit() {
+        let half = MAX_DEPTH / 2 + 1;
+        let src = format!(
+            "a: &deep {}{}\nb: {}*deep{}\n",
+            "[".repeat(half),
+            "]".repeat(half),
+            "[".repeat(half),
+            "]".repeat(half)
+        );
+        let e = both(&src).unwrap_err();
+        assert_eq!(e.limit, Some(Limit::Depth));
+        assert_eq!(&src[e.span.offset..e.span.offset + 1], "*");
+    }
+
+    #[test]
+    fn alias_bombs_stop_at_the_copy_limit() {
+        // Billion laughs: 9^9 copies of `lol` from 350 bytes.
+        let mut src = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for (prev, name) in "abcdefgh".chars().zip("bcdefghi".chars()) {
+            src.push_str(&format!("{name}: &{name} [{}]\n", vec![format!("*{prev}"); 9].join(", ")));
+        }
+        let e = both(&src).unwrap_err();
+        assert_eq!(e.limit, Some(Limit::Aliases), "{}", e.message);
+        // At the alias, or the anchored list, whose copy goes over.
+        assert!(matches!(&src[e.span.offset..e.span.offset + 1], "*" | "["), "{:?}", e.span);
+        // Few values, much text: a 1 MB string copied 100 times.
+        let src = format!("a: &a \"{}\"\nb: [{}]\n", "x".repeat(1 << 20), vec!["*a"; 100].join(", "));
+        assert_eq!(both(&src).unwrap_err().limit, Some(Limit::Aliases));
+        // Anchors copy too: nested anchors would keep one copy of the inner value per level.
+        let src =
+            format!("a: {}[{}]{}\n", "&x [".repeat(90), vec!["abcdefghijklmnop"; 20_000].join(", "), "]".repeat(90));
+        assert_eq!(both(&src).unwrap_err().limit, Some(Limit::Aliases));
+    }
+
+    #[test]
+    fn ordinary_anchors_and_aliases_are_well_within_the_limits() {
+        let mut src = String::from("defaults: &d { labels: { team: web, tier: front }, replicas: 2 }\nitems:\n");
+        for i in 0..5_000 {
+            src.push_str(&format!("  - {{ name: n{i}, settings: *d }}\n"));
+        }
+        let (v, errs) = parse_value(&src).unwrap();
+        assert!(errs.is_empty());
+        assert_eq!(v["items"][4_999]["settings"]["labels"]["team"], "web");
+    }
+
+    #[test]
+    fn a_long_line_is_linear_to_parse() {
+        // 200,000 entries on one line: converting each event's column to a byte offset used to
+        // walk the line from its start.
+        let src = format!("a: [{}]\n", vec!["é1"; 200_000].join(", "));
+        let started = std::time::Instant::now();
+        let (v, _) = parse_value(&src).unwrap();
+        assert_eq!(v["a"].as_array().unwrap().len(), 200_000);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
     }
 
     #[test]

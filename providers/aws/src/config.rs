@@ -51,6 +51,9 @@ pub struct AwsConfig {
     pub max_attempts: Option<u32>,
 }
 
+/// The longest wait: 10 years, the longest duration a spec may hold.
+const MAX_WAIT_SECS: f64 = 315_360_000.0;
+
 fn default_poll_interval() -> f64 {
     10.0
 }
@@ -87,11 +90,17 @@ impl AwsConfig {
 
     /// Checks values serde cannot: durations and the endpoint URL.
     pub fn validate(&self) -> Result<(), AwsError> {
-        if !(self.wait_poll_interval_secs.is_finite() && self.wait_poll_interval_secs >= 0.0) {
-            return Err(AwsError::Config("wait_poll_interval_secs must be a non-negative number".into()));
+        // Both become `Duration`s (`Duration::from_secs_f64` panics on what it cannot hold).
+        let in_range = |v: f64| (0.0..=MAX_WAIT_SECS).contains(&v);
+        if !in_range(self.wait_poll_interval_secs) {
+            return Err(AwsError::Config(format!(
+                "wait_poll_interval_secs must be a number of seconds from 0 to {MAX_WAIT_SECS} (10 years)"
+            )));
         }
-        if !(self.wait_timeout_secs.is_finite() && self.wait_timeout_secs >= 0.0) {
-            return Err(AwsError::Config("wait_timeout_secs must be a non-negative number".into()));
+        if !in_range(self.wait_timeout_secs) {
+            return Err(AwsError::Config(format!(
+                "wait_timeout_secs must be a number of seconds from 0 to {MAX_WAIT_SECS} (10 years)"
+            )));
         }
         if let Some(e) = &self.endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
@@ -141,5 +150,16 @@ mod tests {
         assert!(AwsConfig::from_value(&json!({"regoin": "x"})).is_err());
         assert!(AwsConfig::from_value(&json!({"endpoint": "localhost:5000"})).is_err());
         assert!(AwsConfig::from_value(&json!({"wait_timeout_secs": -1})).is_err());
+    }
+
+    #[test]
+    fn rejects_waits_a_duration_cannot_hold() {
+        for key in ["wait_timeout_secs", "wait_poll_interval_secs"] {
+            for v in [1e300, 1e20, 315_360_001.0] {
+                assert!(AwsConfig::from_value(&json!({ key: v })).is_err(), "{key}: {v}");
+            }
+            let c = AwsConfig::from_value(&json!({ key: 315_360_000.0 })).unwrap();
+            assert!(c.wait_timeout() <= Duration::from_secs(315_360_000));
+        }
     }
 }

@@ -90,11 +90,19 @@ impl KubernetesConfig {
     }
 }
 
-/// Parses a duration: a number of seconds, or `500ms`, `90s`, `5m`, `1h`, `1m30s`.
+/// The longest `delete_timeout`: 87600h (10 years), the longest duration a spec may hold.
+pub const MAX_DELETE_TIMEOUT: Duration = Duration::from_secs(3650 * 86_400);
+
+/// Parses a duration: a number of seconds, or `500ms`, `90s`, `5m`, `1h`, `1m30s`, at most
+/// [`MAX_DELETE_TIMEOUT`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
+    let in_range = |d: Option<Duration>| {
+        d.filter(|d| *d <= MAX_DELETE_TIMEOUT)
+            .ok_or_else(|| format!("duration {s:?} is out of range: it can be at most 87600h (10 years)"))
+    };
     if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+        return in_range(Some(Duration::from_secs(secs)));
     }
     let mut total = Duration::ZERO;
     let mut rest = s;
@@ -112,15 +120,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         rest = &rest[digits..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
+            "ms" => Some(Duration::from_millis(n)),
+            "s" => Some(Duration::from_secs(n)),
+            "m" => n.checked_mul(60).map(Duration::from_secs),
+            "h" => n.checked_mul(3600).map(Duration::from_secs),
             u => {
                 return Err(format!("unknown unit {u:?} in duration {s:?} (ms, s, m, h)"));
             }
         };
-        total += unit;
+        total = in_range(unit.and_then(|u| total.checked_add(u)))?;
         rest = &rest[unit_len..];
     }
     Ok(total)
@@ -143,10 +151,12 @@ fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::
         Secs(u64),
         Text(String),
     }
-    match Raw::deserialize(d)? {
-        Raw::Secs(s) => Ok(Duration::from_secs(s)),
-        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
-    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Secs(s) => s.to_string(),
+        Raw::Text(t) => t,
+    };
+    // serde names no field in a custom error: say which one.
+    parse_duration(&text).map_err(|e| serde::de::Error::custom(format!("delete_timeout: {e}")))
 }
 
 fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -288,6 +298,15 @@ mod tests {
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn durations_out_of_range_are_errors_not_panics() {
+        for text in ["18446744073709551615s1s", "9999999999999999h", "18446744073709551615", "87601h"] {
+            assert!(parse_duration(text).is_err(), "{text}");
+        }
+        assert_eq!(parse_duration("87600h").unwrap(), MAX_DELETE_TIMEOUT);
+        assert!(serde_json::from_value::<KubernetesConfig>(serde_json::json!({"delete_timeout": u64::MAX})).is_err());
     }
 
     #[test]
