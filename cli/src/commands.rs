@@ -77,6 +77,24 @@ impl CliError {
 
 pub type Result<T> = std::result::Result<T, CliError>;
 
+/// What a run learns that `main` needs once it ends: the redactor of the spec it loaded, so an
+/// error that surfaces after loading (a provider's message echoing a token) is printed without
+/// the secret. Clones share it; it is empty until a spec loads.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    redactor: Arc<std::sync::Mutex<Redactor>>,
+}
+
+impl Session {
+    pub fn redactor(&self) -> Redactor {
+        self.redactor.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn loaded(&self, config: &Config) {
+        self.redactor.lock().unwrap_or_else(|e| e.into_inner()).extend(config.redactor.secrets().iter().cloned());
+    }
+}
+
 /// Output settings shared by commands.
 #[derive(Clone, Copy)]
 pub struct Ui {
@@ -163,7 +181,9 @@ pub fn load_config(g: &GlobalArgs) -> Result<Config> {
     let text = read_spec(g)?;
     let name = g.file.display().to_string();
     let factory = DefaultFactory { force_conflicts: g.force_conflicts };
-    load(&name, text, g.env.as_deref(), &factory).map_err(CliError::Spec)
+    let config = load(&name, text, g.env.as_deref(), &factory).map_err(CliError::Spec)?;
+    g.session.loaded(&config);
+    Ok(config)
 }
 
 fn spec_dir(g: &GlobalArgs) -> PathBuf {
@@ -181,7 +201,7 @@ pub async fn open_backend(config: &Config, g: &GlobalArgs) -> Result<Arc<dyn Sta
             };
             let p = path.as_ref().map(PathBuf::from).unwrap_or(default);
             let p = if p.is_absolute() { p } else { spec_dir(g).join(p) };
-            Ok(traced(Arc::new(LocalBackend::new(p))))
+            Ok(traced(Arc::new(LocalBackend::new(p)), &config.redactor))
         }
         StateConfig::S3(c) => {
             // States that cannot be written (fenced, network gone) are kept beside the spec.
@@ -191,7 +211,7 @@ pub async fn open_backend(config: &Config, g: &GlobalArgs) -> Result<Arc<dyn Sta
             // `${env}` in the key was substituted when the spec was loaded; the backend replaces
             // any left (a key built elsewhere) with the same environment name.
             let backend = S3Backend::with_options(c, &config.parsed.env, options)?;
-            Ok(traced(Arc::new(backend)))
+            Ok(traced(Arc::new(backend), &config.redactor))
         }
     }
 }
@@ -199,10 +219,11 @@ pub async fn open_backend(config: &Config, g: &GlobalArgs) -> Result<Arc<dyn Sta
 /// Where the S3 backend saves states it could not write, relative to the spec's directory.
 pub const S3_RECOVERY_DIR: &str = ".strata/recovery";
 
-/// Wraps `backend` in the `STRATA_LOG=debug` tracer when asked for.
-fn traced(backend: Arc<dyn StateBackend>) -> Arc<dyn StateBackend> {
+/// Wraps `backend` in the `STRATA_LOG=debug` tracer when asked for; its lines go through
+/// `redactor`.
+fn traced(backend: Arc<dyn StateBackend>, redactor: &Redactor) -> Arc<dyn StateBackend> {
     if strata_engine::state::trace::enabled() {
-        Arc::new(strata_engine::state::trace::Traced::new(backend))
+        Arc::new(strata_engine::state::trace::Traced::new(backend).with_redactor(redactor.clone()))
     } else {
         backend
     }
@@ -461,6 +482,7 @@ async fn apply_cmd(g: &GlobalArgs, ui: Ui, args: ApplyArgs, destroy: bool, cance
                 env: saved.env.clone(),
                 no_color: g.no_color,
                 force_conflicts: g.force_conflicts,
+                session: g.session.clone(),
             };
             (g2, Some(saved.plan))
         }
@@ -544,7 +566,9 @@ async fn apply_locked(
         return Ok(EXIT_OK);
     }
     let opts = ApplyOptions { parallelism: args.parallelism.max(1), wait: !args.no_wait, ..ApplyOptions::default() };
-    let redactor = Redactor::new(config.parsed.secrets.clone());
+    // Retry and failure lines may echo a secret the spec reads or one state holds from before
+    // a rotation.
+    let redactor = strata_engine::plan::with_state_secrets(&config.redactor, &state);
     let observer = Progress::new(ui, format, &p, redactor);
     let report = apply(config, &p, state, backend, &opts, &observer, cancel).await?;
     observer.finish();
@@ -716,13 +740,13 @@ async fn show(g: &GlobalArgs, ui: Ui, plan_file: Option<&Path>, output: &OutputA
     Ok(EXIT_OK)
 }
 
+/// The state as `show` and `state show` print it: the paths state recorded as sensitive
+/// masked, and every secret the spec reads or state holds at a sensitive path removed.
 fn masked_state(state: &State, config: &Config) -> State {
-    let redactor = Redactor::new(config.parsed.secrets.clone());
+    let redactor = strata_engine::plan::with_state_secrets(&config.redactor, state);
     let mut masked = state.clone();
     for r in masked.resources.values_mut() {
-        for p in &r.sensitive {
-            strata_sdk::value::mask_at(&mut r.attrs, &strata_sdk::value::pointer_segments(p));
-        }
+        strata_engine::redact::mask_patterns(&mut r.attrs, r.sensitive.iter().map(String::as_str));
         redactor.redact_value(&mut r.attrs);
         redactor.redact_value(&mut r.outputs);
     }
@@ -820,7 +844,7 @@ async fn state_cmd(g: &GlobalArgs, sc: StateCommand, cancel: &watch::Receiver<u3
         }
         StateCommand::Pull { out } => state_pull(&backend, out.as_deref()).await,
         StateCommand::Push { state_file, force, lock } => state_push(&backend, &state_file, force, &lock, cancel).await,
-        StateCommand::Migrate(args) => state_migrate(backend, &args, cancel).await,
+        StateCommand::Migrate(args) => state_migrate(backend, &config.redactor, &args, cancel).await,
     }
 }
 
@@ -868,7 +892,7 @@ async fn state_pull(backend: &Arc<dyn StateBackend>, out: Option<&Path>) -> Resu
     Ok(EXIT_OK)
 }
 
-fn read_state_file(file: &Path) -> Result<State> {
+fn read_state_file(file: &Path, backend: &dyn StateBackend) -> Result<State> {
     let bytes = if file.as_os_str() == "-" {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
@@ -877,7 +901,8 @@ fn read_state_file(file: &Path) -> Result<State> {
     } else {
         std::fs::read(file).map_err(|source| CliError::Io { context: format!("reading {}", file.display()), source })?
     };
-    State::from_json(&bytes).map_err(|e| {
+    // Through the backend: an S3 recovery file is encrypted when state encryption is on.
+    backend.decode_file(&bytes).map_err(|e| {
         CliError::usage(
             format!(
                 "{} is not a strata state: {e}",
@@ -895,7 +920,7 @@ async fn state_push(
     lock: &LockArgs,
     cancel: &watch::Receiver<u32>,
 ) -> Result<u8> {
-    let mut state = read_state_file(file)?;
+    let mut state = read_state_file(file, backend.as_ref())?;
     let guard = acquire_lock(backend, "state push", lock, cancel).await?;
     let result = async {
         let current = backend.read().await?;
@@ -939,16 +964,17 @@ fn same_place(a: &dyn StateBackend, b: &dyn StateBackend) -> bool {
 /// hold exactly this state) unless `--force`.
 async fn state_migrate(
     configured: Arc<dyn StateBackend>,
+    redactor: &Redactor,
     args: &MigrateArgs,
     cancel: &watch::Receiver<u32>,
 ) -> Result<u8> {
     let (from, to, local) = match (&args.from_local, &args.to_local) {
         (Some(p), None) => {
-            let local: Arc<dyn StateBackend> = traced(Arc::new(LocalBackend::new(p.clone())));
+            let local: Arc<dyn StateBackend> = traced(Arc::new(LocalBackend::new(p.clone())), redactor);
             (local, configured, p.clone())
         }
         (None, Some(p)) => {
-            let local: Arc<dyn StateBackend> = traced(Arc::new(LocalBackend::new(p.clone())));
+            let local: Arc<dyn StateBackend> = traced(Arc::new(LocalBackend::new(p.clone())), redactor);
             (configured, local, p.clone())
         }
         _ => return Err(CliError::usage("pass exactly one of --from-local PATH and --to-local PATH", None)),
@@ -1083,6 +1109,7 @@ async fn import(g: &GlobalArgs, address: &str, lock: &LockArgs, cancel: &watch::
         let provider = config.providers.get(&r.provider).expect("configured");
         let applied = provider.adopt(r).await.map_err(|e| CliError::usage(format!("importing `{addr}` failed: {}", e.message), None))?;
         let schema = provider.schema(&r.kind);
+        let sensitive = strata_engine::apply::sensitive_paths(&schema, &applied.attrs, &config.redactor);
         state.resources.insert(
             addr.clone(),
             strata_engine::state::ResourceState {
@@ -1092,7 +1119,7 @@ async fn import(g: &GlobalArgs, address: &str, lock: &LockArgs, cancel: &watch::
                 attrs: applied.attrs,
                 outputs: applied.outputs,
                 depends_on: config.deps[i].iter().map(|&d| config.resources[d].address.clone()).collect(),
-                sensitive: schema.sensitive.iter().map(|p| p.0.clone()).collect(),
+                sensitive,
             },
         );
         state.serial += 1;
@@ -1122,7 +1149,7 @@ fn flags_eval(g: &GlobalArgs, flag: &str, context: &[String], output: &OutputArg
         };
         CliError::usage(format!("{} ({})", e, e.code()), help)
     })?;
-    let redactor = strata_engine::redact::Redactor::new(config.parsed.secrets.clone());
+    let redactor = &config.redactor;
     let text = match output.format() {
         Format::Json => serde_json::to_string_pretty(&serde_json::json!({
             "flag": flag,

@@ -13,6 +13,7 @@ use strata_sdk::{Address, Resource};
 use crate::diag::{Diagnostics, SpecDiagnostic, closest_address, did_you_mean};
 use crate::lower::{self, Lowering, RawResources};
 use crate::providers::{ProviderContext, ProviderFactory, ProviderSet, RateLimit, split_engine_settings};
+use crate::redact::Redactor;
 use crate::spec::refs::{RefExpr, find_refs};
 use crate::spec::{ParsedSpec, Path, SpecContext, parse_spec_with_env, path};
 
@@ -40,6 +41,9 @@ pub struct Config {
     /// others are applied exactly as written, without a resolution pass.
     pub templated: Vec<bool>,
     pub providers: ProviderSet,
+    /// Removes the secrets this spec read (`${secret.X}`, sensitive `${env.X}`) from anything
+    /// printed; handed to whatever prints.
+    pub redactor: Redactor,
 }
 
 impl Config {
@@ -117,7 +121,7 @@ pub fn load_with_env(
     let sections: Vec<&str> =
         lowerings.iter().map(|l| l.section()).filter(|s| !crate::spec::CORE_SECTIONS.contains(s)).collect();
     let (mut parsed, mut diags) = parse_spec_with_env(file_name, text, env, &sections, getenv)?;
-    crate::redact::register_process_secrets(&parsed.secrets);
+    let redactor = Redactor::new(parsed.secrets.clone());
 
     // Lower every section present. The raw `resources:` list is handed over rather than lent
     // (its documents become the resources'); `raw_entry[i]` is the entry resource `i` came from.
@@ -336,11 +340,13 @@ pub fn load_with_env(
     }
 
     if !diags.is_empty() {
-        return Err(diags.sorted());
+        let mut diags = diags.sorted();
+        crate::redact::redact_diagnostics(&mut diags, &redactor);
+        return Err(diags);
     }
     let mut parsed = parsed;
     parsed.release_load_only_data();
-    Ok(Config { parsed, resources, index, deps, refs, templated, providers })
+    Ok(Config { parsed, resources, index, deps, refs, templated, providers, redactor })
 }
 
 /// Every `${...}` in the strings of `v` (no paths: references are found by their text).
