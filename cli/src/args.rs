@@ -28,6 +28,10 @@ pub struct GlobalArgs {
     /// conflict (same as `providers.kubernetes.force_conflicts: true`, for this run only).
     #[arg(long, global = true)]
     pub force_conflicts: bool,
+    /// Not an argument: what this run learns that `main` needs after it (the redactor of the
+    /// spec it loaded, to print errors without secrets).
+    #[arg(skip)]
+    pub session: crate::commands::Session,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

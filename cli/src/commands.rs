@@ -70,6 +70,24 @@ impl CliError {
 
 pub type Result<T> = std::result::Result<T, CliError>;
 
+/// What a run learns that `main` needs once it ends: the redactor of the spec it loaded, so an
+/// error that surfaces after loading (a provider's message echoing a token) is printed without
+/// the secret. Clones share it; it is empty until a spec loads.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    redactor: Arc<std::sync::Mutex<Redactor>>,
+}
+
+impl Session {
+    pub fn redactor(&self) -> Redactor {
+        self.redactor.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn loaded(&self, config: &Config) {
+        self.redactor.lock().unwrap_or_else(|e| e.into_inner()).extend(config.redactor.secrets().iter().cloned());
+    }
+}
+
 /// Output settings shared by commands.
 #[derive(Clone, Copy)]
 pub struct Ui {
@@ -157,7 +175,9 @@ pub fn load_config(g: &GlobalArgs) -> Result<Config> {
     let text = read_spec(g)?;
     let name = g.file.display().to_string();
     let registry = crate::registry::registry(g.force_conflicts);
-    load(&name, text, g.env.as_deref(), &registry).map_err(CliError::Spec)
+    let config = load(&name, text, g.env.as_deref(), &registry).map_err(CliError::Spec)?;
+    g.session.loaded(&config);
+    Ok(config)
 }
 
 fn spec_dir(g: &GlobalArgs) -> PathBuf {
@@ -166,13 +186,14 @@ fn spec_dir(g: &GlobalArgs) -> PathBuf {
 
 /// The state backend the spec asks for.
 pub async fn open_backend(config: &Config, g: &GlobalArgs) -> Result<Arc<dyn StateBackend>> {
-    Ok(traced(config.open_backend(&spec_dir(g))?))
+    Ok(traced(config.open_backend(&spec_dir(g))?, &config.redactor))
 }
 
-/// Wraps `backend` in the `STRATA_LOG=debug` tracer when asked for.
-fn traced(backend: Arc<dyn StateBackend>) -> Arc<dyn StateBackend> {
+/// Wraps `backend` in the `STRATA_LOG=debug` tracer when asked for; its lines go through
+/// `redactor`.
+fn traced(backend: Arc<dyn StateBackend>, redactor: &Redactor) -> Arc<dyn StateBackend> {
     if strata_engine::state::trace::enabled() {
-        Arc::new(strata_engine::state::trace::Traced::new(backend))
+        Arc::new(strata_engine::state::trace::Traced::new(backend).with_redactor(redactor.clone()))
     } else {
         backend
     }
@@ -403,6 +424,7 @@ async fn apply_cmd(g: &GlobalArgs, ui: Ui, args: ApplyArgs, destroy: bool, cance
                 env: saved.env.clone(),
                 no_color: g.no_color,
                 force_conflicts: g.force_conflicts,
+                session: g.session.clone(),
             };
             (g2, Some(saved.plan))
         }
@@ -473,7 +495,9 @@ async fn apply_locked(
         return Ok(EXIT_OK);
     }
     let opts = ApplyOptions { parallelism: args.parallelism.max(1), wait: !args.no_wait, ..ApplyOptions::default() };
-    let redactor = Redactor::new(config.parsed.secrets.clone());
+    // Retry and failure lines may echo a secret the spec reads or one state holds from before
+    // a rotation.
+    let redactor = strata_engine::plan::with_state_secrets(&config.redactor, &state);
     let observer = Progress::new(ui, format, &p, redactor);
     let report = apply(config, &p, state, backend, &opts, &observer, cancel).await?;
     observer.finish();
@@ -621,13 +645,13 @@ async fn show(g: &GlobalArgs, ui: Ui, plan_file: Option<&Path>, output: &OutputA
     Ok(EXIT_OK)
 }
 
+/// The state as `show` and `state show` print it: the paths state recorded as sensitive
+/// masked, and every secret the spec reads or state holds at a sensitive path removed.
 fn masked_state(state: &State, config: &Config) -> State {
-    let redactor = Redactor::new(config.parsed.secrets.clone());
+    let redactor = strata_engine::plan::with_state_secrets(&config.redactor, state);
     let mut masked = state.clone();
     for r in masked.resources.values_mut() {
-        for p in &r.sensitive {
-            strata_sdk::value::mask_at(&mut r.attrs, &strata_sdk::value::pointer_segments(p));
-        }
+        strata_engine::redact::mask_patterns(&mut r.attrs, r.sensitive.iter().map(String::as_str));
         redactor.redact_value(&mut r.attrs);
         redactor.redact_value(&mut r.outputs);
     }
@@ -698,7 +722,7 @@ async fn state_cmd(g: &GlobalArgs, sc: StateCommand, cancel: &watch::Receiver<u3
         }
         StateCommand::Pull { out } => state_pull(&backend, out.as_deref()).await,
         StateCommand::Push { state_file, force, lock } => state_push(&backend, &state_file, force, &lock, cancel).await,
-        StateCommand::Migrate(args) => state_migrate(backend, &args, cancel).await,
+        StateCommand::Migrate(args) => state_migrate(backend, &config.redactor, &args, cancel).await,
     }
 }
 
@@ -744,7 +768,7 @@ async fn state_pull(backend: &Arc<dyn StateBackend>, out: Option<&Path>) -> Resu
     Ok(EXIT_OK)
 }
 
-fn read_state_file(file: &Path) -> Result<State> {
+fn read_state_file(file: &Path, backend: &dyn StateBackend) -> Result<State> {
     let bytes = if file.as_os_str() == "-" {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
@@ -753,7 +777,8 @@ fn read_state_file(file: &Path) -> Result<State> {
     } else {
         std::fs::read(file).map_err(|source| CliError::Io { context: format!("reading {}", file.display()), source })?
     };
-    State::from_json(&bytes).map_err(|e| {
+    // Through the backend: an S3 recovery file is encrypted when state encryption is on.
+    backend.decode_file(&bytes).map_err(|e| {
         CliError::usage(
             format!(
                 "{} is not a strata state: {e}",
@@ -771,7 +796,7 @@ async fn state_push(
     lock: &LockArgs,
     cancel: &watch::Receiver<u32>,
 ) -> Result<u8> {
-    let state = read_state_file(file)?;
+    let state = read_state_file(file, backend.as_ref())?;
     let guard = acquire_lock(backend, "state push", lock, cancel).await?;
     let result = ops::transfer::push(backend.as_ref(), state, force, &print_events()).await;
     release(guard).await?;
@@ -796,6 +821,7 @@ async fn state_push(
 /// backend ([`ops::transfer::migrate`]), then says what to do next.
 async fn state_migrate(
     configured: Arc<dyn StateBackend>,
+    redactor: &Redactor,
     args: &MigrateArgs,
     cancel: &watch::Receiver<u32>,
 ) -> Result<u8> {
@@ -804,7 +830,7 @@ async fn state_migrate(
         (None, Some(p)) => (Direction::ToLocal, p.clone()),
         _ => return Err(CliError::usage("pass exactly one of --from-local PATH and --to-local PATH", None)),
     };
-    let local_backend: Arc<dyn StateBackend> = traced(Arc::new(LocalBackend::new(local.clone())));
+    let local_backend: Arc<dyn StateBackend> = traced(Arc::new(LocalBackend::new(local.clone())), redactor);
     let (from, to) = match direction {
         Direction::FromLocal => (local_backend.describe(), configured.describe()),
         Direction::ToLocal => (configured.describe(), local_backend.describe()),
@@ -888,7 +914,7 @@ fn flags_eval(g: &GlobalArgs, flag: &str, context: &[String], output: &OutputArg
         };
         CliError::usage(format!("{} ({})", e, e.code()), help)
     })?;
-    let redactor = strata_engine::redact::Redactor::new(config.parsed.secrets.clone());
+    let redactor = &config.redactor;
     let text = match output.format() {
         Format::Json => serde_json::to_string_pretty(&serde_json::json!({
             "flag": flag,

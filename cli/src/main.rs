@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use strata::args::Cli;
 use strata::commands::{self, CliError, EXIT_ERROR, Ui};
+use strata_engine::redact::Redactor;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
     // the process default makes that explicit for any client that asks rustls for the default.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ui = Ui::detect(&cli.global);
+    let session = cli.global.session.clone();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -49,16 +51,16 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            print_error(&e, ui);
+            print_error(&e, ui, &session.redactor());
             ExitCode::from(EXIT_ERROR)
         }
     }
 }
 
-/// Prints an error with every secret the run loaded masked: a provider's message may echo a
-/// token it was given.
-fn print_error(e: &CliError, ui: Ui) {
-    let redactor = strata_engine::redact::process_redactor();
+/// Prints an error with every secret the run loaded masked (`redactor`, from the spec the
+/// command loaded; empty when it failed before loading one): a provider's message may echo a
+/// token it was given. Spec diagnostics are redacted by the loader already.
+fn print_error(e: &CliError, ui: Ui, redactor: &Redactor) {
     match e {
         CliError::Spec(diags) => eprint!("{}", redactor.redact_str(&diags.render(ui.style.color))),
         other => {

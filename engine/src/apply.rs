@@ -184,7 +184,8 @@ pub async fn apply(
     observer: &dyn ApplyObserver,
     mut cancel: watch::Receiver<u32>,
 ) -> Result<ApplyReport, ApplyError> {
-    let redactor = Redactor::new(config.parsed.secrets.clone());
+    // Errors may echo a secret the spec reads now or one state holds from before a rotation.
+    let redactor = crate::plan::with_state_secrets(&config.redactor, &state);
     let nodes = build_nodes(config, plan, &state);
     let mut outcomes: Vec<Option<Outcome>> = vec![None; nodes.len()];
     if nodes.is_empty() {
@@ -513,13 +514,27 @@ fn record(
                     attrs: attrs.clone(),
                     outputs: applied.outputs.clone(),
                     depends_on: config.deps[i].iter().map(|&d| config.resources[d].address.clone()).collect(),
-                    sensitive: schema.sensitive.iter().map(|p| p.0.clone()).collect(),
+                    sensitive: sensitive_paths(&schema, &attrs, &config.redactor),
                 },
             );
             known[i] = Known { attrs: Some(attrs), outputs: Some(applied.outputs.clone()) };
         }
         _ => {}
     }
+}
+
+/// What state records as sensitive for a resource: the kind's patterns, and the path of every
+/// attribute that holds a secret (`${secret.X}` or a sensitive `${env.X}`, directly or through
+/// a reference), so that its value is masked after the spec stops reading that secret (a
+/// rotation, a deleted resource).
+pub fn sensitive_paths(schema: &strata_sdk::KindSchema, attrs: &serde_json::Value, redactor: &Redactor) -> Vec<String> {
+    let mut out: Vec<String> = schema.sensitive.iter().map(|p| p.0.clone()).collect();
+    for p in crate::redact::secret_paths(attrs, redactor) {
+        if !schema.sensitive.iter().any(|s| s.covers(&strata_sdk::value::pointer_segments(&p))) && !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
 }
 
 fn skip_dependents(

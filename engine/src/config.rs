@@ -12,6 +12,7 @@ use crate::diag::{Diagnostics, SpecDiagnostic, closest_address, did_you_mean};
 use crate::graph;
 use crate::lower::{self, Sections};
 use crate::providers::{ProviderSet, RateLimit, split_engine_settings};
+use crate::redact::Redactor;
 use crate::registry::Registry;
 use crate::spec::refs::{RefExpr, find_refs};
 use crate::spec::{Names, ParsedSpec, Path, parse_spec_with_env, path};
@@ -48,6 +49,9 @@ pub struct Config {
     pub providers: ProviderSet,
     /// The plugin of the state backend `state.backend` names.
     pub backend: Arc<dyn StateBackendPlugin>,
+    /// Removes the secrets this spec read (`${secret.X}`, sensitive `${env.X}`) from anything
+    /// printed; handed to whatever prints.
+    pub redactor: Redactor,
 }
 
 impl Config {
@@ -98,7 +102,7 @@ pub fn load_with_env(
 ) -> Result<Config, Diagnostics> {
     let names = registry.names();
     let (mut parsed, mut diags) = parse_spec_with_env(file_name, text, env, &names, getenv)?;
-    crate::redact::register_process_secrets(&parsed.secrets);
+    let redactor = Redactor::new(parsed.secrets.clone());
 
     let (backend, lowered) = lower_spec(&mut parsed, registry, &names, &mut diags);
     let Unique { resources, raw_entry, index } = reject_duplicate_addresses(&parsed, lowered, &mut diags);
@@ -112,10 +116,22 @@ pub fn load_with_env(
     report_cycles(&parsed, &resources, &deps, &links.refs, &origin_of, &mut diags);
 
     if !diags.is_empty() {
-        return Err(diags.sorted());
+        let mut diags = diags.sorted();
+        crate::redact::redact_diagnostics(&mut diags, &redactor);
+        return Err(diags);
     }
     parsed.release_load_only_data();
-    Ok(Config { parsed, resources, index, deps, refs: links.refs, templated: links.templated, providers, backend })
+    Ok(Config {
+        parsed,
+        resources,
+        index,
+        deps,
+        refs: links.refs,
+        templated: links.templated,
+        providers,
+        backend,
+        redactor,
+    })
 }
 
 /// The resources of the spec, each with the `resources:` entry it came from (`None` for a

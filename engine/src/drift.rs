@@ -7,8 +7,7 @@ use std::sync::Arc;
 use strata_sdk::{Provider, ReadRequest};
 
 use crate::config::Config;
-use crate::plan::{AttrChange, PlanError, diff, refresh};
-use crate::redact::Redactor;
+use crate::plan::{AttrChange, PlanError, diff, mask_change, refresh, with_recorded_sensitive};
 use crate::retry::RetryPolicy;
 use crate::state::State;
 
@@ -32,7 +31,7 @@ pub struct DriftedResource {
 
 /// Compares every resource in state with what its provider reads now.
 pub async fn detect(config: &Config, state: &State, retry: &RetryPolicy) -> Result<DriftReport, PlanError> {
-    let redactor = Redactor::new(config.parsed.secrets.clone());
+    let redactor = &config.redactor;
     let mut requests: Vec<(Arc<dyn Provider>, ReadRequest<'_>)> = Vec::new();
     for (address, r) in &state.resources {
         let p = config
@@ -52,7 +51,8 @@ pub async fn detect(config: &Config, state: &State, retry: &RetryPolicy) -> Resu
     let observed = refresh(requests, retry).await?;
     let mut drifted = Vec::new();
     for (address, r) in &state.resources {
-        let schema = config.providers.get(&r.provider).map(|p| p.schema(&r.kind)).unwrap_or_default();
+        let mut schema = config.providers.get(&r.provider).map(|p| p.schema(&r.kind)).unwrap_or_default();
+        with_recorded_sensitive(&mut schema, &r.sensitive);
         match observed.get(address).cloned().flatten() {
             None => drifted.push(DriftedResource {
                 address: address.to_string(),
@@ -66,16 +66,7 @@ pub async fn detect(config: &Config, state: &State, retry: &RetryPolicy) -> Resu
                     .into_iter()
                     .map(|mut c| {
                         std::mem::swap(&mut c.before, &mut c.after);
-                        if c.sensitive {
-                            c.before = c.before.map(|_| strata_sdk::value::SENSITIVE.into());
-                            c.after = c.after.map(|_| strata_sdk::value::SENSITIVE.into());
-                        }
-                        if let Some(v) = c.before.as_mut() {
-                            redactor.redact_value(v);
-                        }
-                        if let Some(v) = c.after.as_mut() {
-                            redactor.redact_value(v);
-                        }
+                        let mut c = mask_change(c, &schema, redactor);
                         c.forces_replacement = false;
                         c
                     })

@@ -413,7 +413,7 @@ pub async fn plan(config: &Config, state: &State, opts: &PlanOptions) -> Result<
 
 /// Makes a plan whose digests use `salt` (re-planning a saved plan to compare digests).
 pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, salt: &str) -> Result<Plan, PlanError> {
-    let redactor = Redactor::new(config.parsed.secrets.clone());
+    let redactor = &config.redactor;
     let selection = select_targets(config, state, &opts.targets, opts.destroy)?;
     let in_scope = |i: usize| selection.as_ref().is_none_or(|(s, _)| s[i]);
     let state_only_in_scope = |a: &Address| selection.as_ref().is_none_or(|(_, so)| so.contains(a));
@@ -496,8 +496,11 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
                 }
                 continue;
             }
-            let schema = config.providers.get(&r.provider).map(|p| p.schema(&r.kind)).unwrap_or_default();
+            let mut schema = config.providers.get(&r.provider).map(|p| p.schema(&r.kind)).unwrap_or_default();
             let prior = state.resources.get(&r.address);
+            // Paths state recorded as sensitive (the kind's when applied, and those that held a
+            // secret): the values there now may be an old secret the spec no longer reads.
+            with_recorded_sensitive(&mut schema, prior.map(|p| p.sensitive.as_slice()).unwrap_or_default());
             // Taken out of the map, not cloned: at 100k resources the observed objects are the
             // largest thing a plan holds.
             let obs = if opts.refresh { observed.remove(&r.address).flatten() } else { None };
@@ -555,9 +558,9 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
                     change.action = Action::Create;
                     let mut after = resolved.clone();
                     mark_unknown(&mut after, &unknown.iter().map(Vec::as_slice).collect::<Vec<_>>());
-                    mask(&mut after, &schema, &redactor);
+                    mask(&mut after, &schema, redactor);
                     change.after = Some(after);
-                    change.digest = digest(salt, &change.address, change.action, &resolved);
+                    change.digest = digest(salt, &change, &resolved, prior.map(|p| &p.attrs), &schema, redactor);
                     if referenced[i] {
                         known[i] = Known { attrs: fully_known.then_some(resolved), outputs: None };
                     }
@@ -584,8 +587,8 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
                         // cheapest idempotent call that returns its outputs.
                         change.action = Action::Update;
                     }
-                    change.attributes = diffs.into_iter().map(|d| mask_change(d, &redactor)).collect();
-                    change.digest = digest(salt, &change.address, change.action, &resolved);
+                    change.attributes = diffs.into_iter().map(|d| mask_change(d, &schema, redactor)).collect();
+                    change.digest = digest(salt, &change, &resolved, prior.map(|p| &p.attrs), &schema, redactor);
                     if referenced[i] {
                         let outputs = (change.action != Action::Replace).then_some(outputs);
                         known[i] = Known { attrs: fully_known.then_some(resolved), outputs };
@@ -611,10 +614,11 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
             )),
             _ => None,
         };
-        let schema = config.providers.get(&s.provider).map(|p| p.schema(&s.kind)).unwrap_or_default();
+        let mut schema = config.providers.get(&s.provider).map(|p| p.schema(&s.kind)).unwrap_or_default();
+        with_recorded_sensitive(&mut schema, &s.sensitive);
         let mut before = s.attrs.clone();
-        mask(&mut before, &schema, &redactor);
-        deletes.push(Change {
+        mask(&mut before, &schema, redactor);
+        let mut change = Change {
             address: a.clone(),
             provider: s.provider.clone(),
             kind: s.kind.clone(),
@@ -630,8 +634,10 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
             depends_on: Vec::new(),
             foreign,
             recovered_remote_id: None,
-            digest: digest(salt, &a, Action::Delete, &s.attrs),
-        });
+            digest: String::new(),
+        };
+        change.digest = digest(salt, &change, &s.attrs, Some(&s.attrs), &schema, redactor);
+        deletes.push(change);
     }
     changes.extend(deletes);
 
@@ -659,7 +665,13 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
         salt: salt.to_string(),
         changes,
         summary,
-        warnings: warnings.into_iter().map(|w| redactor.redact_str(&w)).collect(),
+        warnings: if warnings.is_empty() {
+            warnings
+        } else {
+            // State may hold secrets this spec no longer reads (rotated): redact those too.
+            let r = with_state_secrets(redactor, state);
+            warnings.into_iter().map(|w| r.redact_str(&w)).collect()
+        },
     })
 }
 
@@ -697,33 +709,115 @@ pub fn order_deletes(state: &State, removed: &[&Address]) -> Vec<Address> {
     order.into_iter().map(|i| list[i].clone()).collect()
 }
 
-fn digest(salt: &str, address: &Address, action: Action, attrs: &Value) -> String {
+/// The digest of a change: a salted SHA-256 of the address, the action, the attribute paths
+/// that change, and the resolved attributes with every secret-bearing value masked. Secret
+/// values never enter it (the salt is in the plan file, so a digest over a secret could be
+/// checked against guesses offline); for each of them it records instead whether it equals what
+/// state holds at that path, so a secret that changes between plan and apply relative to what
+/// is applied still changes the digest.
+fn digest(
+    salt: &str,
+    change: &Change,
+    resolved: &Value,
+    prior: Option<&Value>,
+    schema: &KindSchema,
+    redactor: &Redactor,
+) -> String {
+    let mut masked = resolved.clone();
+    mask(&mut masked, schema, redactor);
+    let mut hidden = Vec::new();
+    hidden_leaves(resolved, &masked, &mut Vec::new(), &mut hidden);
     let mut h = Sha256::new();
     h.update(salt.as_bytes());
-    h.update(address.as_str().as_bytes());
-    h.update(format!("{action:?}").as_bytes());
-    h.update(serde_json::to_vec(attrs).expect("serializes"));
+    h.update(change.address.as_str().as_bytes());
+    h.update(format!("{:?}", change.action).as_bytes());
+    h.update(serde_json::to_vec(&masked).expect("serializes"));
+    for a in &change.attributes {
+        h.update(serde_json::to_vec(&a.pointer).expect("serializes"));
+    }
+    for path in hidden {
+        let same = prior.and_then(|p| strata_sdk::value::get(p, &path)) == strata_sdk::value::get(resolved, &path);
+        h.update(serde_json::to_vec(&path).expect("serializes"));
+        h.update([same as u8]);
+    }
     let out = h.finalize();
     out.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-fn mask(v: &mut Value, schema: &KindSchema, redactor: &Redactor) {
-    for p in &schema.sensitive {
-        strata_sdk::value::mask_at(v, &strata_sdk::value::pointer_segments(&p.0));
+/// Paths of the leaves `masked` hides (the placeholder where `original` has something else).
+fn hidden_leaves(original: &Value, masked: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match (original, masked) {
+        (Value::Object(o), Value::Object(m)) => {
+            for (k, v) in o {
+                path.push(k.clone());
+                match m.get(k) {
+                    Some(mv) => hidden_leaves(v, mv, path, out),
+                    // A key that held a secret was renamed by masking.
+                    None => out.push(path.clone()),
+                }
+                path.pop();
+            }
+        }
+        (Value::Array(o), Value::Array(m)) => {
+            for (i, (v, mv)) in o.iter().zip(m).enumerate() {
+                path.push(i.to_string());
+                hidden_leaves(v, mv, path, out);
+                path.pop();
+            }
+        }
+        (o, Value::String(m)) if m == SENSITIVE && o.as_str() != Some(SENSITIVE) => out.push(path.clone()),
+        _ => {}
     }
+}
+
+/// Adds the sensitive paths state recorded for a resource to its kind's.
+pub(crate) fn with_recorded_sensitive(schema: &mut KindSchema, recorded: &[String]) {
+    for p in recorded {
+        if !schema.sensitive.iter().any(|q| &q.0 == p) {
+            schema.sensitive.push(strata_sdk::PathPattern::new(p.clone()));
+        }
+    }
+}
+
+/// `redactor` plus the values state holds at sensitive paths (secrets applied before a rotation),
+/// for text such as warnings and errors.
+pub fn with_state_secrets(redactor: &Redactor, state: &State) -> Redactor {
+    redactor.with(
+        state
+            .resources
+            .values()
+            .flat_map(|r| crate::redact::values_under(&r.attrs, r.sensitive.iter().map(String::as_str))),
+    )
+}
+
+fn mask(v: &mut Value, schema: &KindSchema, redactor: &Redactor) {
+    crate::redact::mask_patterns(v, schema.sensitive.iter().map(|p| p.0.as_str()));
     redactor.redact_value(v);
 }
 
-fn mask_change(mut c: AttrChange, redactor: &Redactor) -> AttrChange {
+/// Masks an attribute change: whole when its path is sensitive; otherwise the sensitive paths
+/// below it (a list replaced whole still hides the secrets in its items), and on both sides the
+/// places where either side holds a secret (the other side there is the value before or after
+/// a rotation).
+pub(crate) fn mask_change(mut c: AttrChange, schema: &KindSchema, redactor: &Redactor) -> AttrChange {
+    let patterns = || schema.sensitive.iter().map(|p| p.0.as_str());
+    let mut holding: Vec<String> = Vec::new();
+    for v in [&c.before, &c.after].into_iter().flatten() {
+        holding.extend(crate::redact::secret_paths(v, redactor));
+    }
+    if holding.iter().any(String::is_empty) {
+        c.sensitive = true;
+    }
+    for v in [c.before.as_mut(), c.after.as_mut()].into_iter().flatten() {
+        if crate::redact::mask_below(v, &c.pointer, patterns()) {
+            c.sensitive = true;
+        }
+        crate::redact::mask_patterns(v, holding.iter().map(String::as_str));
+        redactor.redact_value(v);
+    }
     if c.sensitive {
         c.before = c.before.map(|_| Value::String(SENSITIVE.into()));
         c.after = c.after.map(|_| Value::String(SENSITIVE.into()));
-    }
-    if let Some(b) = c.before.as_mut() {
-        redactor.redact_value(b);
-    }
-    if let Some(a) = c.after.as_mut() {
-        redactor.redact_value(a);
     }
     c
 }

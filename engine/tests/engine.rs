@@ -434,3 +434,183 @@ async fn a_spec_at_the_nesting_limit_goes_through_every_step() {
     let _ = strata_engine::render::plan_human(&p, strata_engine::render::Style { color: false });
     let _ = strata_engine::render::plan_markdown(&p);
 }
+
+// ---- Secrets: masking of rotated, recorded, nested and escaped secret values ----
+
+fn load_env(text: &str, p: &Arc<TestProvider>, vars: &[(&str, &str)]) -> Config {
+    let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let getenv = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    match load_with_env("strata.yaml", text, None, &test_factory(p.clone()), &getenv) {
+        Ok(c) => c,
+        Err(d) => panic!("{}", d.render(false)),
+    }
+}
+
+async fn apply_config(h: &Harness, config: &Config) {
+    let state = h.state().await;
+    let p =
+        plan(config, &state, &PlanOptions { refresh: true, retry: fast_retry(), ..Default::default() }).await.unwrap();
+    let (_tx, rx) = watch::channel(0);
+    let report = apply(config, &p, state, h.backend.clone(), &opts(2), &Silent, rx).await.unwrap();
+    assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
+}
+
+/// Everything a user can see of a plan: human, markdown and JSON.
+fn rendered(p: &strata_engine::plan::Plan) -> String {
+    let style = strata_engine::render::Style { color: false };
+    format!(
+        "{}\n{}\n{}",
+        strata_engine::render::plan_human(p, style),
+        strata_engine::render::plan_markdown(p),
+        serde_json::to_string_pretty(p).unwrap()
+    )
+}
+
+const ROTATING: &str = r#"
+version: 1
+project: apex
+resources:
+  - name: db
+    test:
+      kind: widget
+      password: "${secret.DB_ROOT}"
+      url: "postgres://app:${secret.DB_ROOT}@db:5432/app"
+      size: 1
+  - name: app
+    test: { kind: widget, dsn: "${resources.db.url}" }
+"#;
+
+#[tokio::test]
+async fn a_rotated_secret_is_masked_before_and_after_in_plans_deletes_and_drift() {
+    const OLD: &str = "old-r00t-secret";
+    const NEW: &str = "new-r00t-secret";
+    let h = Harness::new();
+    apply_config(&h, &load_env(ROTATING, &h.provider, &[("DB_ROOT", OLD)])).await;
+
+    // The secret rotated: the spec no longer reads the old value, state still holds it.
+    let config = load_env(ROTATING, &h.provider, &[("DB_ROOT", NEW)]);
+    let state = h.state().await;
+    let p = plan(&config, &state, &PlanOptions { refresh: true, ..Default::default() }).await.unwrap();
+    assert_eq!(p.summary.update, 2, "{:#?}", p.changes);
+    let out = rendered(&p);
+    assert!(!out.contains(OLD) && !out.contains(NEW) && !out.contains("r00t-secret"), "secret leaked:\n{out}");
+    let db = p.change(&"resources.db".parse().unwrap()).unwrap();
+    assert!(db.attributes.iter().all(|a| a.sensitive), "{:#?}", db.attributes);
+
+    // Removing the resources prints their last applied documents: still masked.
+    let gone = "version: 1\nproject: apex\n";
+    let config = load_env(gone, &h.provider, &[]);
+    let p = plan(&config, &state, &PlanOptions::default()).await.unwrap();
+    assert_eq!(p.summary.delete, 2);
+    let out = rendered(&p);
+    assert!(!out.contains(OLD), "old secret printed in the delete:\n{out}");
+    assert!(out.contains("size"), "non-secret attributes are still shown:\n{out}");
+
+    // Drift reports compare with what was applied: the old value there is masked too.
+    h.provider.tamper("resources.db", |v| v["password"] = serde_json::json!("changed-by-hand"));
+    let config = load_env(ROTATING, &h.provider, &[("DB_ROOT", NEW)]);
+    let report = strata_engine::drift::detect(&config, &state, &fast_retry()).await.unwrap();
+    assert_eq!(report.drifted.len(), 1);
+    let out = format!(
+        "{}{}",
+        serde_json::to_string(&report).unwrap(),
+        strata_engine::render::drift_human(&report, strata_engine::render::Style { color: false })
+    );
+    assert!(!out.contains(OLD) && !out.contains("changed-by-hand"), "drift leaked:\n{out}");
+}
+
+#[tokio::test]
+async fn sensitive_values_inside_a_list_stay_masked_when_the_whole_list_changes() {
+    let p = Arc::new(TestProvider::new().with_schema(
+        "distribution",
+        strata_sdk::KindSchema {
+            sensitive: vec![strata_sdk::PathPattern::new("/origins/*/custom_headers")],
+            ..Default::default()
+        },
+    ));
+    let h = Harness { provider: p, ..Harness::new() };
+    let one = r#"
+version: 1
+project: apex
+resources:
+  - name: cdn
+    test:
+      kind: distribution
+      origins:
+        - { id: api, domain: api.example.com, custom_headers: { X-Origin-Verify: hdr-s3cret-one } }
+"#;
+    apply_config(&h, &load(one, &h.provider)).await;
+    let two = one.to_string()
+        + "        - { id: assets, domain: assets.example.com, custom_headers: { X-Origin-Verify: hdr-s3cret-two } }\n";
+    let config = load(&two, &h.provider);
+    let p = plan(&config, &h.state().await, &PlanOptions { refresh: true, ..Default::default() }).await.unwrap();
+    assert_eq!(p.summary.update, 1, "{:#?}", p.changes);
+    let out = rendered(&p);
+    assert!(!out.contains("hdr-s3cret"), "custom headers printed:\n{out}");
+    assert!(out.contains("assets.example.com"), "what is not sensitive is still shown:\n{out}");
+}
+
+#[tokio::test]
+async fn diagnostics_never_hold_a_secret_even_escaped() {
+    // A value with a quote and a backslash: serde's message quotes it escaped.
+    const SECRET: &str = r#"pa"ss\w0rd"#;
+    let h = Harness::new();
+    let text = "version: 1\nproject: apex\nservices:\n  api: { namespace: apex, port: \"${secret.API_PORT}\" }\n";
+    let getenv = |k: &str| (k == "API_PORT").then(|| SECRET.to_string());
+    let Err(d) = load_with_env("strata.yaml", text, None, &test_factory(h.provider.clone()), &getenv) else {
+        panic!("a string port is invalid");
+    };
+    let json = serde_json::to_string(&d.items.iter().map(|x| x.to_json()).collect::<Vec<_>>()).unwrap();
+    let out = format!("{}\n{json}", d.render(false));
+    for form in
+        [SECRET.to_string(), format!("{SECRET:?}").trim_matches('"').to_string(), "ss\\w0rd".into(), "w0rd".into()]
+    {
+        assert!(!out.contains(&form), "{form} in:\n{out}");
+    }
+}
+
+#[tokio::test]
+async fn database_urls_and_password_variables_are_secret() {
+    let h = Harness::new();
+    let text = r#"
+version: 1
+project: apex
+resources:
+  - name: app
+    test: { kind: widget, db: "${env.DATABASE_URL}", pass: "${env.DB_PASS}", cache: "${env.CACHE}" }
+"#;
+    let vars = [
+        ("DATABASE_URL", "postgres://app:pg-s3cret@db/app"),
+        ("DB_PASS", "plain-s3cret"),
+        ("CACHE", "redis://:cache-s3cret@cache:6379"),
+    ];
+    let config = load_env(text, &h.provider, &vars);
+    let p = plan(&config, &State::new(), &PlanOptions::default()).await.unwrap();
+    let out = rendered(&p);
+    assert!(!out.contains("s3cret"), "secret printed:\n{out}");
+}
+
+async fn salted(config: &Config, state: &State) -> strata_engine::plan::Plan {
+    strata_engine::plan::plan_salted(config, state, &PlanOptions::default(), "s").await.unwrap()
+}
+
+#[tokio::test]
+async fn saved_plan_digests_cannot_be_checked_against_guesses_but_see_secret_changes() {
+    let h = Harness::new();
+    let text =
+        "version: 1\nproject: apex\nresources:\n  - name: a\n    test: { kind: widget, token: \"${secret.TOK}\" }\n";
+    let state = h.state().await;
+    let a = salted(&load_env(text, &h.provider, &[("TOK", "guess-me-1")]), &state).await;
+    let b = salted(&load_env(text, &h.provider, &[("TOK", "guess-me-2")]), &state).await;
+    // The digest is the same whatever the secret: trying guesses against it reveals nothing.
+    assert_eq!(a.changes[0].digest, b.changes[0].digest);
+
+    // Once applied, a secret that changes (relative to what was applied) changes the digest, so
+    // `apply plan.json` refuses a plan made before the rotation.
+    apply_config(&h, &load_env(text, &h.provider, &[("TOK", "guess-me-1")])).await;
+    let state = h.state().await;
+    let same = salted(&load_env(text, &h.provider, &[("TOK", "guess-me-1")]), &state).await;
+    let rotated = salted(&load_env(text, &h.provider, &[("TOK", "guess-me-2")]), &state).await;
+    assert_ne!(same.changes[0].digest, rotated.changes[0].digest);
+    assert_eq!(same.changes[0].action, Action::NoOp);
+}

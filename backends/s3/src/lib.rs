@@ -559,6 +559,23 @@ impl S3Backend {
         }
     }
 
+    /// Parses a state file given to `state push`: plain JSON, or an envelope (a recovery file
+    /// written while encryption was on) decrypted with the configured key.
+    pub fn decode_state_file(&self, bytes: &[u8], name: &str) -> Result<State, StateError> {
+        let Some(envelope) = crypto::looks_like_envelope(bytes).then(|| crypto::envelope(bytes)).flatten() else {
+            return State::from_json(bytes);
+        };
+        match &self.cipher {
+            Some(cipher) => State::from_json(&cipher.open(&envelope, name)?),
+            None => Err(StateError::Corrupt {
+                message: format!(
+                    "{name} is encrypted (key id {}) but no encryption is configured: set state.encryption.key_env and that variable to the key",
+                    envelope.key_id
+                ),
+            }),
+        }
+    }
+
     /// The bytes stored for `state` (encrypted if configured).
     pub fn encode(&self, state: &State) -> Vec<u8> {
         let json = state.to_json();
@@ -581,7 +598,12 @@ impl S3Backend {
             use std::os::unix::fs::OpenOptionsExt;
             open.mode(0o600);
         }
-        let json = serde_json::to_vec_pretty(state).expect("state serializes");
+        // Encrypted with the state key when encryption is on, like the object: the file holds
+        // every secret in the state. `state push` of the file decrypts it (`decode_file`).
+        let json = match &self.cipher {
+            Some(c) => c.seal(&state.to_json()),
+            None => serde_json::to_vec_pretty(state).expect("state serializes"),
+        };
         open.open(&path)
             .and_then(|mut f| {
                 use std::io::Write;
@@ -790,6 +812,10 @@ impl StateStorage for S3Backend {
         self.location(&self.key)
     }
 
+    fn decode_file(&self, bytes: &[u8]) -> Result<State, StateError> {
+        self.decode_state_file(bytes, "the state file")
+    }
+
     async fn read(&self) -> Result<Option<State>, StateError> {
         match self.get(&self.key).await? {
             None => {
@@ -989,5 +1015,50 @@ mod tests {
         assert!(!expired(&info));
         info.expires = Some("2000-01-01T00:00:00Z".into());
         assert!(expired(&info));
+    }
+
+    #[test]
+    fn recovery_files_are_encrypted_with_the_state_key_and_push_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config();
+        c.encryption = Some(EncryptionConfig { key_env: "STATE_KEY".into() });
+        let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_string();
+        let options = |key: String| S3Options {
+            recovery_dir: Some(dir.path().to_path_buf()),
+            env: Some(Arc::new(move |_: &str| Some(key.clone()))),
+            ..S3Options::default()
+        };
+        let b = S3Backend::with_options(&c, "prod", options(key.clone())).unwrap();
+        let mut state = State::new();
+        state.serial = 3;
+        state.resources.insert(
+            "resources.db".parse().unwrap(),
+            strata_engine::state::ResourceState {
+                provider: "test".into(),
+                kind: "secret".into(),
+                remote_id: "db".into(),
+                attrs: serde_json::json!({"password": "hunter2-rotated"}),
+                outputs: serde_json::Value::Null,
+                depends_on: vec![],
+                sensitive: vec!["/password".into()],
+            },
+        );
+        let path = b.save_recovery(&state).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("hunter2-rotated") && !text.contains(&state.lineage), "plaintext recovery file: {text}");
+        assert!(crypto::envelope(&bytes).is_some(), "the same envelope as the object: {text}");
+        // `state push` of the file decrypts it with the key.
+        assert_eq!(StateStorage::decode_file(&b, &bytes).unwrap(), state);
+        // Another key is refused by key id, never garbage.
+        let other = S3Backend::with_options(&c, "prod", options("ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=".into()))
+            .unwrap();
+        let err = StateStorage::decode_file(&other, &bytes).unwrap_err().to_string();
+        assert!(err.contains("key id"), "{err}");
+        // Without encryption the file is the plain state, as before.
+        let plain = S3Backend::with_options(&config(), "prod", options(key)).unwrap();
+        state.serial = 4; // another file name
+        let path = plain.save_recovery(&state).unwrap();
+        assert_eq!(StateStorage::decode_file(&plain, &std::fs::read(path).unwrap()).unwrap(), state);
     }
 }

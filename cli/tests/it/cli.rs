@@ -324,3 +324,40 @@ fn flags_eval_serves_what_flagd_would() {
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("is not `key=value`"), "{}", stderr(&o));
 }
+
+#[test]
+fn secrets_stay_hidden_after_rotation_and_in_validate_output() {
+    // A secret with a quote and a backslash ends up in a diagnostic, JSON-escaped.
+    let p = Project::new(
+        "version: 1\nproject: apex\nservices:\n  api: { namespace: apex, port: \"${secret.API_PORT}\" }\n",
+    );
+    let env = [("API_PORT", r#"x"s3cret\y"#)];
+    for args in [&["validate", "--json"][..], &["validate"][..]] {
+        let o = p.run_env(args, &env);
+        assert_eq!(code(&o), 1);
+        let out = stdout(&o) + &stderr(&o);
+        assert!(out.contains("spec::wrong-type") || out.contains("wrong-type"), "{out}");
+        assert!(!out.contains("s3cret"), "secret in `{}`:\n{out}", args.join(" "));
+    }
+
+    // A secret applied, then rotated: `show`, `state show` and `plan` hide the old value too.
+    let spec = r#"version: 1
+project: apex
+providers:
+  test: { store: store.json }
+resources:
+  - name: db
+    test: { kind: widget, password: "${secret.DB_ROOT}", size: 1 }
+"#;
+    let p = Project::new(spec);
+    let o = p.run_env(&["apply", "--auto-approve"], &[("DB_ROOT", "old-r00t-value")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(p.state()["resources"]["resources.db"]["sensitive"], serde_json::json!(["/password"]));
+    let rotated = [("DB_ROOT", "new-r00t-value")];
+    for args in [&["show"][..], &["show", "--json"], &["state", "show", "resources.db"], &["plan"], &["plan", "--json"]]
+    {
+        let o = p.run_env(args, &rotated);
+        let out = stdout(&o) + &stderr(&o);
+        assert!(!out.contains("r00t-value"), "secret in `{}`:\n{out}", args.join(" "));
+    }
+}

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::diag::{Diagnostics, SourceFile, SpecDiagnostic, did_you_mean};
-use refs::{RefExpr, env_var_looks_secret, find_refs};
+use refs::{RefExpr, env_var_looks_secret, find_refs, value_looks_secret};
 use yaml::{Node, Span};
 
 /// The sections the core owns. Lowerings (mesh, cdn, ...) add their own through the registry.
@@ -957,9 +957,15 @@ fn substitute_env_refs(
                     Ok(RefExpr::EnvName) => Some(env_name.to_string()),
                     Ok(RefExpr::EnvVar(var)) | Ok(RefExpr::Secret(var)) => match getenv(var) {
                         Some(val) => {
-                            let secret = matches!(site.expr, Ok(RefExpr::Secret(_))) || env_var_looks_secret(var);
-                            if secret && val.len() >= 3 && !secrets.contains(&val) {
-                                secrets.push(val.clone());
+                            let password = value_looks_secret(&val);
+                            let secret = matches!(site.expr, Ok(RefExpr::Secret(_)))
+                                || env_var_looks_secret(var)
+                                || password.is_some();
+                            for s in [Some(val.as_str()), password].into_iter().flatten() {
+                                if secret && s.len() >= crate::redact::MIN_SECRET_LEN && !secrets.iter().any(|x| x == s)
+                                {
+                                    secrets.push(s.to_string());
+                                }
                             }
                             Some(val)
                         }

@@ -88,10 +88,97 @@ fn classify(raw: &str) -> Result<RefExpr, String> {
     Ok(RefExpr::Resource(raw.to_string()))
 }
 
-/// Whether an environment variable's value should be treated as a secret.
+/// Words that make an environment variable's name read as a credential. Names are compared
+/// word by word (split at `_`, `-`, `.` and lower-to-upper case changes), so `DB_PASS` and
+/// `apiKey` match and `KEYBOARD_LAYOUT`, `MONKEY` and `AUTHOR` do not.
+const SECRET_WORDS: &[&str] = &[
+    "PASS",
+    "PASSWD",
+    "PASSWORD",
+    "PASSWORDS",
+    "PASSPHRASE",
+    "PWD",
+    "SECRET",
+    "SECRETS",
+    "TOKEN",
+    "TOKENS",
+    "KEY",
+    "KEYS",
+    "APIKEY",
+    "CREDENTIAL",
+    "CREDENTIALS",
+    "CREDS",
+    "DSN",
+    "AUTH",
+    "OAUTH",
+    "PRIVATE",
+];
+
+/// Pairs of adjacent words that name a connection string, which usually carries a password:
+/// `DATABASE_URL`, `REDIS_URI`, `MONGO_CONNECTION_STRING`.
+const SECRET_PAIRS: &[(&str, &str)] = &[
+    ("DATABASE", "URL"),
+    ("DATABASE", "URI"),
+    ("DB", "URL"),
+    ("DB", "URI"),
+    ("REDIS", "URL"),
+    ("REDIS", "URI"),
+    ("MONGO", "URL"),
+    ("MONGO", "URI"),
+    ("MONGODB", "URI"),
+    ("MONGODB", "URL"),
+    ("AMQP", "URL"),
+    ("BROKER", "URL"),
+    ("CONNECTION", "STRING"),
+    ("CONN", "STR"),
+];
+
+/// The words of a variable name, upper-cased: `dbPassword_2` is `DB`, `PASSWORD`, `2`.
+fn name_words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        cur.push(c.to_ascii_uppercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// Whether an environment variable's value should be treated as a secret, from its name.
+/// `${secret.VAR}` marks any variable secret explicitly; values that look like credentials
+/// (see [`value_looks_secret`]) are secret whatever the name.
 pub fn env_var_looks_secret(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    ["TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "PRIVATE", "AUTH"].iter().any(|w| upper.contains(w))
+    let words = name_words(name);
+    words.iter().any(|w| SECRET_WORDS.contains(&w.as_str()))
+        || words.windows(2).any(|p| SECRET_PAIRS.contains(&(p[0].as_str(), p[1].as_str())))
+}
+
+/// Whether a value is a credential whatever the variable's name: a URL with a password in its
+/// user information (`postgres://app:hunter2@db:5432/app`). Returns the password too, so it
+/// can be redacted where it is printed without the rest of the URL.
+pub fn value_looks_secret(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once("://")?;
+    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let (userinfo, _host) = authority.rsplit_once('@')?;
+    let (_user, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then_some(password)
 }
 
 /// Replaces references in `s` using `lookup`. Returns `None` when some reference's value is not
@@ -174,8 +261,54 @@ mod tests {
 
     #[test]
     fn secret_names() {
-        assert!(env_var_looks_secret("CLOUDFLARE_API_TOKEN"));
-        assert!(env_var_looks_secret("STRATA_STATE_KEY"));
-        assert!(!env_var_looks_secret("CF_ACCOUNT_ID"));
+        for name in [
+            "CLOUDFLARE_API_TOKEN",
+            "STRATA_STATE_KEY",
+            "DB_PASS",
+            "DB_PWD",
+            "PG_PASSWORD",
+            "MYSQL_PASSWORD",
+            "APP_SECRET",
+            "AWS_SECRET_ACCESS_KEY",
+            "GCP_CREDENTIALS",
+            "SENTRY_DSN",
+            "BASIC_AUTH",
+            "TLS_PRIVATE_KEY",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "MONGO_CONNECTION_STRING",
+            "apiKey",
+            "dbPassword",
+            "stripe-api-key",
+        ] {
+            assert!(env_var_looks_secret(name), "{name} should be secret");
+        }
+        for name in [
+            "CF_ACCOUNT_ID",
+            "KEYBOARD_LAYOUT",
+            "MONKEY_COUNT",
+            "AUTHOR",
+            "PASSENGER_LIMIT",
+            "BYPASS_CACHE",
+            "TOKENIZER_MODEL",
+            "PUBLIC_URL",
+            "DATABASE_NAME",
+            "HOME",
+            "REGION",
+            "SESSION_TIMEOUT",
+        ] {
+            assert!(!env_var_looks_secret(name), "{name} should not be secret");
+        }
+        assert_eq!(name_words("dbPassword_2"), vec!["DB", "PASSWORD", "2"]);
+    }
+
+    #[test]
+    fn urls_with_passwords_are_secret_values() {
+        assert_eq!(value_looks_secret("postgres://app:hunter2@db:5432/app"), Some("hunter2"));
+        assert_eq!(value_looks_secret("redis://:p%40ss@cache:6379/0"), Some("p%40ss"));
+        assert_eq!(value_looks_secret("https://user@example.com/"), None, "a user name alone is no credential");
+        assert_eq!(value_looks_secret("https://example.com/a:b@c"), None, "`@` in the path is not user information");
+        assert_eq!(value_looks_secret("not a url: x:y@z"), None);
+        assert_eq!(value_looks_secret("eu-west-1"), None);
     }
 }

@@ -222,6 +222,13 @@ pub trait StateStorage: Send + Sync {
         self.write(state).await
     }
 
+    /// Reads a state document from a file given to `state push`: a plain state, or what this
+    /// backend itself writes to files (the S3 backend's recovery files are encrypted with the
+    /// state key when encryption is on).
+    fn decode_file(&self, bytes: &[u8]) -> Result<State, StateError> {
+        State::from_json(bytes)
+    }
+
     /// Things the user should know about this backend (S3 versioning off...). Never fails.
     async fn warnings(&self) -> Vec<String> {
         Vec::new()

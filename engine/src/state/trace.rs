@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{LockInfo, State, StateBackend, StateError, StateLocking, StateStorage};
+use crate::redact::Redactor;
 
 /// The variable that turns tracing on.
 pub const LOG_ENV: &str = "STRATA_LOG";
@@ -29,11 +30,18 @@ pub fn enabled() -> bool {
 /// A backend that reports every call on stderr.
 pub struct Traced {
     inner: Arc<dyn StateBackend>,
+    redactor: Redactor,
 }
 
 impl Traced {
     pub fn new(inner: Arc<dyn StateBackend>) -> Self {
-        Traced { inner }
+        Traced { inner, redactor: Redactor::default() }
+    }
+
+    /// Lines go through `redactor` (an error message may echo a secret).
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
     }
 }
 
@@ -42,7 +50,12 @@ fn stamp() -> String {
 }
 
 /// Times `f` and prints one line describing it with `detail`.
-async fn traced<T, F>(op: &str, f: F, detail: impl FnOnce(&Result<T, StateError>) -> String) -> Result<T, StateError>
+async fn traced<T, F>(
+    redactor: &Redactor,
+    op: &str,
+    f: F,
+    detail: impl FnOnce(&Result<T, StateError>) -> String,
+) -> Result<T, StateError>
 where
     F: std::future::Future<Output = Result<T, StateError>>,
 {
@@ -50,12 +63,13 @@ where
     let result = f.await;
     let elapsed = t0.elapsed();
     let end = stamp();
-    eprintln!(
+    let line = format!(
         "strata-trace pid={} op={op} start={start} end={end} ms={:.1} {}",
         std::process::id(),
         ms(elapsed),
         detail(&result)
     );
+    eprintln!("{}", redactor.redact_str(&line));
     result
 }
 
@@ -100,25 +114,29 @@ impl StateStorage for Traced {
     }
 
     async fn read(&self) -> Result<Option<State>, StateError> {
-        traced("state.read", self.inner.read(), state_detail).await
+        traced(&self.redactor, "state.read", self.inner.read(), state_detail).await
     }
 
     async fn write(&self, state: &State) -> Result<(), StateError> {
         let extra = format!("lineage={} serial={} resources={}", state.lineage, state.serial, state.resources.len());
-        traced("state.write", self.inner.write(state), |r| unit_detail(r, extra)).await
+        traced(&self.redactor, "state.write", self.inner.write(state), |r| unit_detail(r, extra)).await
     }
 
     async fn pull(&self) -> Result<Option<State>, StateError> {
-        traced("state.pull", self.inner.pull(), state_detail).await
+        traced(&self.redactor, "state.pull", self.inner.pull(), state_detail).await
     }
 
     async fn push(&self, state: &State, force: bool) -> Result<(), StateError> {
         let extra = format!("lineage={} serial={} force={force}", state.lineage, state.serial);
-        traced("state.push", self.inner.push(state, force), |r| unit_detail(r, extra)).await
+        traced(&self.redactor, "state.push", self.inner.push(state, force), |r| unit_detail(r, extra)).await
     }
 
     async fn warnings(&self) -> Vec<String> {
         self.inner.warnings().await
+    }
+
+    fn decode_file(&self, bytes: &[u8]) -> Result<State, StateError> {
+        self.inner.decode_file(bytes)
     }
 }
 
@@ -126,7 +144,7 @@ impl StateStorage for Traced {
 impl StateLocking for Traced {
     async fn lock(&self, info: &LockInfo) -> Result<(), StateError> {
         let extra = format!("id={} operation={:?}", info.id, info.operation);
-        traced("lock.acquire", self.inner.lock(info), |r| match r {
+        traced(&self.redactor, "lock.acquire", self.inner.lock(info), |r| match r {
             Err(e @ StateError::Locked { .. }) => format!("{} {extra}", err(e)),
             r => unit_detail(r, extra),
         })
@@ -134,7 +152,7 @@ impl StateLocking for Traced {
     }
 
     async fn renew(&self, id: &str) -> Result<(), StateError> {
-        traced("lock.renew", self.inner.renew(id), |r| unit_detail(r, format!("id={id}"))).await
+        traced(&self.redactor, "lock.renew", self.inner.renew(id), |r| unit_detail(r, format!("id={id}"))).await
     }
 
     fn lease(&self) -> Option<Duration> {
@@ -142,11 +160,11 @@ impl StateLocking for Traced {
     }
 
     async fn unlock(&self, id: &str) -> Result<(), StateError> {
-        traced("lock.release", self.inner.unlock(id), |r| unit_detail(r, format!("id={id}"))).await
+        traced(&self.redactor, "lock.release", self.inner.unlock(id), |r| unit_detail(r, format!("id={id}"))).await
     }
 
     async fn lock_status(&self) -> Result<Option<LockInfo>, StateError> {
-        traced("lock.status", self.inner.lock_status(), |r| match r {
+        traced(&self.redactor, "lock.status", self.inner.lock_status(), |r| match r {
             Ok(Some(l)) => format!("result=held id={} pid={}", l.id, l.pid),
             Ok(None) => "result=free".into(),
             Err(e) => err(e),
@@ -155,6 +173,7 @@ impl StateLocking for Traced {
     }
 
     async fn force_unlock(&self, id: &str) -> Result<(), StateError> {
-        traced("lock.force_unlock", self.inner.force_unlock(id), |r| unit_detail(r, format!("id={id}"))).await
+        traced(&self.redactor, "lock.force_unlock", self.inner.force_unlock(id), |r| unit_detail(r, format!("id={id}")))
+            .await
     }
 }
