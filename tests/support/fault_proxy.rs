@@ -41,6 +41,11 @@ pub struct Faults {
     /// Deterministic: the next this many PUT/POST/DELETE requests are forwarded (applied) and
     /// their connections then closed without an answer. Other requests pass.
     pub lose_next_write_responses: u32,
+    /// Deterministic: the next this many requests (any method) are answered `503 SlowDown`
+    /// without forwarding (throttling, for the provider conformance suite).
+    pub throttle_next: u32,
+    /// A `Retry-After` (seconds) sent with every `503 SlowDown` answer.
+    pub retry_after_secs: Option<u32>,
 }
 
 /// What the proxy did.
@@ -111,16 +116,18 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-fn slow_down(n: u64) -> Response<Full<Bytes>> {
+fn slow_down(n: u64, retry_after_secs: Option<u32>) -> Response<Full<Bytes>> {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>FAULT{n:08}</RequestId><HostId>fault-proxy</HostId></Error>"
     );
-    Response::builder()
+    let mut builder = Response::builder()
         .status(StatusCode::SERVICE_UNAVAILABLE)
         .header("content-type", "application/xml")
-        .header("x-amz-request-id", format!("FAULT{n:08}"))
-        .body(Full::new(Bytes::from(body)))
-        .expect("valid response")
+        .header("x-amz-request-id", format!("FAULT{n:08}"));
+    if let Some(secs) = retry_after_secs {
+        builder = builder.header("retry-after", secs.to_string());
+    }
+    builder.body(Full::new(Bytes::from(body))).expect("valid response")
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -137,11 +144,14 @@ async fn handle(s: Shared, req: Request<Incoming>) -> Result<Response<Full<Bytes
     let n = s.stats.requests.fetch_add(1, Ordering::Relaxed);
     let is_write = matches!(req.method().as_str(), "PUT" | "POST" | "DELETE");
     let _one_at_a_time = if is_write { Some(s.writes.clone().lock_owned().await) } else { None };
-    let action = {
+    let (action, retry_after_secs) = {
         let mut faults = s.faults.lock().unwrap();
         let f = *faults;
         let r = s.rng.lock().unwrap().next_f64();
-        if is_write && f.lose_next_write_responses > 0 {
+        let action = if f.throttle_next > 0 {
+            faults.throttle_next -= 1;
+            Action::SlowDown
+        } else if is_write && f.lose_next_write_responses > 0 {
             faults.lose_next_write_responses -= 1;
             Action::DropAfter
         } else if r < f.slow_down {
@@ -152,12 +162,13 @@ async fn handle(s: Shared, req: Request<Incoming>) -> Result<Response<Full<Bytes
             Action::DropAfter
         } else {
             Action::Forward
-        }
+        };
+        (action, f.retry_after_secs)
     };
     match action {
         Action::SlowDown => {
             s.stats.slow_down.fetch_add(1, Ordering::Relaxed);
-            Ok(slow_down(n))
+            Ok(slow_down(n, retry_after_secs))
         }
         Action::DropBefore => {
             s.stats.dropped_before.fetch_add(1, Ordering::Relaxed);
@@ -242,5 +253,10 @@ impl FaultProxy {
     /// Changes the fault rates from now on.
     pub fn set_faults(&self, faults: Faults) {
         *self.faults.lock().unwrap() = faults;
+    }
+
+    /// Changes some fault settings from now on, keeping the others.
+    pub fn update_faults(&self, f: impl FnOnce(&mut Faults)) {
+        f(&mut self.faults.lock().unwrap());
     }
 }

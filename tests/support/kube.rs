@@ -5,7 +5,8 @@
 //!
 //! * [`Cluster::start`] starts a kube-test-server on a free port and gives kubectl a private
 //!   kubeconfig, HOME and discovery cache (nothing from the machine's `~/.kube` is read or
-//!   written). kubectl comes from `KUBECTL`, else `PATH`; the API specs (CRD bundles) from
+//!   written): the launcher is `strata_testkit::kube::Cluster` (feature `kube`). kubectl comes
+//!   from `KUBECTL`, else `PATH`; the API specs (CRD bundles) from
 //!   `STRATA_API_SPECS`, else `<workspace>/../shared/api-specs`. A missing one fails the test
 //!   with what to install: these tests never skip silently.
 //! * [`Project`] is a temporary directory holding a `strata.yaml` pointed at the server
@@ -13,11 +14,12 @@
 
 #![allow(dead_code)]
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kube_test_server::{TestServer, spawn_for_tests};
 use serde_json::Value;
+pub use strata_testkit::kube::kubectl_binary;
 
 /// The `strata` binary cargo built for this test.
 pub const STRATA: &str = env!("CARGO_BIN_EXE_strata");
@@ -25,23 +27,6 @@ pub const STRATA: &str = env!("CARGO_BIN_EXE_strata");
 /// The workspace root (the directory holding `cli/`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli/ has a parent").to_path_buf()
-}
-
-/// `KUBECTL`, else `kubectl` on `PATH`; panics with instructions when there is none.
-pub fn kubectl_binary() -> PathBuf {
-    if let Some(k) = std::env::var_os("KUBECTL").filter(|k| !k.is_empty()) {
-        let k = PathBuf::from(k);
-        assert!(k.is_file(), "KUBECTL={} does not exist", k.display());
-        return k;
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("kubectl")).find(|p| p.is_file()))
-        .unwrap_or_else(|| {
-            panic!(
-                "kubectl not found: install it (scripts/test.sh and .ci/run need it) or set KUBECTL to its path; \
-                 these end-to-end tests drive the real kubectl and are not skipped without it"
-            )
-        })
 }
 
 /// The API specs directory: `STRATA_API_SPECS`, else `<workspace>/../shared/api-specs`.
@@ -139,46 +124,37 @@ impl Run {
     }
 }
 
-/// A kube-test-server with a private kubectl setup.
-pub struct Cluster {
-    pub server: TestServer,
-    kubectl: PathBuf,
-    dir: tempfile::TempDir,
+/// A kube-test-server with a private kubectl setup (`strata_testkit::kube::Cluster`; its
+/// `server`, `url()`, `knobs()` are reachable through `Deref`).
+pub struct Cluster(strata_testkit::kube::Cluster);
+
+impl Deref for Cluster {
+    type Target = strata_testkit::kube::Cluster;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Cluster {
     /// Starts the server (and checks that kubectl exists).
     pub fn start() -> Self {
-        let kubectl = kubectl_binary();
-        let server = spawn_for_tests();
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("kubeconfig"), server.kubeconfig()).expect("write kubeconfig");
-        Cluster { server, kubectl, dir }
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> &str {
-        self.server.url()
+        Cluster(strata_testkit::kube::Cluster::with_kubectl())
     }
 
     /// Writes `content` to a file in the cluster's private directory.
     pub fn file(&self, name: &str, content: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
+        let p = self.dir().join(name);
         std::fs::write(&p, content).expect("write file");
         p
     }
 
     /// Runs kubectl (`--server` the test server, private kubeconfig, HOME and cache).
     pub fn kubectl(&self, args: &[&str]) -> Run {
-        let out = Command::new(&self.kubectl)
+        let out = self
+            .kubectl_command()
             .args(args)
-            .arg(format!("--server={}", self.url()))
-            .arg(format!("--cache-dir={}", self.dir.path().join("cache").display()))
-            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
-            .env("HOME", self.dir.path())
-            .env_remove("KUBERNETES_SERVICE_HOST")
             .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", self.kubectl.display()));
+            .unwrap_or_else(|e| panic!("running {}: {e}", kubectl_binary().display()));
         Run::from(format!("kubectl {}", args.join(" ")), out)
     }
 

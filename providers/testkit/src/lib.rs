@@ -1,10 +1,23 @@
-//! The test provider: an in-memory (optionally file-backed) provider that records every call and
-//! can inject latency and failures. Engine tests, CLI end-to-end tests and the benchmarks drive
-//! the real engine through it.
+//! strata's test kit.
 //!
-//! In a spec it is `providers: { test: { store: path.json, latency_ms: 20, fail: { addr: 2 } } }`
-//! and is only available when `STRATA_ENABLE_TEST_PROVIDER=1`, so users never reach it by
-//! accident.
+//! * The test provider ([`TestProvider`]): an in-memory (optionally file-backed) provider that
+//!   records every call and can inject latency and failures. Engine tests, CLI end-to-end tests
+//!   and the benchmarks drive the real engine through it. In a spec it is
+//!   `providers: { test: { store: path.json, latency_ms: 20, fail: { addr: 2 } } }` and is only
+//!   available when `STRATA_ENABLE_TEST_PROVIDER=1`, so users never reach it by accident.
+//! * [`conformance`] (feature `conformance`): the provider conformance suite every provider runs
+//!   against its emulator.
+//! * [`moto`] (feature `moto`) and [`kube`] (feature `kube`): the launchers of the two emulators,
+//!   moto and kube-test-server.
+//!
+//! See README.md.
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+#[cfg(feature = "kube")]
+pub mod kube;
+#[cfg(feature = "moto")]
+pub mod moto;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -36,7 +49,8 @@ pub struct FailSpec {
     pub times: u32,
     pub class: ErrorClass,
     pub retry_after: Option<Duration>,
-    /// Only fail this operation (`create`, `update`, `delete`, `read`); `None`: all.
+    /// Only fail this operation (`create`, `update`, `delete`, `read`); `None`: every write;
+    /// `Some("*")`: every call, reads included.
     pub op: Option<&'static str>,
 }
 
@@ -239,7 +253,10 @@ impl TestProvider {
             let mut failures = self.failures.lock().unwrap();
             match failures.get_mut(address) {
                 // Reads fail only when asked for explicitly; other failures target writes.
-                Some(spec) if spec.times > 0 && (spec.op == Some(op) || spec.op.is_none() && op != "read") => {
+                Some(spec)
+                    if spec.times > 0
+                        && (spec.op == Some(op) || spec.op == Some("*") || spec.op.is_none() && op != "read") =>
+                {
                     if spec.times != u32::MAX {
                         spec.times -= 1;
                     }
@@ -299,25 +316,27 @@ impl Provider for TestProvider {
         let batch = format!("batch:{}", requests.len());
         let _ = self.call("read", &batch, || Ok(())).await;
         let mut out = Vec::with_capacity(requests.len());
-        let failures: Vec<bool> = {
+        let failures: Vec<Option<ProviderError>> = {
             let mut f = self.failures.lock().unwrap();
             requests
                 .iter()
                 .map(|r| match f.get_mut(r.address.as_str()) {
-                    Some(spec) if spec.op == Some("read") && spec.times > 0 => {
+                    Some(spec) if matches!(spec.op, Some("read" | "*")) && spec.times > 0 => {
                         if spec.times != u32::MAX {
                             spec.times -= 1;
                         }
-                        true
+                        let mut e = ProviderError::new(spec.class, format!("injected read failure for {}", r.address));
+                        e.retry_after = spec.retry_after;
+                        Some(e)
                     }
-                    _ => false,
+                    _ => None,
                 })
                 .collect()
         };
         let store = self.store.lock().unwrap();
         for (r, fail) in requests.iter().zip(failures) {
-            if fail {
-                out.push(Err(ProviderError::retryable(format!("injected read failure for {}", r.address))));
+            if let Some(e) = fail {
+                out.push(Err(e));
                 continue;
             }
             out.push(Ok(store.get(r.address.as_str()).map(|stored| {
@@ -342,10 +361,15 @@ impl Provider for TestProvider {
         let address = change.address.to_string();
         let applied = self
             .call("create", &address, || {
-                let n = self.counter.fetch_add(1, Ordering::SeqCst);
-                let id = format!("{}-{n}", change.kind);
+                let mut store = self.store.lock().unwrap();
+                // Idempotent, as the contract asks: creating an address that exists (a crashed
+                // run's object) keeps that object's id.
+                let id = match store.get(&address).map(Stored::outputs) {
+                    Some(outputs) if outputs["id"].is_string() => outputs["id"].as_str().unwrap_or_default().to_string(),
+                    _ => format!("{}-{}", change.kind, self.counter.fetch_add(1, Ordering::SeqCst)),
+                };
                 let outputs = json!({"id": id, "endpoint": format!("{}.test.example", change.address.as_str().replace('.', "-"))});
-                self.store.lock().unwrap().insert(address.clone(), Stored::new(&change.attrs, &outputs));
+                store.insert(address.clone(), Stored::new(&change.attrs, &outputs));
                 Ok(Applied { remote_id: id, attrs: change.attrs.clone(), outputs })
             })
             .await?;

@@ -2,11 +2,7 @@
 //! provider construction with fake credentials.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use strata_provider_aws::{AwsProvider, Credentials, OwnerMarks};
@@ -66,84 +62,22 @@ pub async fn route53_client(endpoint: &str) -> aws_sdk_route53::Client {
 // moto
 // ---------------------------------------------------------------------------------------------
 
-/// A `moto_server` on a free local port, killed when dropped.
-pub struct Moto {
-    child: Child,
-    pub endpoint: String,
-}
+/// A `moto_server` on a free local port, killed when dropped (the launcher is
+/// `strata_testkit::moto`; this keeps the panicking `start` these tests use).
+pub struct Moto(strata_testkit::moto::Moto);
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-fn find_moto() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("STRATA_MOTO_SERVER") {
-        let p = PathBuf::from(p);
-        return p.exists().then_some(p);
+impl std::ops::Deref for Moto {
+    type Target = strata_testkit::moto::Moto;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
-    let venv = workspace_root().join(".venv/bin/moto_server");
-    if venv.exists() {
-        return Some(venv);
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("moto_server")).find(|p| p.is_file()))
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free local port")
 }
 
 impl Moto {
-    /// Starts moto, or fails the test with instructions when it is not installed.
+    /// Starts moto, or fails the test with the setup command when it is not installed.
+    #[track_caller]
     pub fn start() -> Moto {
-        let Some(bin) = find_moto() else {
-            panic!(
-                "moto_server not found. These tests need moto's server mode. Install it with:\n\n    \
-                 python3 -m venv .venv && .venv/bin/pip install 'moto[server]'\n\n\
-                 (from the workspace root {}), or set STRATA_MOTO_SERVER to a moto_server binary.",
-                workspace_root().display()
-            );
-        };
-        for _ in 0..3 {
-            let port = free_port();
-            let mut child = Command::new(&bin)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
-                .env("AWS_DEFAULT_REGION", "us-east-1")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("could not start {}: {e}", bin.display()));
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = child.try_wait() {
-                    // Lost the port race or moto is broken: try another port.
-                    eprintln!("moto_server exited early ({status}); retrying");
-                    break;
-                }
-                if StdStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    return Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("moto_server ({}) did not start answering", bin.display());
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Moto(strata_testkit::moto::Moto::require())
     }
 }
 
