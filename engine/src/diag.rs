@@ -47,7 +47,7 @@ pub struct SpecDiagnostic {
 }
 
 impl SpecDiagnostic {
-    pub fn new(code: &'static str, summary: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn new(code: &'static str, summary: &'static str, detail: impl Into<String>) -> Self {
         SpecDiagnostic { code, summary: summary.into(), detail: detail.into(), help: None, span: None, source: None }
     }
 
@@ -208,6 +208,18 @@ pub fn render_report(d: &SpecDiagnostic, color: bool) -> String {
         out = out.replacen('\n', &format!("\n  {}\n", d.detail), 1);
     }
     out
+}
+
+/// Renders an error that is not about the spec (a held lock, a failed refresh...) the way
+/// `main` prints it: `Error: <code>`, the message, its causes and the help.
+pub fn render_error(e: &dyn Diagnostic, color: bool) -> String {
+    use miette::{GraphicalReportHandler, GraphicalTheme};
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let mut out = String::new();
+    let _ = handler.render_report(&mut out, e);
+    let prefix = if color { "\x1b[31mError:\x1b[0m" } else { "Error:" };
+    format!("{prefix} {}", out.trim_start())
 }
 
 /// "did you mean" over a candidate list: the closest candidate by Jaro-Winkler similarity, if
