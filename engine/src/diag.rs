@@ -219,7 +219,7 @@ pub fn render_error(e: &dyn Diagnostic, color: bool) -> String {
     let mut out = String::new();
     let _ = handler.render_report(&mut out, e);
     let prefix = if color { "\x1b[31mError:\x1b[0m" } else { "Error:" };
-    format!("{prefix} {}", out.trim_start())
+    format!("{prefix} {}\n", out.trim())
 }
 
 /// "did you mean" over a candidate list: the closest candidate by Jaro-Winkler similarity, if
