@@ -31,7 +31,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_CHANGES: u8 = 2;
 
-/// Everything that can stop a command. `main` renders these.
+/// Everything that can stop a command. `main` renders these through miette: each has a code
+/// and, where there is a fix, help (docs/diagnostics.md lists them).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The spec has problems (already collected, with spans).
@@ -53,18 +54,35 @@ pub enum CliError {
     Io { context: String, source: std::io::Error },
 }
 
+impl miette::Diagnostic for CliError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        match self {
+            CliError::Spec(_) => Some(Box::new("cli::invalid-spec")),
+            CliError::State(e) => e.code(),
+            CliError::Ops(e) => e.code(),
+            CliError::Plan(e) => e.code(),
+            CliError::Apply(e) => e.code(),
+            CliError::Usage { .. } => Some(Box::new("cli::usage")),
+            CliError::Io { .. } => Some(Box::new("cli::io")),
+        }
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        match self {
+            CliError::Spec(_) => Some(Box::new("`strata validate` lists them")),
+            CliError::State(e) => e.help(),
+            CliError::Ops(e) => e.help(),
+            CliError::Plan(e) => e.help(),
+            CliError::Apply(e) => e.help(),
+            CliError::Usage { help, .. } => help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>),
+            CliError::Io { .. } => Some(Box::new("check that the path exists and that strata may read and write it")),
+        }
+    }
+}
+
 impl CliError {
     pub fn usage(message: impl Into<String>, help: Option<String>) -> Self {
         CliError::Usage { message: message.into(), help }
-    }
-    pub fn help(&self) -> Option<String> {
-        match self {
-            CliError::Usage { help, .. } => help.clone(),
-            CliError::State(e) => ops::state_help(e),
-            CliError::Ops(e) => e.help_text(),
-            CliError::Plan(strata_engine::plan::PlanError::UnknownTarget { suggestion, .. }) => suggestion.clone(),
-            _ => None,
-        }
     }
 }
 

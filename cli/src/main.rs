@@ -63,12 +63,6 @@ fn main() -> ExitCode {
 fn print_error(e: &CliError, ui: Ui, redactor: &Redactor) {
     match e {
         CliError::Spec(diags) => eprint!("{}", redactor.redact_str(&diags.render(ui.style.color))),
-        other => {
-            let red = |s: &str| if ui.style.color { format!("\x1b[31m{s}\x1b[0m") } else { s.to_string() };
-            eprintln!("{} {}", red("Error:"), redactor.redact_str(&other.to_string()));
-            if let Some(help) = other.help() {
-                eprintln!("  help: {}", redactor.redact_str(&help));
-            }
-        }
+        other => eprint!("{}", redactor.redact_str(&strata_engine::diag::render_error(other, ui.style.color))),
     }
 }

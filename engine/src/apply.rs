@@ -113,6 +113,26 @@ pub enum ApplyError {
     State(#[from] StateError),
 }
 
+impl miette::Diagnostic for ApplyError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        let code = match self {
+            ApplyError::StalePlan { .. } => "apply::stale-plan",
+            ApplyError::State(_) => "apply::state-not-saved",
+        };
+        Some(Box::new(code))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        let help = match self {
+            ApplyError::StalePlan { .. } => {
+                Some("make a new plan with `strata plan -o FILE` and apply that".to_string())
+            }
+            ApplyError::State(e) => crate::ops::state_help(e),
+        };
+        help.map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+}
+
 /// Checks a saved plan against the current state: same lineage, same serial.
 pub fn check_plan_is_current(plan: &Plan, state: &State) -> Result<(), ApplyError> {
     let has_state = state.serial > 0 || !state.resources.is_empty();

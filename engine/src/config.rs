@@ -344,8 +344,8 @@ fn link_references(
                     deps[i].insert(reference.target);
                     refs[i].push(reference);
                 }
-                Err((summary, detail, help)) => diags.push(
-                    SpecDiagnostic::new("spec::bad-reference", summary, detail)
+                Err((detail, help)) => diags.push(
+                    SpecDiagnostic::new("spec::bad-reference", "Invalid reference", detail)
                         .with_help_opt(help)
                         .at(parsed.source.find_text(&format!("${{{raw}}}")), &parsed.source.file),
                 ),
@@ -369,7 +369,7 @@ fn link_references(
                     diags.push(
                         SpecDiagnostic::new(
                             "spec::bad-reference",
-                            "Unknown resource",
+                            "Invalid reference",
                             format!("`{}` depends on `{d}`, which is not a resource in this spec.", r.address),
                         )
                         .with_help_opt(
@@ -448,7 +448,8 @@ fn collect_refs(v: &Value, out: &mut Vec<crate::spec::refs::RefSite>) -> bool {
     }
 }
 
-type RefError = (&'static str, String, Option<String>);
+/// The detail and help of a `spec::bad-reference` diagnostic.
+type RefError = (String, Option<String>);
 
 fn resolve_reference(
     raw: &str,
@@ -470,11 +471,7 @@ fn resolve_reference(
         let outputs = providers.get(&r.provider).map(|p| p.outputs(&r.kind)).unwrap_or_default();
         if attr.is_empty() {
             let help = outputs.first().map(|o| format!("did you mean `${{{raw}.{o}}}`?"));
-            return Err((
-                "Incomplete reference",
-                format!("`${{{raw}}}` names a resource, not one of its attributes."),
-                help,
-            ));
+            return Err((format!("`${{{raw}}}` names a resource, not one of its attributes."), help));
         }
         let is_output = outputs.iter().any(|o| o == &attr[0]);
         if !is_output && strata_sdk::value::get(&r.attrs, &attr).is_none() {
@@ -487,11 +484,7 @@ fn resolve_reference(
                 .or_else(|| {
                     (!outputs.is_empty()).then(|| format!("`{candidate}` has the outputs: {}", outputs.join(", ")))
                 });
-            return Err((
-                "Unknown attribute",
-                format!("`{candidate}` has no attribute or output `{}`.", attr.join(".")),
-                help,
-            ));
+            return Err((format!("`{candidate}` has no attribute or output `{}`.", attr.join(".")), help));
         }
         return Ok(Reference { raw: raw.to_string(), target, attr, is_output });
     }
@@ -502,7 +495,7 @@ fn resolve_reference(
         let attr = segs.last().copied().unwrap_or_default();
         format!("did you mean `{c}.{attr}`?")
     });
-    Err(("Unknown reference", format!("`${{{raw}}}` does not refer to any resource in this spec."), help))
+    Err((format!("`${{{raw}}}` does not refer to any resource in this spec."), help))
 }
 
 /// Where resource `r` is written in the spec: `resources.<entry>.<provider>` when it came from

@@ -47,7 +47,7 @@ pub struct SpecDiagnostic {
 }
 
 impl SpecDiagnostic {
-    pub fn new(code: &'static str, summary: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn new(code: &'static str, summary: &'static str, detail: impl Into<String>) -> Self {
         SpecDiagnostic { code, summary: summary.into(), detail: detail.into(), help: None, span: None, source: None }
     }
 
@@ -367,6 +367,18 @@ impl Diagnostic for Clipped<'_> {
         let label = LabeledSpan::new_with_span(Some(self.d.detail.clone()), self.excerpt.label);
         Some(Box::new(std::iter::once(label)))
     }
+}
+
+/// Renders an error that is not about the spec (a held lock, a failed refresh...) the way
+/// `main` prints it: `Error: <code>`, the message, its causes and the help.
+pub fn render_error(e: &dyn Diagnostic, color: bool) -> String {
+    use miette::{GraphicalReportHandler, GraphicalTheme};
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let mut out = String::new();
+    let _ = handler.render_report(&mut out, e);
+    let prefix = if color { "\x1b[31mError:\x1b[0m" } else { "Error:" };
+    format!("{prefix} {}\n", out.trim())
 }
 
 /// "did you mean" over a candidate list: the closest candidate by Jaro-Winkler similarity, if

@@ -174,6 +174,30 @@ pub enum PlanError {
     MissingProvider { address: String, provider: String },
 }
 
+impl miette::Diagnostic for PlanError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        let code = match self {
+            PlanError::Refresh { .. } => "plan::refresh-failed",
+            PlanError::UnknownTarget { .. } => "plan::unknown-target",
+            PlanError::MissingProvider { .. } => "plan::missing-provider",
+        };
+        Some(Box::new(code))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        let help = match self {
+            PlanError::Refresh { .. } => Some(
+                "check the provider's credentials and that it is reachable, then run the command again".to_string(),
+            ),
+            PlanError::UnknownTarget { suggestion, .. } => suggestion.clone(),
+            PlanError::MissingProvider { address, provider } => Some(format!(
+                "configure `{provider}` under `providers:` so strata can delete it, or forget it with `strata state rm {address}`"
+            )),
+        };
+        help.map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+}
+
 /// What is known about a resource's values while planning or applying: its resolved desired
 /// attributes and its outputs (when the action leaves them as they are).
 #[derive(Debug, Clone, Default)]

@@ -138,7 +138,7 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: Value) -> Option<Resource
             cx.error(
                 &here,
                 "spec::missing-key",
-                "Missing provider",
+                "Missing required key",
                 "This resource does not say which provider owns it.",
                 Some(format!("add one of: {}", providers.join(", "))),
             );
@@ -182,7 +182,7 @@ fn lower_one(cx: &mut SpecContext<'_>, i: usize, item: Value) -> Option<Resource
                     Err(e) => cx.error(
                         &path(["resources", idx.as_str(), "depends_on", &j.to_string()]),
                         "spec::bad-reference",
-                        "Invalid address",
+                        "Invalid reference",
                         capitalize_first(&format!("{e}.")),
                         Some("name another resource by its address, like `resources.<name>`".into()),
                     ),

@@ -170,7 +170,7 @@ impl SpecContext<'_> {
         &mut self,
         p: &[String],
         code: &'static str,
-        summary: &str,
+        summary: &'static str,
         detail: impl Into<String>,
         help: Option<String>,
     ) {
@@ -185,7 +185,7 @@ impl SpecContext<'_> {
         &mut self,
         p: &[String],
         code: &'static str,
-        summary: &str,
+        summary: &'static str,
         detail: impl Into<String>,
         help: Option<String>,
     ) {
@@ -652,7 +652,7 @@ pub fn parse_spec_with_env(
                 cx.error(
                     &path(["version"]),
                     "spec::invalid-value",
-                    "Unsupported version",
+                    "Invalid value",
                     format!("`version` must be the number 1, but it is the string {v}."),
                     Some("remove the quotes: `version: 1`".into()),
                 );
@@ -662,7 +662,7 @@ pub fn parse_spec_with_env(
                 cx.error(
                     &path(["version"]),
                     "spec::invalid-value",
-                    "Unsupported version",
+                    "Invalid value",
                     format!("strata understands spec version 1; this file says {v}."),
                     Some("set `version: 1`".into()),
                 );

@@ -173,6 +173,38 @@ pub enum StateError {
     Rejected { reason: String },
 }
 
+impl miette::Diagnostic for StateError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        let code = match self {
+            StateError::Locked { .. } => "state::locked",
+            StateError::LockMismatch { .. } => "state::lock-mismatch",
+            StateError::Fenced { .. } => "state::fenced",
+            StateError::Corrupt { .. } => "state::corrupt",
+            StateError::Io { .. } => "state::io",
+            StateError::Config { .. } => "state::config",
+            StateError::Rejected { .. } => "state::rejected",
+        };
+        Some(Box::new(code))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        let help = crate::ops::state_help(self).or_else(|| match self {
+            StateError::Fenced { .. } => Some("run `strata plan` again: it starts from the stored state".to_string()),
+            StateError::Corrupt { .. } => Some(
+                "`strata state pull` prints the stored document; fix it, or restore a backup with `strata state push`"
+                    .into(),
+            ),
+            StateError::Io { .. } => {
+                Some("check that the location exists and is readable and writable, then run the command again".into())
+            }
+            StateError::Config { .. } => Some("fix the `state:` section of the spec".into()),
+            StateError::Rejected { .. } => Some("`strata state push --force` replaces it anyway".into()),
+            _ => None,
+        });
+        help.map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+}
+
 /// Where the state document is kept: read, fenced write, pull/push. One half of a
 /// [`StateBackend`]; the other is [`StateLocking`].
 #[async_trait]

@@ -38,7 +38,7 @@ use strata_engine::plan::{Action, Plan, PlanOptions, diff, plan};
 use strata_engine::registry::Registry;
 use strata_engine::render::{Style, plan_human, plan_markdown};
 use strata_engine::retry::RetryPolicy;
-use strata_engine::state::{LocalBackend, State, StateBackend};
+use strata_engine::state::{LocalBackend, State, StateStorage};
 use strata_sdk::value::pointer_segments;
 use strata_sdk::{
     Address, Applied, DeleteRequest, ErrorClass, Observed, Ownership, Provider, ProviderContext, ProviderError,

@@ -102,7 +102,7 @@ fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
         cx.key_error(
             &path(["mesh", "traffic", name.as_str(), "fault"]),
             "mesh::unsupported-feature",
-            "Not supported by Istio",
+            "Not supported by the mesh",
             format!("Istio does not apply timeouts or retries on a route that injects faults, so with `fault` the {list} of `{name}` would silently do nothing."),
             Some(format!("inject faults in an environment that sets {} to null, or remove `fault`", list)),
         );

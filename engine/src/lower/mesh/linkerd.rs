@@ -54,7 +54,7 @@ fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
         cx.key_error(
             &path(["mesh", "gateway"]),
             "mesh::unsupported-feature",
-            "Not supported by Linkerd",
+            "Not supported by the mesh",
             "Linkerd has no ingress gateway of its own: it meshes whichever ingress controller you run, so there is no object strata could create for `gateway`.",
             Some("remove `gateway` and configure your ingress controller, or use `provider: istio`".into()),
         );
@@ -63,7 +63,7 @@ fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
         cx.key_error(
             &path(["mesh", "external"]),
             "mesh::unsupported-feature",
-            "Not supported by Linkerd",
+            "Not supported by the mesh",
             "Linkerd's egress object (EgressNetwork) selects IP networks, not host names, so `external` hosts have no Linkerd equivalent; meshed pods reach external hosts without one.",
             help_remove("external"),
         );
@@ -81,7 +81,7 @@ fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
             cx.key_error(
                 &here(&[]),
                 "mesh::unsupported-feature",
-                "Not supported by Linkerd",
+                "Not supported by the mesh",
                 format!("Service `{name}` speaks {proto}; strata expresses Linkerd traffic policy with an HTTPRoute, which Linkerd applies to HTTP only (gRPC needs a GRPCRoute, TCP a TCPRoute, neither of which strata generates yet)."),
                 Some("use `provider: istio` for this service's traffic policy, or declare it as http".into()),
             );
@@ -90,7 +90,7 @@ fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
             cx.key_error(
                 &here(&["fault"]),
                 "mesh::unsupported-feature",
-                "Not supported by Linkerd",
+                "Not supported by the mesh",
                 "Linkerd cannot inject faults: none of its CRDs (HTTPRoute, Server, AuthorizationPolicy, ServiceProfile) has a delay or abort field; its fault-injection guide splits traffic to an extra backend that always fails, which strata does not deploy.",
                 help_remove("fault"),
             );
@@ -99,7 +99,7 @@ fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
             cx.key_error(
                 &here(&["circuit_breaker"]),
                 "mesh::unsupported-feature",
-                "Not supported by Linkerd",
+                "Not supported by the mesh",
                 "Linkerd's CRDs have no outlier detection or connection pool settings; its circuit breaking (failure accrual) is configured only by `balancer.linkerd.io/failure-accrual*` annotations on the Service object, which strata does not own.",
                 Some("remove `circuit_breaker` and annotate the Service with `balancer.linkerd.io/failure-accrual: consecutive`, or use `provider: istio`".into()),
             );
@@ -110,7 +110,7 @@ fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
             cx.key_error(
                 &here(&["rate_limit", "burst"]),
                 "mesh::unsupported-feature",
-                "Not supported by Linkerd",
+                "Not supported by the mesh",
                 "Linkerd's HTTPLocalRateLimitPolicy takes only a rate (`requestsPerSecond`); it has no bucket size to set a burst with.",
                 help_remove("burst"),
             );
@@ -121,7 +121,7 @@ fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
                     cx.error(
                         &here(&["retries", "on", &i.to_string()]),
                         "mesh::unsupported-feature",
-                        "Not supported by Linkerd",
+                        "Not supported by the mesh",
                         format!("Linkerd retries HTTP requests by response status only (`retry.linkerd.io/http`), so it cannot retry on `{on}`."),
                         Some("keep status conditions (5xx, gateway-error, retriable-4xx or codes like 503), or use `provider: istio`".into()),
                     );
@@ -156,7 +156,7 @@ fn check_support(cx: &mut SpecContext<'_>, m: &MeshConfig) {
             Some(prev) if operation(prev) != operation(rule) => cx.error(
                 &path(["mesh", "authorization", &rule.index.to_string()]),
                 "mesh::unsupported-feature",
-                "Not supported by Linkerd",
+                "Not supported by the mesh",
                 format!("This entry allows other methods or paths on `{}` than entry {}; Linkerd authorizes each request against the one route it matches, so entries for the same service must allow the same methods and paths.", rule.to, prev.index),
                 Some("merge the callers into one entry, or give both entries the same `methods` and `paths`".into()),
             ),

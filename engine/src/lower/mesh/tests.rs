@@ -210,7 +210,7 @@ fn retries_need_attempts_and_a_per_try_timeout_below_the_timeout() {
     let found: Vec<_> = d.items.iter().filter(|x| x.code == "mesh::invalid-retries").collect();
     assert_eq!(found.len(), 2, "{}", d.render(false));
     assert_eq!(span_text(&text, found[0]), "0");
-    assert_eq!(found[0].summary, "No retry attempts");
+    assert_eq!(found[0].summary, "Invalid retries");
     assert_eq!(span_text(&text, found[1]), "5s");
     assert!(found[1].detail.contains("times out after 2s"), "{}", found[1].detail);
 }
@@ -268,7 +268,7 @@ fn linkerd_reports_what_it_cannot_express() {
         .iter()
         .map(|x| {
             assert_eq!(x.code, "mesh::unsupported-feature", "{}", d.render(false));
-            assert_eq!(x.summary, "Not supported by Linkerd");
+            assert_eq!(x.summary, "Not supported by the mesh");
             (span_text(&text, x), x.detail.as_str())
         })
         .collect();
@@ -461,7 +461,7 @@ fn istio_fault_with_retries_is_reported() {
     );
     let (_, d) = lower(&text, None);
     let diag = only(&d, "mesh::unsupported-feature");
-    assert_eq!(diag.summary, "Not supported by Istio");
+    assert_eq!(diag.summary, "Not supported by the mesh");
     assert_eq!(span_text(&text, diag), "fault");
     assert!(diag.detail.contains("`timeout` and `retries`"), "{}", diag.detail);
 }

@@ -111,7 +111,7 @@ pub fn check(cx: &mut SpecContext<'_>, m: &MeshConfig) {
             cx.error(
                 &path(["mesh", "gateway", "hosts"]),
                 "mesh::invalid-host",
-                "No hosts",
+                "Invalid host",
                 "The gateway serves no host names.",
                 Some("list them, like `hosts: [api.example.com]`".into()),
             );
@@ -174,7 +174,7 @@ pub fn check(cx: &mut SpecContext<'_>, m: &MeshConfig) {
             cx.error(
                 &path(["mesh", "external", idx.as_str(), "hosts"]),
                 "mesh::invalid-host",
-                "No hosts",
+                "Invalid host",
                 format!("The external entry `{}` lists no host names.", ext.name),
                 Some("list them, like `hosts: [api.openai.com]`".into()),
             );
@@ -186,7 +186,7 @@ pub fn check(cx: &mut SpecContext<'_>, m: &MeshConfig) {
             cx.error(
                 &path(["mesh", "external", idx.as_str(), "ports"]),
                 "mesh::invalid-port",
-                "No ports",
+                "Invalid port",
                 format!("The external entry `{}` lists no ports.", ext.name),
                 Some("list them, like `ports: [443]`".into()),
             );
@@ -333,7 +333,7 @@ fn check_routes(cx: &mut SpecContext<'_>, here: &Path, name: &str, versions: &[&
             cx.key_error(
                 &at(&["routes", idx.as_str(), "match", "path"]),
                 "mesh::invalid-path",
-                "Both path and path_prefix",
+                "Invalid path",
                 "A route matches either an exact `path` or a `path_prefix`, not both.",
                 Some("keep one of them".into()),
             );
@@ -362,7 +362,7 @@ fn check_retries(cx: &mut SpecContext<'_>, here: &Path, p: &TrafficPolicy) {
             cx.error(
                 &at(&["retries", "attempts"]),
                 "mesh::invalid-retries",
-                "No retry attempts",
+                "Invalid retries",
                 "`attempts: 0` allows no retry at all.",
                 Some("use at least 1, or remove `retries`".into()),
             );
@@ -371,7 +371,7 @@ fn check_retries(cx: &mut SpecContext<'_>, here: &Path, p: &TrafficPolicy) {
             cx.error(
                 &at(&["retries", "on"]),
                 "mesh::invalid-retries",
-                "No retry conditions",
+                "Invalid retries",
                 "`on` lists no failure to retry, so nothing would be retried.",
                 Some("list conditions like `[5xx, reset]`, or remove `on` for the default `[gateway-error]`".into()),
             );
@@ -384,7 +384,7 @@ fn check_retries(cx: &mut SpecContext<'_>, here: &Path, p: &TrafficPolicy) {
             cx.error(
                 &at(&["retries", "per_try_timeout"]),
                 "mesh::invalid-retries",
-                "Per-try timeout not below the timeout",
+                "Invalid retries",
                 format!("Each try may take {per_try}, but the whole request times out after {total}, so no retry could ever run."),
                 Some(format!("make `per_try_timeout` shorter than {total}")),
             );

@@ -126,14 +126,14 @@ fn metrics(cx: &mut SpecContext<'_>, name: &str, spec: &ServiceScaling) {
                 (Some(_), Some(_)) => cx.key_error(
                     &at(name, &["metrics", &idx, "external", "average"]),
                     "scaling::metric-target",
-                    "Conflicting metric targets",
+                    "Invalid metric target",
                     format!("The external metric `{}` sets both `value` (the total) and `average` (per pod); a metric has one target.", e.name),
                     Some("keep one of `value` and `average`".into()),
                 ),
                 (None, None) => cx.error(
                     &at(name, &["metrics", &idx, "external"]),
                     "scaling::metric-target",
-                    "Missing metric target",
+                    "Invalid metric target",
                     format!("The external metric `{}` has no target.", e.name),
                     Some("add `value: \"30\"` (total) or `average: \"5\"` (per pod)".into()),
                 ),
@@ -217,7 +217,7 @@ fn disruption(cx: &mut SpecContext<'_>, name: &str, spec: &ServiceScaling) {
             cx.key_error(
                 &here("max_unavailable"),
                 "scaling::disruption-conflict",
-                "Conflicting disruption bounds",
+                "Invalid disruption bounds",
                 "A PodDisruptionBudget takes either `min_available` or `max_unavailable`, and this one sets both.",
                 Some("keep one of them".into()),
             );
@@ -226,7 +226,7 @@ fn disruption(cx: &mut SpecContext<'_>, name: &str, spec: &ServiceScaling) {
             cx.key_error(
                 &at(name, &["disruption"]),
                 "scaling::disruption-conflict",
-                "Missing disruption bound",
+                "Invalid disruption bounds",
                 "A PodDisruptionBudget needs `min_available` or `max_unavailable`.",
                 Some("add `min_available: 1` or `max_unavailable: 25%`".into()),
             );

@@ -46,12 +46,19 @@ struct Checker<'c, 'a> {
 }
 
 impl Checker<'_, '_> {
-    fn error(&mut self, p: &[String], code: &'static str, summary: &str, detail: String, help: Option<String>) {
+    fn error(&mut self, p: &[String], code: &'static str, summary: &'static str, detail: String, help: Option<String>) {
         self.errors += 1;
         self.cx.error(p, code, summary, detail, help);
     }
 
-    fn key_error(&mut self, p: &[String], code: &'static str, summary: &str, detail: String, help: Option<String>) {
+    fn key_error(
+        &mut self,
+        p: &[String],
+        code: &'static str,
+        summary: &'static str,
+        detail: String,
+        help: Option<String>,
+    ) {
         self.errors += 1;
         self.cx.key_error(p, code, summary, detail, help);
     }
@@ -175,7 +182,7 @@ fn origins(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
             c.error(
                 &dp,
                 "cdn::invalid-origin",
-                "Invalid origin domain",
+                "Invalid origin",
                 format!("`{domain}` includes the scheme `{scheme}://`; an origin is a host name, and the protocol is a setting of its own."),
                 Some(format!(
                     "write `domain: {}`{}",
@@ -187,7 +194,7 @@ fn origins(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
             c.error(
                 &dp,
                 "cdn::invalid-origin",
-                "Invalid origin domain",
+                "Invalid origin",
                 format!("`{domain}` includes a path; an origin is a host name, and a path prefix goes in `path`."),
                 Some(format!("write `domain: {host}` and `path: /{}`", p2.trim_end_matches('/'))),
             );
@@ -195,7 +202,7 @@ fn origins(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
             c.error(
                 &dp,
                 "cdn::invalid-origin",
-                "Invalid origin domain",
+                "Invalid origin",
                 format!("`{domain}` is not a host name."),
                 Some("write a host name like `assets.s3.us-east-1.amazonaws.com` or `api.example.com`".into()),
             );
@@ -278,7 +285,7 @@ fn origins(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
                 c.error(
                     &join(p, &["tls"]),
                     "cdn::invalid-origin",
-                    "No TLS versions",
+                    "Invalid origin",
                     "`tls` is empty, so CloudFront could not connect to the origin over HTTPS.".into(),
                     Some("write `tls: [TLSv1.2]`".into()),
                 );
@@ -293,7 +300,7 @@ fn origins(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
             c.error(
                 &join(p, &["connection_attempts"]),
                 "cdn::invalid-timeout",
-                "Invalid connection attempts",
+                "Invalid connection setting",
                 format!("CloudFront makes 1 to 3 connection attempts, not {n}."),
                 None,
             );
@@ -318,7 +325,7 @@ fn timeout(c: &mut Checker<'_, '_>, p: &[String], d: Option<Duration>, lo: u64, 
         c.error(
             p,
             "cdn::invalid-timeout",
-            "Invalid timeout",
+            "Invalid connection setting",
             format!("{what} is {d}, but CloudFront takes whole seconds from {lo}s to {hi}s."),
             None,
         );
@@ -339,7 +346,13 @@ fn aliases(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
                 None,
             );
         } else if !seen.insert(normalize_host(a)) {
-            c.error(&p, "cdn::duplicate-alias", "Duplicate alias", format!("The alias `{a}` is listed twice."), None);
+            c.error(
+                &p,
+                "cdn::duplicate-alias",
+                "Duplicate alias or record",
+                format!("The alias `{a}` is listed twice."),
+                None,
+            );
         }
     }
     if let Some(first) = spec.aliases.first()
@@ -527,7 +540,7 @@ fn behavior_policies(c: &mut Checker<'_, '_>, base: &[String], b: &Behavior<'_>)
                 c.key_error(
                     &join(base, &[key]),
                     "cdn::policy-conflict",
-                    "Conflicting cache settings",
+                    "Conflicting policy settings",
                     format!("`policy: {p}` names a managed cache policy, which fixes the TTLs and the cache key, so `{key}` would be ignored."),
                     Some(format!("remove `{key}`, or remove `policy` and let strata create a policy from the settings")),
                 );
@@ -556,7 +569,7 @@ fn behavior_policies(c: &mut Checker<'_, '_>, base: &[String], b: &Behavior<'_>)
         c.key_error(
             &join(base, &["origin_request_policy"]),
             "cdn::policy-conflict",
-            "Conflicting forwarding settings",
+            "Conflicting policy settings",
             "`forward` needs an origin request policy of its own here (values forwarded without being in the cache key), and `origin_request_policy` names another one; a behavior has one.".into(),
             Some("remove `origin_request_policy`, or move what it forwards into `forward`".into()),
         );
@@ -583,7 +596,7 @@ fn behavior_forwarding(c: &mut Checker<'_, '_>, base: &[String], b: &Behavior<'_
                         c.error(
                             &ip,
                             "cdn::invalid-forward",
-                            "Header handled by compression",
+                            "Invalid forward entry",
                             "CloudFront does not forward `Accept-Encoding` as a header: it normalizes it into the cache key when compression is on.".into(),
                             Some("remove it; `compress: true` (the default) takes care of it".into()),
                         );
@@ -591,7 +604,7 @@ fn behavior_forwarding(c: &mut Checker<'_, '_>, base: &[String], b: &Behavior<'_
                         c.error(
                             &ip,
                             "cdn::invalid-forward",
-                            "Cookies are forwarded by name",
+                            "Invalid forward entry",
                             "CloudFront does not forward the `Cookie` header as such; cookies are chosen in `forward.cookies`.".into(),
                             Some("remove it and write `cookies: all` or `cookies: [session]`".into()),
                         );
@@ -599,7 +612,7 @@ fn behavior_forwarding(c: &mut Checker<'_, '_>, base: &[String], b: &Behavior<'_
                         c.error(
                             &ip,
                             "cdn::invalid-forward",
-                            "Empty name",
+                            "Invalid forward entry",
                             format!("An empty name cannot be forwarded in `{key}`."),
                             None,
                         );
@@ -607,7 +620,7 @@ fn behavior_forwarding(c: &mut Checker<'_, '_>, base: &[String], b: &Behavior<'_
                         c.error(
                             &ip,
                             "cdn::invalid-forward",
-                            "Duplicate name",
+                            "Invalid forward entry",
                             format!("`{item}` is listed twice in `{key}`."),
                             None,
                         );
@@ -643,7 +656,7 @@ fn behavior_methods(c: &mut Checker<'_, '_>, base: &[String], b: &Behavior<'_>) 
         c.key_error(
             &join(base, &["cache_options"]),
             "cdn::invalid-methods",
-            "OPTIONS not allowed",
+            "Unsupported set of methods",
             "`cache_options` caches responses to OPTIONS requests, but this behavior does not accept OPTIONS.".into(),
             Some("add `methods: [GET, HEAD, OPTIONS]`".into()),
         );
@@ -689,7 +702,7 @@ fn edge_functions(c: &mut Checker<'_, '_>, base: &[String], f: &EdgeFunctions) {
                     c.error(
                         &join(&fp, &["arn"]),
                         "cdn::invalid-edge-arn",
-                        "Lambda@Edge outside us-east-1",
+                        "Invalid function ARN",
                         format!("Lambda@Edge functions are created in us-east-1, and `{arn}` is in `{}`.", parts.get(3).copied().unwrap_or_default()),
                         None,
                     );
@@ -699,7 +712,7 @@ fn edge_functions(c: &mut Checker<'_, '_>, base: &[String], f: &EdgeFunctions) {
                     c.error(
                         &join(&fp, &["arn"]),
                         "cdn::invalid-edge-arn",
-                        "Unversioned Lambda@Edge function",
+                        "Invalid function ARN",
                         format!("CloudFront runs a numbered version of a Lambda@Edge function, and `{arn}` names {}.", match version { Some("$LATEST") => "`$LATEST`".to_string(), Some(v) => format!("the alias `{v}`"), None => "no version".to_string() }),
                         Some("publish a version and append its number: `...:function:<name>:3`".into()),
                     );
@@ -726,7 +739,7 @@ fn edge_functions(c: &mut Checker<'_, '_>, base: &[String], f: &EdgeFunctions) {
             c.key_error(
                 &join(&fp, &["include_body"]),
                 "cdn::unsupported-edge-event",
-                "Body not available",
+                "Event not supported",
                 "Only Lambda@Edge functions on viewer-request or origin-request events can receive the request body."
                     .into(),
                 Some("remove `include_body`".into()),
@@ -767,7 +780,7 @@ fn rules(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
             c.error(
                 &pp,
                 "cdn::invalid-path-pattern",
-                "Rule matches everything",
+                "Invalid path pattern",
                 format!("`{p}` matches every request, which is what the default behavior (`cache` itself) is for."),
                 Some("move these settings to `cache`".into()),
             );
@@ -810,7 +823,7 @@ fn rules(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
             c.error(
                 &join(&base, &["name"]),
                 "cdn::invalid-name",
-                "Reserved name",
+                "Invalid name",
                 "`default` names the default behavior's policies; a rule needs another name.".into(),
                 None,
             );
@@ -845,7 +858,7 @@ fn errors(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
             c.error(
                 &join(&base, &["code"]),
                 "cdn::invalid-error-code",
-                "Duplicate error code",
+                "Invalid error code",
                 format!("Status {} has two error responses.", r.code),
                 None,
             );
@@ -856,7 +869,7 @@ fn errors(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
             c.error(
                 &join(&base, &["status"]),
                 "cdn::invalid-error-code",
-                "Invalid status",
+                "Invalid error code",
                 format!("CloudFront can answer {} with a custom page, not {s}.", list(RESPONSE_CODES)),
                 None,
             );
@@ -865,7 +878,7 @@ fn errors(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
             c.key_error(
                 &join(&base, &["status"]),
                 "cdn::invalid-error-response",
-                "Status without page",
+                "Invalid error response",
                 "`status` changes the status of a custom error page, and this response has no `page`.".into(),
                 Some("add `page: /index.html` (or the page to serve)".into()),
             );
@@ -876,7 +889,7 @@ fn errors(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
             c.error(
                 &join(&base, &["page"]),
                 "cdn::invalid-error-response",
-                "Invalid page",
+                "Invalid error response",
                 format!("`{page}` is not a path: custom error pages start with `/`."),
                 Some(format!("write `/{page}`")),
             );
@@ -916,7 +929,7 @@ fn web_acl(c: &mut Checker<'_, '_>, name: &str, w: &str) {
             c.error(
                 &p,
                 "cdn::invalid-web-acl",
-                "Web ACL in the wrong region",
+                "Invalid web ACL",
                 format!("CloudFront web ACLs live in us-east-1, and this one names `{}`.", parts[2]),
                 None,
             );
@@ -1012,7 +1025,7 @@ fn dns(c: &mut Checker<'_, '_>, name: &str, e: &Entry) {
                 help,
             );
         } else if !seen.insert(host.clone()) {
-            c.error(&p, "cdn::duplicate-alias", "Duplicate record", format!("`{h}` is listed twice."), None);
+            c.error(&p, "cdn::duplicate-alias", "Duplicate alias or record", format!("`{h}` is listed twice."), None);
         }
     }
 }
