@@ -374,7 +374,7 @@ impl Diagnostic for Clipped<'_> {
 pub fn render_error(e: &dyn Diagnostic, color: bool) -> String {
     use miette::{GraphicalReportHandler, GraphicalTheme};
     let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(usize::MAX / 4).with_links(false);
     let mut out = String::new();
     let _ = handler.render_report(&mut out, e);
     let prefix = if color { "\x1b[31mError:\x1b[0m" } else { "Error:" };
