@@ -7,29 +7,7 @@ use std::sync::Arc;
 use miette::{Diagnostic, LabeledSpan, MietteError, MietteSpanContents, NamedSource, SourceCode, SpanContents};
 use serde::Serialize;
 
-use crate::spec::yaml::Span;
-
-/// The text of the spec file, shared by every diagnostic that points into it.
-#[derive(Debug, Clone)]
-pub struct SourceFile {
-    pub name: String,
-    pub text: Arc<str>,
-}
-
-impl SourceFile {
-    pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
-        SourceFile { name: name.into(), text: text.into() }
-    }
-
-    /// 1-based line and column (in characters) of a byte offset.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        (line, before[line_start..].chars().count() + 1)
-    }
-}
+pub use crate::source::{SourceFile, Span};
 
 /// One problem a user can fix.
 #[derive(Debug, Clone)]

@@ -19,5 +19,6 @@ pub mod registry;
 pub mod render;
 pub mod retry;
 pub mod schema;
+pub mod source;
 pub mod spec;
 pub mod state;

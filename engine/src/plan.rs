@@ -20,7 +20,7 @@ use crate::redact::Redactor;
 use crate::retry::RetryPolicy;
 use crate::spec::Path;
 use crate::spec::refs::{RefExpr, substitute};
-use crate::state::State;
+use crate::state::{ResourceState, State};
 
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
@@ -124,6 +124,23 @@ pub struct Summary {
     pub replace: usize,
     pub delete: usize,
     pub no_op: usize,
+}
+
+impl Summary {
+    /// How many changes of each action.
+    pub fn count(changes: &[Change]) -> Summary {
+        let mut summary = Summary::default();
+        for c in changes {
+            match c.action {
+                Action::Create => summary.create += 1,
+                Action::Update => summary.update += 1,
+                Action::Replace => summary.replace += 1,
+                Action::Delete => summary.delete += 1,
+                Action::NoOp => summary.no_op += 1,
+            }
+        }
+        summary
+    }
 }
 
 impl Summary {
@@ -437,200 +454,297 @@ pub async fn plan(config: &Config, state: &State, opts: &PlanOptions) -> Result<
 
 /// Makes a plan whose digests use `salt` (re-planning a saved plan to compare digests).
 pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, salt: &str) -> Result<Plan, PlanError> {
-    let redactor = &config.redactor;
-    let selection = select_targets(config, state, &opts.targets, opts.destroy)?;
-    let in_scope = |i: usize| selection.as_ref().is_none_or(|(s, _)| s[i]);
-    let state_only_in_scope = |a: &Address| selection.as_ref().is_none_or(|(_, so)| so.contains(a));
+    let scope = Scope { selection: select_targets(config, state, &opts.targets, opts.destroy)? };
+    let removed = removed_entries(config, state, opts, &scope);
+    let mut observed = if opts.refresh {
+        refresh(read_requests(config, state, opts, &scope, &removed)?, &opts.retry).await?
+    } else {
+        HashMap::new()
+    };
 
-    // Which state entries are going away.
-    let removed: Vec<&Address> = state
+    let mut changes =
+        if opts.destroy { Vec::new() } else { plan_desired(config, state, opts, &scope, &mut observed, salt) };
+    let mut warnings = Vec::new();
+    changes.extend(plan_deletes(config, state, opts, &removed, &observed, salt, &mut warnings));
+
+    let summary = Summary::count(&changes);
+    let has_state = state.serial > 0 || !state.resources.is_empty();
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        strata_version: env!("CARGO_PKG_VERSION").to_string(),
+        project: config.parsed.project.clone(),
+        env: config.parsed.env.clone(),
+        lineage: has_state.then(|| state.lineage.clone()),
+        serial: has_state.then_some(state.serial),
+        refreshed: opts.refresh,
+        destroy: opts.destroy,
+        targets: opts.targets.clone(),
+        salt: salt.to_string(),
+        changes,
+        summary,
+        warnings: if warnings.is_empty() {
+            warnings
+        } else {
+            // State may hold secrets this spec no longer reads (rotated): redact those too.
+            let r = with_state_secrets(&config.redactor, state);
+            warnings.into_iter().map(|w| r.redact_str(&w)).collect()
+        },
+    })
+}
+
+/// Which resources a plan covers: all of them, or those `--target` selected (by index into the
+/// spec's resources) plus state-only addresses it selected.
+struct Scope {
+    selection: Option<(Vec<bool>, BTreeSet<Address>)>,
+}
+
+impl Scope {
+    fn includes(&self, i: usize) -> bool {
+        self.selection.as_ref().is_none_or(|(s, _)| s[i])
+    }
+
+    fn includes_state_only(&self, a: &Address) -> bool {
+        self.selection.as_ref().is_none_or(|(_, so)| so.contains(a))
+    }
+}
+
+/// The state entries going away: all in scope when destroying, else those no longer in the spec.
+fn removed_entries<'s>(config: &Config, state: &'s State, opts: &PlanOptions, scope: &Scope) -> Vec<&'s Address> {
+    state
         .resources
         .keys()
         .filter(|a| opts.destroy || !config.index.contains_key(*a))
         .filter(|a| {
             if opts.destroy {
-                selection.is_none() || state_only_in_scope(a) || config.index.get(*a).is_some_and(|&i| in_scope(i))
+                scope.selection.is_none()
+                    || scope.includes_state_only(a)
+                    || config.index.get(*a).is_some_and(|&i| scope.includes(i))
             } else {
-                state_only_in_scope(a)
+                scope.includes_state_only(a)
             }
         })
-        .collect();
+        .collect()
+}
 
-    // Refresh.
-    let mut observed: HashMap<Address, Option<Observed>> = HashMap::new();
-    if opts.refresh {
-        let mut requests = Vec::new();
-        if !opts.destroy {
-            // The desired documents as written: identity attributes rarely hold references, and
-            // nothing is known about other resources yet anyway.
-            for r in config.resources.iter().enumerate().filter(|(i, _)| in_scope(*i)).map(|(_, r)| r) {
-                let p = config.providers.get(&r.provider).ok_or_else(|| PlanError::MissingProvider {
-                    address: r.address.to_string(),
-                    provider: r.provider.clone(),
-                })?;
-                let prior = state.resources.get(&r.address);
-                requests.push((
-                    p.clone(),
-                    ReadRequest {
-                        address: r.address.clone(),
-                        kind: r.kind.clone(),
-                        remote_id: prior.map(|p| p.remote_id.clone()),
-                        attrs: Some(&r.attrs),
-                    },
-                ));
-            }
-        }
-        for a in &removed {
-            let s = &state.resources[*a];
-            let p = config
-                .providers
-                .get(&s.provider)
-                .ok_or_else(|| PlanError::MissingProvider { address: a.to_string(), provider: s.provider.clone() })?;
+/// One read per resource in scope and per entry going away, for the batched refresh.
+fn read_requests<'a>(
+    config: &'a Config,
+    state: &'a State,
+    opts: &PlanOptions,
+    scope: &Scope,
+    removed: &[&'a Address],
+) -> Result<Vec<(Arc<dyn Provider>, ReadRequest<'a>)>, PlanError> {
+    let mut requests = Vec::new();
+    if !opts.destroy {
+        // The desired documents as written: identity attributes rarely hold references, and
+        // nothing is known about other resources yet anyway.
+        for r in config.resources.iter().enumerate().filter(|(i, _)| scope.includes(*i)).map(|(_, r)| r) {
+            let p = config.providers.get(&r.provider).ok_or_else(|| PlanError::MissingProvider {
+                address: r.address.to_string(),
+                provider: r.provider.clone(),
+            })?;
+            let prior = state.resources.get(&r.address);
             requests.push((
                 p.clone(),
                 ReadRequest {
-                    address: (*a).clone(),
-                    kind: s.kind.clone(),
-                    remote_id: Some(s.remote_id.clone()),
-                    attrs: Some(&s.attrs),
+                    address: r.address.clone(),
+                    kind: r.kind.clone(),
+                    remote_id: prior.map(|p| p.remote_id.clone()),
+                    attrs: Some(&r.attrs),
                 },
             ));
         }
-        observed = refresh(requests, &opts.retry).await?;
     }
+    for a in removed {
+        let s = &state.resources[*a];
+        let p = config
+            .providers
+            .get(&s.provider)
+            .ok_or_else(|| PlanError::MissingProvider { address: a.to_string(), provider: s.provider.clone() })?;
+        requests.push((
+            p.clone(),
+            ReadRequest {
+                address: (*a).clone(),
+                kind: s.kind.clone(),
+                remote_id: Some(s.remote_id.clone()),
+                attrs: Some(&s.attrs),
+            },
+        ));
+    }
+    Ok(requests)
+}
 
+/// One change per resource of the spec in scope, in topological order, resolving references
+/// from what the resources before it are known to hold.
+fn plan_desired(
+    config: &Config,
+    state: &State,
+    opts: &PlanOptions,
+    scope: &Scope,
+    observed: &mut HashMap<Address, Option<Observed>>,
+    salt: &str,
+) -> Vec<Change> {
+    let redactor = &config.redactor;
     let mut changes = Vec::new();
-    let mut warnings = Vec::new();
-    if !opts.destroy {
-        let mut known = vec![Known::default(); config.resources.len()];
-        // Only what some reference points at is looked up again: keeping every resolved
-        // document until the end would double what a 100k-resource plan holds.
-        let mut referenced = vec![false; config.resources.len()];
-        for r in config.refs.iter().flatten() {
-            referenced[r.target] = true;
-        }
-        for i in config.topo_order() {
-            let r = &config.resources[i];
-            let (resolved, unknown) = resolve_attrs(config, i, &known);
-            let fully_known = unknown.is_empty();
-            if !in_scope(i) {
-                // Out of scope: keep what state knows so in-scope dependents can resolve.
-                if let Some(prior) = state.resources.get(&r.address).filter(|_| referenced[i]) {
-                    known[i] = Known { attrs: Some(prior.attrs.clone()), outputs: Some(prior.outputs.clone()) };
-                }
-                continue;
-            }
-            let mut schema = config.providers.get(&r.provider).map(|p| p.schema(&r.kind)).unwrap_or_default();
-            let prior = state.resources.get(&r.address);
-            // Paths state recorded as sensitive (the kind's when applied, and those that held a
-            // secret): the values there now may be an old secret the spec no longer reads.
-            with_recorded_sensitive(&mut schema, prior.map(|p| p.sensitive.as_slice()).unwrap_or_default());
-            // Taken out of the map, not cloned: at 100k resources the observed objects are the
-            // largest thing a plan holds.
-            let obs = if opts.refresh { observed.remove(&r.address).flatten() } else { None };
-            let mut change = Change {
-                address: r.address.clone(),
-                provider: r.provider.clone(),
-                kind: r.kind.clone(),
-                action: Action::NoOp,
-                reason: None,
-                attributes: Vec::new(),
-                after: None,
-                before: None,
-                depends_on: config.deps[i].iter().map(|&d| config.resources[d].address.clone()).collect(),
-                foreign: None,
-                recovered_remote_id: None,
-                digest: String::new(),
-            };
-            // The remote view: observed when refreshed, else what state recorded.
-            if let (Some(o), None) = (&obs, prior) {
-                if o.ownership == Ownership::Ours {
-                    change.reason = Some(if schema.fields_only {
-                        "it exists; strata will set the fields it manages and leave the rest to its owner".into()
-                    } else {
-                        "found remotely with strata's marks but missing from state (an interrupted run created it); it will be recorded".into()
-                    });
-                    change.recovered_remote_id = Some(o.remote_id.clone());
-                }
-            }
-            let current: Option<(Value, Value)> = match (obs, prior, opts.refresh) {
-                (Some(o), _, _) if o.ownership == Ownership::Ours => Some((o.attrs, o.outputs)),
-                (Some(o), Some(p), _) => {
-                    // State says we own it, but its marks now say otherwise (relabelled, taken
-                    // over): show the diff, but apply refuses to touch it until it is imported.
-                    change.foreign = Some(format!(
-                        "{}; strata recorded it but its marks no longer say it is strata's (`strata import {}` takes it back)",
-                        foreign_detail(&o.ownership),
-                        r.address
-                    ));
-                    Some((o.attrs, if o.outputs.is_null() { p.outputs.clone() } else { o.outputs }))
-                }
-                (Some(o), None, _) => {
-                    change.foreign = Some(describe_ownership(&o.ownership));
-                    None
-                }
-                (None, Some(p), false) => Some((p.attrs.clone(), p.outputs.clone())),
-                (None, Some(_), true) => {
-                    change.reason = Some("it no longer exists remotely (deleted outside strata)".into());
-                    None
-                }
-                (None, None, _) => None,
-            };
-            let kind_changed = prior.is_some_and(|p| p.kind != r.kind || p.provider != r.provider);
-            match current {
-                None => {
-                    change.action = Action::Create;
-                    let mut after = resolved.clone();
-                    mark_unknown(&mut after, &unknown.iter().map(Vec::as_slice).collect::<Vec<_>>());
-                    mask(&mut after, &schema, redactor);
-                    change.after = Some(after);
-                    change.digest = digest(salt, &change, &resolved, prior.map(|p| &p.attrs), &schema, redactor);
-                    if referenced[i] {
-                        known[i] = Known { attrs: fully_known.then_some(resolved), outputs: None };
-                    }
-                }
-                Some((actual, outputs)) => {
-                    let previous = prior.map(|p| &p.attrs);
-                    let diffs = diff_with_unknowns(&resolved, &unknown, previous, &actual, &schema);
-                    let forces: Vec<&AttrChange> = diffs.iter().filter(|d| d.forces_replacement).collect();
-                    if kind_changed {
-                        change.action = Action::Replace;
-                        change.reason = Some(format!(
-                            "its kind changed from `{}` to `{}`",
-                            prior.map(|p| p.kind.as_str()).unwrap_or_default(),
-                            r.kind
-                        ));
-                    } else if !forces.is_empty() {
-                        change.action = Action::Replace;
-                        let names: Vec<String> = forces.iter().map(|d| format!("`{}`", d.path)).collect();
-                        change.reason = Some(format!("{} cannot be changed in place", names.join(", ")));
-                    } else if !diffs.is_empty() {
-                        change.action = Action::Update;
-                    } else if change.recovered_remote_id.is_some() {
-                        // Nothing to change, but state must learn about it: an update is the
-                        // cheapest idempotent call that returns its outputs.
-                        change.action = Action::Update;
-                    }
-                    change.attributes = diffs.into_iter().map(|d| mask_change(d, &schema, redactor)).collect();
-                    change.digest = digest(salt, &change, &resolved, prior.map(|p| &p.attrs), &schema, redactor);
-                    if referenced[i] {
-                        let outputs = (change.action != Action::Replace).then_some(outputs);
-                        known[i] = Known { attrs: fully_known.then_some(resolved), outputs };
-                    }
-                }
-            }
-            changes.push(change);
-        }
+    let mut known = vec![Known::default(); config.resources.len()];
+    // Only what some reference points at is looked up again: keeping every resolved
+    // document until the end would double what a 100k-resource plan holds.
+    let mut referenced = vec![false; config.resources.len()];
+    for r in config.refs.iter().flatten() {
+        referenced[r.target] = true;
     }
+    for i in config.topo_order() {
+        let r = &config.resources[i];
+        let (resolved, unknown) = resolve_attrs(config, i, &known);
+        let fully_known = unknown.is_empty();
+        let prior = state.resources.get(&r.address);
+        if !scope.includes(i) {
+            // Out of scope: keep what state knows so in-scope dependents can resolve.
+            if let Some(prior) = prior.filter(|_| referenced[i]) {
+                known[i] = Known { attrs: Some(prior.attrs.clone()), outputs: Some(prior.outputs.clone()) };
+            }
+            continue;
+        }
+        let mut schema = config.providers.get(&r.provider).map(|p| p.schema(&r.kind)).unwrap_or_default();
+        // Paths state recorded as sensitive (the kind's when applied, and those that held a
+        // secret): the values there now may be an old secret the spec no longer reads.
+        with_recorded_sensitive(&mut schema, prior.map(|p| p.sensitive.as_slice()).unwrap_or_default());
+        // Taken out of the map, not cloned: at 100k resources the observed objects are the
+        // largest thing a plan holds.
+        let obs = if opts.refresh { observed.remove(&r.address).flatten() } else { None };
+        let mut change = Change {
+            address: r.address.clone(),
+            provider: r.provider.clone(),
+            kind: r.kind.clone(),
+            action: Action::NoOp,
+            reason: None,
+            attributes: Vec::new(),
+            after: None,
+            before: None,
+            depends_on: config.deps[i].iter().map(|&d| config.resources[d].address.clone()).collect(),
+            foreign: None,
+            recovered_remote_id: None,
+            digest: String::new(),
+        };
+        let current = remote_view(&mut change, obs, prior, opts.refresh, schema.fields_only);
+        match current {
+            None => {
+                change.action = Action::Create;
+                let mut after = resolved.clone();
+                mark_unknown(&mut after, &unknown.iter().map(Vec::as_slice).collect::<Vec<_>>());
+                mask(&mut after, &schema, redactor);
+                change.after = Some(after);
+                change.digest = digest(salt, &change, &resolved, prior.map(|p| &p.attrs), &schema, redactor);
+                if referenced[i] {
+                    known[i] = Known { attrs: fully_known.then_some(resolved), outputs: None };
+                }
+            }
+            Some((actual, outputs)) => {
+                let diffs = diff_with_unknowns(&resolved, &unknown, prior.map(|p| &p.attrs), &actual, &schema);
+                decide_in_place_action(&mut change, &diffs, prior, &r.kind, &r.provider);
+                change.attributes = diffs.into_iter().map(|d| mask_change(d, &schema, redactor)).collect();
+                change.digest = digest(salt, &change, &resolved, prior.map(|p| &p.attrs), &schema, redactor);
+                if referenced[i] {
+                    let outputs = (change.action != Action::Replace).then_some(outputs);
+                    known[i] = Known { attrs: fully_known.then_some(resolved), outputs };
+                }
+            }
+        }
+        changes.push(change);
+    }
+    changes
+}
 
-    // Deletes, dependents first: reverse topological order over state's recorded dependencies.
+/// What the remote side holds for a resource of the spec: the attributes and outputs observed
+/// when refreshed, else what state recorded; `None` when it has to be created. Records on the
+/// change why (found without state, deleted outside strata) and whether it is someone else's.
+fn remote_view(
+    change: &mut Change,
+    obs: Option<Observed>,
+    prior: Option<&ResourceState>,
+    refreshed: bool,
+    fields_only: bool,
+) -> Option<(Value, Value)> {
+    if let (Some(o), None) = (&obs, prior)
+        && o.ownership == Ownership::Ours
+    {
+        change.reason = Some(if fields_only {
+            "it exists; strata will set the fields it manages and leave the rest to its owner".into()
+        } else {
+            "found remotely with strata's marks but missing from state (an interrupted run created it); it will be recorded".into()
+        });
+        change.recovered_remote_id = Some(o.remote_id.clone());
+    }
+    match (obs, prior, refreshed) {
+        (Some(o), _, _) if o.ownership == Ownership::Ours => Some((o.attrs, o.outputs)),
+        (Some(o), Some(p), _) => {
+            // State says we own it, but its marks now say otherwise (relabelled, taken
+            // over): show the diff, but apply refuses to touch it until it is imported.
+            change.foreign = Some(format!(
+                "{}; strata recorded it but its marks no longer say it is strata's (`strata import {}` takes it back)",
+                foreign_detail(&o.ownership),
+                change.address
+            ));
+            Some((o.attrs, if o.outputs.is_null() { p.outputs.clone() } else { o.outputs }))
+        }
+        (Some(o), None, _) => {
+            change.foreign = Some(describe_ownership(&o.ownership));
+            None
+        }
+        (None, Some(p), false) => Some((p.attrs.clone(), p.outputs.clone())),
+        (None, Some(_), true) => {
+            change.reason = Some("it no longer exists remotely (deleted outside strata)".into());
+            None
+        }
+        (None, None, _) => None,
+    }
+}
+
+/// For a resource that exists: replace (its kind or provider changed, or an attribute that
+/// cannot change in place did), update (something differs, or state must learn of an object an
+/// interrupted run created), or nothing.
+fn decide_in_place_action(
+    change: &mut Change,
+    diffs: &[AttrChange],
+    prior: Option<&ResourceState>,
+    kind: &str,
+    provider: &str,
+) {
+    let forces: Vec<&AttrChange> = diffs.iter().filter(|d| d.forces_replacement).collect();
+    if let Some(p) = prior.filter(|p| p.kind != kind || p.provider != provider) {
+        change.action = Action::Replace;
+        change.reason = Some(format!("its kind changed from `{}` to `{kind}`", p.kind));
+    } else if !forces.is_empty() {
+        change.action = Action::Replace;
+        let names: Vec<String> = forces.iter().map(|d| format!("`{}`", d.path)).collect();
+        change.reason = Some(format!("{} cannot be changed in place", names.join(", ")));
+    } else if !diffs.is_empty() {
+        change.action = Action::Update;
+    } else if change.recovered_remote_id.is_some() {
+        // Nothing to change, but state must learn about it: an update is the
+        // cheapest idempotent call that returns its outputs.
+        change.action = Action::Update;
+    }
+}
+
+/// Deletes, dependents first: reverse topological order over state's recorded dependencies.
+/// An object whose marks no longer say it is strata's is listed but never deleted.
+fn plan_deletes(
+    config: &Config,
+    state: &State,
+    opts: &PlanOptions,
+    removed: &[&Address],
+    observed: &HashMap<Address, Option<Observed>>,
+    salt: &str,
+    warnings: &mut Vec<String>,
+) -> Vec<Change> {
+    let redactor = &config.redactor;
     let mut deletes: Vec<Change> = Vec::new();
-    for a in order_deletes(state, &removed) {
+    for a in order_deletes(state, removed) {
         let s = &state.resources[&a];
         if opts.refresh && observed.get(&a).is_some_and(Option::is_none) {
             warnings.push(format!("{a} is already gone remotely; it will be removed from state"));
         }
-        // An object whose marks no longer say it is ours is never deleted.
         let foreign = match observed.get(&a) {
             Some(Some(o)) if o.ownership != Ownership::Ours => Some(format!(
                 "{}; strata recorded it but its marks no longer say it is strata's, so it will not delete it (`strata state rm {a}` forgets it)",
@@ -663,40 +777,7 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
         change.digest = digest(salt, &change, &s.attrs, Some(&s.attrs), &schema, redactor);
         deletes.push(change);
     }
-    changes.extend(deletes);
-
-    let mut summary = Summary::default();
-    for c in &changes {
-        match c.action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::Replace => summary.replace += 1,
-            Action::Delete => summary.delete += 1,
-            Action::NoOp => summary.no_op += 1,
-        }
-    }
-    let has_state = state.serial > 0 || !state.resources.is_empty();
-    Ok(Plan {
-        format_version: PLAN_FORMAT_VERSION,
-        strata_version: env!("CARGO_PKG_VERSION").to_string(),
-        project: config.parsed.project.clone(),
-        env: config.parsed.env.clone(),
-        lineage: has_state.then(|| state.lineage.clone()),
-        serial: has_state.then_some(state.serial),
-        refreshed: opts.refresh,
-        destroy: opts.destroy,
-        targets: opts.targets.clone(),
-        salt: salt.to_string(),
-        changes,
-        summary,
-        warnings: if warnings.is_empty() {
-            warnings
-        } else {
-            // State may hold secrets this spec no longer reads (rotated): redact those too.
-            let r = with_state_secrets(redactor, state);
-            warnings.into_iter().map(|w| r.redact_str(&w)).collect()
-        },
-    })
+    deletes
 }
 
 /// What the provider said about an object that is not strata's.

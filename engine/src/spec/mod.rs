@@ -429,6 +429,12 @@ pub fn parse_spec(
 }
 
 /// [`parse_spec`] with an injectable environment-variable lookup (tests).
+///
+/// The steps: parse the YAML into a document with spans, check the top-level section names,
+/// apply the selected environment's overlay, substitute `${env...}`, then decode the core
+/// sections (version, project, state, providers, services). Every step reports what it finds and
+/// the next one runs, except where going on would only report consequences of the first problem
+/// (invalid YAML, a top level that is not a map, an unknown `--env`).
 pub fn parse_spec_with_env(
     file_name: &str,
     text: impl Into<std::sync::Arc<str>>,
@@ -437,13 +443,62 @@ pub fn parse_spec_with_env(
     getenv: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(ParsedSpec, Diagnostics), Diagnostics> {
     let file = SourceFile::new(file_name, text);
-    let text = &*file.text.clone();
     let mut diags = Diagnostics::default();
+    let (mut doc, source) = parse_document(&file, env, &mut diags)?;
+    let all_sections: Vec<&str> = CORE_SECTIONS.iter().chain(&names.sections).copied().collect();
+    check_section_names(&doc, &source, &all_sections, &mut diags);
+    let env_name = apply_overlay(&mut doc, env, &source, &all_sections, &mut diags)?;
+
+    // `${env}` and `${env.VAR}` are known now: substitute them everywhere.
+    let mut secrets = Vec::new();
+    substitute_env_refs(&mut doc, &env_name, &source, &mut diags, &mut secrets, getenv);
+
+    let services_map = BTreeMap::new();
+    let mut cx = SpecContext {
+        names,
+        project: "",
+        env: &env_name,
+        services: &services_map,
+        doc: &doc,
+        source: &source,
+        diags: Diagnostics::default(),
+    };
+    let empty = doc.as_object().is_some_and(|m| m.is_empty());
+    if empty {
+        cx.diags.push(
+            SpecDiagnostic::new(
+                "spec::missing-key",
+                "Missing required key",
+                "The spec is empty: it needs at least `version: 1` and `project: <name>`.",
+            )
+            .with_help("start the file with `version: 1` and `project: my-platform`")
+            .at(Some(first_key_span(cx.source)), &cx.source.file),
+        );
+    }
+    let version = decode_version(&mut cx, empty);
+    let project = decode_project(&mut cx, empty);
+    let state = decode_state(&mut cx, doc.get("state"), &names.backends);
+    let providers = decode_providers(&mut cx);
+    let services = decode_services(&mut cx);
+    diags.extend(std::mem::take(&mut cx.diags));
+    let parsed = ParsedSpec { source, project, env: env_name, version, state, providers, services, doc, secrets };
+    Ok((parsed, diags))
+}
+
+/// Parses the YAML into a JSON document and its span index. Stops (returns the diagnostics) on
+/// a syntax error, an exceeded limit or a top level that is not a map; duplicate keys are
+/// reported and parsing goes on.
+fn parse_document(
+    file: &SourceFile,
+    env: Option<&str>,
+    diags: &mut Diagnostics,
+) -> Result<(Value, SourceIndex), Diagnostics> {
+    let text = &*file.text;
     let (base, yaml_errors) = match yaml::parse_value(text) {
         Ok(r) => r,
         Err(e) if e.limit.is_some() => {
-            diags.push(limit_diagnostic(&e).at(Some(e.span), &file));
-            return Err(diags);
+            diags.push(limit_diagnostic(&e).at(Some(e.span), file));
+            return Err(std::mem::take(diags));
         }
         Err(e) => {
             let (span, help) = syntax_help(text, &e);
@@ -456,19 +511,19 @@ pub fn parse_spec_with_env(
             diags.push(
                 SpecDiagnostic::new("spec::syntax", "Invalid YAML", format!("{detail}."))
                     .with_help(help)
-                    .at(Some(span), &file),
+                    .at(Some(span), file),
             );
-            return Err(diags);
+            return Err(std::mem::take(diags));
         }
     };
     for e in yaml_errors {
         diags.push(
             SpecDiagnostic::new("spec::duplicate-key", "Duplicate key", format!("{}.", capitalize(&e.message)))
-                .at(Some(e.span), &file),
+                .at(Some(e.span), file),
         );
     }
     let source = SourceIndex::new(file.clone(), env.map(str::to_string));
-    let Value::Object(base_map) = &base else {
+    if !base.is_object() {
         diags.push(
             SpecDiagnostic::new(
                 "spec::wrong-type",
@@ -476,13 +531,16 @@ pub fn parse_spec_with_env(
                 "The top level of strata.yaml must be a map of sections.",
             )
             .with_help("start with `version: 1` and `project: <name>`")
-            .at(Some(source.root().span), &file),
+            .at(Some(source.root().span), file),
         );
-        return Err(diags);
-    };
+        return Err(std::mem::take(diags));
+    }
+    Ok((base, source))
+}
 
-    // Unknown top-level sections, with "did you mean" across core and plugged-in sections.
-    let all_sections: Vec<&str> = CORE_SECTIONS.iter().chain(&names.sections).copied().collect();
+/// Unknown top-level sections, with "did you mean" across core and plugged-in sections.
+fn check_section_names(doc: &Value, source: &SourceIndex, all_sections: &[&str], diags: &mut Diagnostics) {
+    let Value::Object(base_map) = doc else { return };
     for key in base_map.keys() {
         if !all_sections.contains(&key.as_str()) {
             let help = did_you_mean(key, all_sections.iter().copied())
@@ -494,13 +552,22 @@ pub fn parse_spec_with_env(
                     format!("`{key}` is not a section strata knows."),
                 )
                 .with_help_opt(help)
-                .at(source.root().key_span(&path([key])), &file),
+                .at(source.root().key_span(&path([key])), &source.file),
             );
         }
     }
+}
 
-    // Environment overlay.
-    let mut doc = base;
+/// Removes `environments` from the document, checks every overlay, and merges the selected
+/// one onto the base. Returns the environment's name (`default` without `--env`); an unknown
+/// `--env` stops loading.
+fn apply_overlay(
+    doc: &mut Value,
+    env: Option<&str>,
+    source: &SourceIndex,
+    all_sections: &[&str],
+    diags: &mut Diagnostics,
+) -> Result<String, Diagnostics> {
     let environments = doc.as_object_mut().and_then(|o| o.shift_remove("environments")).unwrap_or(Value::Null);
     let env_names: Vec<String> = match &environments {
         Value::Object(m) => m.keys().cloned().collect(),
@@ -512,7 +579,7 @@ pub fn parse_spec_with_env(
                     "Wrong type",
                     "`environments` must be a map of environment names to overlays.",
                 )
-                .at(source.value_span(&path(["environments"])), &file),
+                .at(source.value_span(&path(["environments"])), &source.file),
             );
             Vec::new()
         }
@@ -526,7 +593,7 @@ pub fn parse_spec_with_env(
                     "Wrong type",
                     format!("The overlay for environment `{name}` must be a map (or `{{}}`)."),
                 )
-                .at(source.value_span(&path(["environments", name.as_str()])), &file),
+                .at(source.value_span(&path(["environments", name.as_str()])), &source.file),
             );
         } else if let Some(Value::Object(o)) = Some(overlay) {
             for key in o.keys() {
@@ -544,13 +611,13 @@ pub fn parse_spec_with_env(
                             format!("`{key}` cannot be set in an environment overlay."),
                         )
                         .with_help_opt(help)
-                        .at(source.root().key_span(&path(["environments", name.as_str(), key.as_str()])), &file),
+                        .at(source.root().key_span(&path(["environments", name.as_str(), key.as_str()])), &source.file),
                     );
                 }
             }
         }
     }
-    let env_name = match env {
+    Ok(match env {
         None => DEFAULT_ENV.to_string(),
         Some(e) => {
             if let Some(overlay) = environments.get(e) {
@@ -568,7 +635,7 @@ pub fn parse_spec_with_env(
                     {
                         d.insert("state".into(), state.clone());
                     }
-                    strata_sdk::value::deep_merge(&mut doc, overlay);
+                    strata_sdk::value::deep_merge(doc, overlay);
                 }
             } else {
                 let help = did_you_mean(e, env_names.iter().map(String::as_str)).or_else(|| {
@@ -585,62 +652,40 @@ pub fn parse_spec_with_env(
                         format!("The environment `{e}` is not declared in `environments`."),
                     )
                     .with_help_opt(help)
-                    .at(source.key_span(&path(["environments"])), &file),
+                    .at(source.key_span(&path(["environments"])), &source.file),
                 );
-                return Err(diags);
+                return Err(std::mem::take(diags));
             }
             e.to_string()
         }
-    };
+    })
+}
 
-    // `${env}` and `${env.VAR}` are known now: substitute them everywhere.
-    let mut secrets = Vec::new();
-    substitute_env_refs(&mut doc, &env_name, &source, &mut diags, &mut secrets, getenv);
-
-    let services_map = BTreeMap::new();
-    let mut cx = SpecContext {
-        names,
-        project: "",
-        env: &env_name,
-        services: &services_map,
-        doc: &doc,
-        source: &source,
-        diags: Diagnostics::default(),
-    };
-
-    // Missing top-level keys are reported at the first line of the document (its first key),
-    // not across the whole file.
-    let top = |source: &SourceIndex| {
-        match &source.root().kind {
-            yaml::NodeKind::Map(entries) => entries.first().map(|(k, _)| k.span),
-            _ => None,
-        }
-        .unwrap_or(Span { offset: 0, len: 0 })
-    };
-    let missing_top_level = |cx: &mut SpecContext, detail: &str, help: &str| {
-        cx.diags.push(
-            SpecDiagnostic::new("spec::missing-key", "Missing required key", detail)
-                .with_help(help)
-                .at(Some(top(cx.source)), &cx.source.file),
-        );
-    };
-    let empty = doc.as_object().is_some_and(|m| m.is_empty());
-    if empty {
-        cx.diags.push(
-            SpecDiagnostic::new(
-                "spec::missing-key",
-                "Missing required key",
-                "The spec is empty: it needs at least `version: 1` and `project: <name>`.",
-            )
-            .with_help("start the file with `version: 1` and `project: my-platform`")
-            .at(Some(top(cx.source)), &cx.source.file),
-        );
+/// Where a missing top-level key is reported: the first line of the document (its first key),
+/// not the whole file.
+fn first_key_span(source: &SourceIndex) -> Span {
+    match &source.root().kind {
+        yaml::NodeKind::Map(entries) => entries.first().map(|(k, _)| k.span),
+        _ => None,
     }
-    let version = match doc.get("version") {
+    .unwrap_or(Span { offset: 0, len: 0 })
+}
+
+fn missing_top_level(cx: &mut SpecContext, detail: &str, help: &str) {
+    cx.diags.push(
+        SpecDiagnostic::new("spec::missing-key", "Missing required key", detail)
+            .with_help(help)
+            .at(Some(first_key_span(cx.source)), &cx.source.file),
+    );
+}
+
+/// `version: 1`, the only spec version there is. An empty spec is reported once, not per key.
+fn decode_version(cx: &mut SpecContext, empty: bool) -> u32 {
+    match cx.doc.get("version") {
         None if empty => 1,
         None => {
             missing_top_level(
-                &mut cx,
+                cx,
                 "The spec needs `version: 1` at the top level.",
                 "add `version: 1` as the first line",
             );
@@ -669,8 +714,13 @@ pub fn parse_spec_with_env(
                 1
             }
         },
-    };
-    let project = match doc.get("project") {
+    }
+}
+
+/// `project:`, a DNS label (it becomes a label value on everything strata creates). An invalid
+/// name is reported and loading goes on with its closest valid spelling.
+fn decode_project(cx: &mut SpecContext, empty: bool) -> String {
+    match cx.doc.get("project") {
         Some(Value::String(s)) if is_dns_label(s) => s.clone(),
         Some(Value::String(s)) => {
             cx.error(
@@ -689,21 +739,25 @@ pub fn parse_spec_with_env(
         None if empty => "project".into(),
         None => {
             missing_top_level(
-                &mut cx,
+                cx,
                 "The spec needs `project: <name>` at the top level.",
                 "add `project: my-platform` (lowercase letters, digits and `-`)",
             );
             "project".into()
         }
-    };
-    let state = decode_state(&mut cx, doc.get("state"), &names.backends);
+    }
+}
+
+/// `providers:`, each a registered provider's name and its settings (checked when the provider
+/// is configured).
+fn decode_providers(cx: &mut SpecContext) -> BTreeMap<String, Value> {
     let mut providers = BTreeMap::new();
-    match doc.get("providers") {
+    match cx.doc.get("providers") {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => {
             for (name, conf) in m {
-                if !names.providers.contains(&name.as_str()) {
-                    let help = did_you_mean(name, names.providers.iter().copied());
+                if !cx.names.providers.contains(&name.as_str()) {
+                    let help = did_you_mean(name, cx.names.providers.iter().copied());
                     cx.key_error(
                         &path(["providers", name.as_str()]),
                         "spec::unknown-provider",
@@ -735,8 +789,13 @@ pub fn parse_spec_with_env(
             None,
         ),
     }
+    providers
+}
+
+/// `services:`, the workloads the other sections refer to by name.
+fn decode_services(cx: &mut SpecContext) -> BTreeMap<String, Service> {
     let mut services = BTreeMap::new();
-    match doc.get("services") {
+    match cx.doc.get("services") {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => {
             for (name, v) in m {
@@ -794,10 +853,7 @@ pub fn parse_spec_with_env(
             None,
         ),
     }
-    let cx_diags = std::mem::take(&mut cx.diags);
-    diags.extend(cx_diags);
-    let parsed = ParsedSpec { source, project, env: env_name, version, state, providers, services, doc, secrets };
-    Ok((parsed, diags))
+    services
 }
 
 /// The report for a document that exceeds one of the parser's limits (docs/spec.md#limits).
