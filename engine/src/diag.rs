@@ -347,14 +347,100 @@ impl Diagnostic for Clipped<'_> {
     }
 }
 
+/// The summary of each runtime error code: short and fixed, as a spec diagnostic's is, so the
+/// `×` line says what kind of failure it is and the message below it says what happened.
+/// docs/diagnostics.md lists the same pairs (engine/tests/diagnostic_codes.rs checks them).
+const RUNTIME_SUMMARIES: &[(&str, &str)] = &[
+    ("cli::invalid-spec", "Invalid spec"),
+    ("cli::usage", "Invalid usage"),
+    ("cli::io", "File not usable"),
+    ("state::locked", "State is locked"),
+    ("state::lock-mismatch", "Lock id does not match"),
+    ("state::fenced", "State changed underneath"),
+    ("state::corrupt", "State does not parse"),
+    ("state::io", "State storage failed"),
+    ("state::config", "State backend misconfigured"),
+    ("state::rejected", "State push rejected"),
+    ("plan::refresh-failed", "Refresh failed"),
+    ("plan::unknown-target", "Unknown target"),
+    ("plan::missing-provider", "Provider not configured"),
+    ("apply::stale-plan", "Saved plan is stale"),
+    ("apply::state-not-saved", "State not saved"),
+    ("ops::lock::held", "State is locked"),
+    ("ops::lock::timeout", "Lock wait timed out"),
+    ("ops::lock::interrupted", "Lock wait interrupted"),
+    ("ops::plan::stale", "Saved plan is stale"),
+    ("ops::plan::failed", "Saved plan check failed"),
+    ("ops::import::not-in-spec", "Not in the spec"),
+    ("ops::import::already-managed", "Already managed"),
+    ("ops::import::adopt-failed", "Import failed"),
+    ("ops::state::not-in-state", "Not in the state"),
+    ("ops::state::destination-exists", "Destination exists"),
+    ("ops::state::nothing-to-pull", "No state stored"),
+    ("ops::state::backend", "State backend failed"),
+    ("ops::migrate::no-source", "No state to migrate"),
+    ("ops::migrate::same-place", "Same source and destination"),
+    ("ops::migrate::destination-not-empty", "Destination holds a state"),
+];
+
+/// The fixed summary of a runtime error code, if it is one of strata's.
+pub fn runtime_summary(code: &str) -> Option<&'static str> {
+    RUNTIME_SUMMARIES.iter().find(|(c, _)| *c == code).map(|(_, s)| *s)
+}
+
+/// A runtime error seen through its code's summary: the summary is the `×` line, the error's
+/// own message (and its causes) the chain below it; code and help are the error's.
+struct Summarized<'a> {
+    summary: &'static str,
+    error: &'a (dyn Diagnostic + 'static),
+}
+
+impl fmt::Debug for Summarized<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.summary)
+    }
+}
+
+impl fmt::Display for Summarized<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.summary)
+    }
+}
+
+impl std::error::Error for Summarized<'_> {
+    // The message and its causes as a plain chain (a `diagnostic_source` would be rendered as a
+    // nested report, repeating code and help).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.error)
+    }
+}
+
+impl Diagnostic for Summarized<'_> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.error.code()
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.error.help()
+    }
+    fn url<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.error.url()
+    }
+}
+
 /// Renders an error that is not about the spec (a held lock, a failed refresh...) the way
-/// `main` prints it: `Error: <code>`, the message, its causes and the help.
-pub fn render_error(e: &dyn Diagnostic, color: bool) -> String {
+/// `main` prints it: `Error: <code>`, the code's fixed summary, then the message, its causes
+/// and the help. An error whose code has no summary (a plugin's own) shows its message as the
+/// `×` line.
+pub fn render_error(e: &(dyn Diagnostic + 'static), color: bool) -> String {
     use miette::{GraphicalReportHandler, GraphicalTheme};
     let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(usize::MAX / 4).with_links(false);
     let mut out = String::new();
-    let _ = handler.render_report(&mut out, e);
+    let summary = e.code().and_then(|c| runtime_summary(&c.to_string()));
+    let _ = match summary {
+        Some(summary) => handler.render_report(&mut out, &Summarized { summary, error: e }),
+        None => handler.render_report(&mut out, e),
+    };
     let prefix = if color { "\x1b[31mError:\x1b[0m" } else { "Error:" };
     format!("{prefix} {}\n", out.trim())
 }
@@ -412,6 +498,37 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("disk full")]
+    struct Io;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("The state is locked by alice@ci since 12:00.")]
+    struct Locked {
+        #[source]
+        cause: Io,
+    }
+
+    impl Diagnostic for Locked {
+        fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+            Some(Box::new("state::locked"))
+        }
+        fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+            Some(Box::new("wait for the other run"))
+        }
+    }
+
+    #[test]
+    fn runtime_errors_show_the_codes_summary_then_the_message_and_causes() {
+        let out = render_error(&Locked { cause: Io }, false);
+        let lines: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines[0], "Error: state::locked", "{out}");
+        assert_eq!(lines[1], "× State is locked", "{out}");
+        assert!(lines[2].ends_with("The state is locked by alice@ci since 12:00."), "{out}");
+        assert!(lines[3].ends_with("disk full"), "{out}");
+        assert_eq!(out.matches("help: wait for the other run").count(), 1, "{out}");
+    }
 
     #[test]
     fn suggests_close_names() {

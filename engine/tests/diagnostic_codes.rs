@@ -166,6 +166,9 @@ fn problems(found: &Found, docs: &BTreeMap<String, Option<String>>) -> Vec<Strin
         if !docs.contains_key(code) {
             problems.push(format!("`{code}` ({at}) is not in docs/diagnostics.md"));
         }
+        if !found.summaries.contains_key(code) {
+            problems.push(format!("`{code}` ({at}) has no summary: add it to RUNTIME_SUMMARIES in engine/src/diag.rs"));
+        }
     }
     let used: BTreeSet<&String> = found.summaries.keys().chain(found.runtime.keys()).collect();
     for code in docs.keys() {
@@ -202,9 +205,11 @@ fn the_check_catches_a_second_summary_and_an_undocumented_code() {
          | `mesh::unused` | Unused | x |\n\n| code | reported when |\n|---|---|\n| `state::locked` | x |\n",
     );
     let p = problems(&found, &docs);
-    assert_eq!(p.len(), 4, "{p:#?}");
+    assert_eq!(p.len(), 6, "{p:#?}");
     assert!(p[0].contains("has 2 summaries"), "{p:#?}");
     assert!(p[1].contains("the source says `No retry conditions`"), "{p:#?}");
-    assert!(p[2].contains("`state::new-code` (x.rs:5) is not in docs"), "{p:#?}");
-    assert!(p[3].contains("`mesh::unused` is in docs"), "{p:#?}");
+    assert!(p[2].contains("`state::locked` (x.rs:5) has no summary"), "{p:#?}");
+    assert!(p[3].contains("`state::new-code` (x.rs:5) is not in docs"), "{p:#?}");
+    assert!(p[4].contains("`state::new-code` (x.rs:5) has no summary"), "{p:#?}");
+    assert!(p[5].contains("`mesh::unused` is in docs"), "{p:#?}");
 }
