@@ -1,0 +1,90 @@
+//! Test controls shared between a test and its server: operation delay,
+//! rate limiting, the accepted token, and request counters.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct KnobsState {
+    /// How long a mutation's Operation stays RUNNING before it is DONE.
+    pub operation_delay: Duration,
+    /// The next N authenticated requests get 429 rateLimitExceeded.
+    pub rate_limit_next: u64,
+    /// The bearer token the server accepts.
+    pub token: String,
+    /// Requests per `resource.method` (`backendBuckets.insert`), plus
+    /// `rejected` (any error answer), `rate_limited` and `deduplicated`
+    /// (a mutation answered from its earlier `requestId`).
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// The live knobs; clones share state.
+#[derive(Debug, Clone)]
+pub struct Knobs(Arc<Mutex<KnobsState>>);
+
+/// The token servers accept unless told otherwise.
+pub const DEFAULT_TOKEN: &str = "gcp-test-server-token";
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Knobs {
+    pub fn new() -> Self {
+        Self(Arc::new(Mutex::new(KnobsState {
+            operation_delay: Duration::ZERO,
+            rate_limit_next: 0,
+            token: DEFAULT_TOKEN.to_string(),
+            counters: BTreeMap::new(),
+        })))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut KnobsState) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    pub fn set_operation_delay(&self, delay: Duration) {
+        self.with(|s| s.operation_delay = delay);
+    }
+    pub fn operation_delay(&self) -> Duration {
+        self.with(|s| s.operation_delay)
+    }
+    pub fn rate_limit_next(&self, n: u64) {
+        self.with(|s| s.rate_limit_next = n);
+    }
+    pub fn set_token(&self, token: impl Into<String>) {
+        let token = token.into();
+        self.with(|s| s.token = token);
+    }
+    pub fn token(&self) -> String {
+        self.with(|s| s.token.clone())
+    }
+    /// A snapshot of the request counters.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        self.with(|s| s.counters.clone())
+    }
+    /// The counter `name` (0 when never hit).
+    pub fn count(&self, name: &str) -> u64 {
+        self.with(|s| s.counters.get(name).copied().unwrap_or(0))
+    }
+    pub fn reset_counters(&self) {
+        self.with(|s| s.counters.clear());
+    }
+    pub(crate) fn bump(&self, name: &str) {
+        self.with(|s| *s.counters.entry(name.to_string()).or_default() += 1);
+    }
+    /// Takes one rate-limit slot if any are left.
+    pub(crate) fn take_rate_limit(&self) -> bool {
+        self.with(|s| {
+            if s.rate_limit_next > 0 {
+                s.rate_limit_next -= 1;
+                true
+            } else {
+                false
+            }
+        })
+    }
+}
