@@ -1,7 +1,8 @@
-//! Tests against local emulators (moto, kube-test-server + kubectl).
+//! Tests against local emulators (moto, kube-test-server + kubectl, gcp-test-server).
 
 mod cli_s3;
 mod e2e_aws;
+mod e2e_gcp;
 mod e2e_kube;
 mod e2e_mesh;
 mod e2e_scaling_flags;
