@@ -472,6 +472,7 @@ fn mutate(server: &Server, ctx: &Ctx, coll: &'static Collection, request: Value)
     let target_id = if let Some(mut v) = new_value {
         check_references(&store, &project, &v)?;
         apply_defaults(&store, &project, coll, &name, &mut v, serial)?;
+        absolutize_references(&mut v, &ctx.base, &project);
         let obj = v.as_object_mut().ok_or_else(|| ApiError::invalid("body must be an object"))?;
         obj.insert("selfLink".into(), Value::String(self_link.clone()));
         if let Some(kind) = server.discovery.kind_of(coll.schema) {
@@ -514,6 +515,20 @@ fn mutate(server: &Server, ctx: &Ctx, coll: &'static Collection, request: Value)
         p.request_ids.insert(id, op_name);
     }
     Ok(view)
+}
+
+/// Compute Engine answers references as full URLs, whatever spelling the request used.
+fn absolutize_references(v: &mut Value, base: &str, project: &str) {
+    match v {
+        Value::String(s) => {
+            if let Some((p, coll, name)) = parse_reference(s, project) {
+                *s = format!("{base}/projects/{p}/global/{}/{name}", coll.segment);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| absolutize_references(x, base, project)),
+        Value::Object(o) => o.values_mut().for_each(|x| absolutize_references(x, base, project)),
+        _ => {}
+    }
 }
 
 fn strip_output_only(v: &mut Value) {

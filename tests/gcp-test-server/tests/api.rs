@@ -205,7 +205,10 @@ async fn set_url_map_uses_the_path_without_global() {
         .await;
     assert_eq!(op["operationType"], "setUrlMap");
     let proxy = api.ok("GET", &format!("{P}/global/targetHttpsProxies/site-proxy"), None).await;
-    assert_eq!(proxy["urlMap"], "global/urlMaps/other-map");
+    assert_eq!(
+        proxy["urlMap"], "http://gcp.test/compute/v1/projects/demo-project/global/urlMaps/other-map",
+        "references are answered as full URLs"
+    );
 }
 
 #[tokio::test]
