@@ -112,6 +112,25 @@ async fn the_load_balancer_chain_is_created_read_updated_and_deleted() {
 }
 
 #[tokio::test]
+async fn a_stale_fingerprint_is_re_read_and_retried_once() {
+    let server = gcp_test_server::spawn_for_tests();
+    let p = provider(&server, &server.knobs().token());
+    let chain = chain();
+    p.create(&chain[0]).await.unwrap();
+    let created = p.create(&chain[1]).await.unwrap();
+    let mut map = chain[1].clone();
+    map.attrs["defaultService"] = json!("global/backendBuckets/site");
+    map.prior = Some(created);
+    server.knobs().fingerprint_conflict_next(1);
+    p.update(&map).await.expect("one 412 is retried after a re-read");
+    assert_eq!(server.knobs().count("urlMaps.patch"), 2);
+    server.knobs().fingerprint_conflict_next(2);
+    let err = p.update(&map).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Conflict, "a second 412 is reported: {err:?}");
+    assert_eq!(server.knobs().count("urlMaps.patch"), 4);
+}
+
+#[tokio::test]
 async fn a_wrong_token_is_an_auth_error_that_does_not_show_the_token() {
     let server = gcp_test_server::spawn_for_tests();
     let p = provider(&server, "ya29.secret-token-value");

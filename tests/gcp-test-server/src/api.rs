@@ -420,7 +420,8 @@ fn mutate(server: &Server, ctx: &Ctx, coll: &'static Collection, request: Value)
             }
             if server.discovery.has_property(coll.schema, "fingerprint") {
                 let sent = request.get("fingerprint").and_then(Value::as_str);
-                if sent.is_none() || sent != current.get("fingerprint").and_then(Value::as_str) {
+                let injected = server.knobs.take_fingerprint_conflict();
+                if injected || sent.is_none() || sent != current.get("fingerprint").and_then(Value::as_str) {
                     return Err(ApiError::condition_not_met(
                         "Invalid fingerprint. The fingerprint must be provided and match the resource's current fingerprint.",
                     ));

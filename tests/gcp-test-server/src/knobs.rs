@@ -11,6 +11,9 @@ pub struct KnobsState {
     pub operation_delay: Duration,
     /// The next N authenticated requests get 429 rateLimitExceeded.
     pub rate_limit_next: u64,
+    /// The next N update/patch requests get 412 conditionNotMet, as if someone else had
+    /// changed the object since the client read its fingerprint.
+    pub fingerprint_conflict_next: u64,
     /// The bearer token the server accepts.
     pub token: String,
     /// Requests per `resource.method` (`backendBuckets.insert`), plus
@@ -37,6 +40,7 @@ impl Knobs {
         Self(Arc::new(Mutex::new(KnobsState {
             operation_delay: Duration::ZERO,
             rate_limit_next: 0,
+            fingerprint_conflict_next: 0,
             token: DEFAULT_TOKEN.to_string(),
             counters: BTreeMap::new(),
         })))
@@ -54,6 +58,20 @@ impl Knobs {
     }
     pub fn rate_limit_next(&self, n: u64) {
         self.with(|s| s.rate_limit_next = n);
+    }
+    pub fn fingerprint_conflict_next(&self, n: u64) {
+        self.with(|s| s.fingerprint_conflict_next = n);
+    }
+    /// Takes one fingerprint-conflict slot if any are left.
+    pub(crate) fn take_fingerprint_conflict(&self) -> bool {
+        self.with(|s| {
+            if s.fingerprint_conflict_next > 0 {
+                s.fingerprint_conflict_next -= 1;
+                true
+            } else {
+                false
+            }
+        })
     }
     pub fn set_token(&self, token: impl Into<String>) {
         let token = token.into();
