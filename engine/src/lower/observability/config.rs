@@ -196,7 +196,7 @@ impl<'de> Deserialize<'de> for BucketBound {
                 let value: f64 = v.trim().parse().map_err(|_| {
                     E::custom(format!("`{v}` is not a bucket boundary: write a positive number like `0.3`"))
                 })?;
-                if !(value > 0.0) || !value.is_finite() {
+                if value.is_nan() || value <= 0.0 || !value.is_finite() {
                     return Err(E::custom(format!(
                         "`{v}` is not a bucket boundary: write a positive number like `0.3`"
                     )));

@@ -215,7 +215,7 @@ fn slo_check(cx: &mut SpecContext<'_>, i: usize, slo: &Slo, services: &BTreeMap<
         );
     }
     let w = slo.window.millis;
-    if w % DAY_MS != 0 || w < MIN_WINDOW_DAYS * DAY_MS {
+    if !w.is_multiple_of(DAY_MS) || w < MIN_WINDOW_DAYS * DAY_MS {
         cx.error(
             &here(&["window"]),
             "observability::invalid-window",
