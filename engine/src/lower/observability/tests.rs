@@ -431,3 +431,29 @@ fn example_objects_validate_against_official_schemas() {
     );
     python_validate(&workspace_root().join("tests/validate/validate_manifests.py"), &manifests);
 }
+
+/// The validator is a real check of these CRDs: objects broken the way a lowering bug would
+/// break them are refused.
+#[test]
+fn the_validator_rejects_broken_observability_objects() {
+    let rs = lower_ok(&example(), None);
+    let mut collector = by_address(&rs, "observability.tracing.collector").attrs.clone();
+    collector["spec"]["config"]["service"].as_object_mut().unwrap().remove("pipelines");
+    let mut rule = by_address(&rs, "observability.slo.api-availability").attrs.clone();
+    rule["spec"]["groups"][0]["rules"][0]["recrd"] = json!("x");
+    let mut amc = by_address(&rs, "observability.alerts.apex").attrs.clone();
+    amc["spec"]["inhibitRules"][0]["sourceMatch"][0]["matchType"] = json!("==");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.json");
+    std::fs::write(&file, serde_json::to_string(&[&collector, &rule, &amc]).unwrap()).unwrap();
+    let out = std::process::Command::new(crate::lower::flags::testutil::python())
+        .arg(workspace_root().join("tests/validate/validate_manifests.py"))
+        .arg(&file)
+        .env("STRATA_API_SPECS", crate::lower::flags::testutil::api_specs())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert_eq!(text.matches("FAIL").count(), 3, "{text}");
+    assert!(text.contains("pipelines") && text.contains("recrd") && text.contains("=="), "{text}");
+}
