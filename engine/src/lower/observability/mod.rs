@@ -25,6 +25,7 @@
 pub mod alerts;
 mod config;
 pub mod dashboards;
+pub mod gate;
 #[cfg(test)]
 mod oracle_tests;
 pub mod slo;

@@ -457,3 +457,20 @@ fn the_validator_rejects_broken_observability_objects() {
     assert_eq!(text.matches("FAIL").count(), 3, "{text}");
     assert!(text.contains("pipelines") && text.contains("recrd") && text.contains("=="), "{text}");
 }
+
+#[test]
+fn gate_queries_are_burn_rates_over_an_hour() {
+    let text = format!("{HEAD}{AVAILABILITY}");
+    let names = crate::lower::test_names();
+    let (p, _) = crate::spec::parse_spec_with_env("strata.yaml", text.as_str(), None, &names, &|_| None)
+        .unwrap_or_else(|d| panic!("{:?}", d.items));
+    let mut cx = p.context(&names);
+    let cfg = crate::lower::Section::decode(&Observability, &mut cx, &p.doc["observability"]).unwrap();
+    let q = super::gate::queries(&cfg, "api");
+    assert_eq!(q.len(), 1);
+    assert_eq!(
+        q[0].promql,
+        "(\n(sum(rate(http_requests_total{code=~\"5..\"}[1h])))\n/\n(sum(rate(http_requests_total[1h])))\n)\n/ 0.001"
+    );
+    assert!(super::gate::queries(&cfg, "web").is_empty());
+}
