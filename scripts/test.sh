@@ -2,7 +2,8 @@
 # Runs the whole test suite. Sets up what the tests need first (idempotent):
 #   - a Python venv at .venv with moto (S3/CloudFront/Route 53 emulator) and the schema
 #     validators (kubernetes-validate, jsonschema, PyYAML);
-#   - kubectl must be on PATH (the kube-test-server conformance test drives the real one).
+#   - kubectl must be on PATH (the kube-test-server conformance test drives the real one);
+#   - promtool and amtool (Debian prometheus, prometheus-alertmanager), installed when missing.
 # Tests start their own servers (moto_server, kube-test-server) on random loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,19 @@ export PATH="$root/.venv/bin:$PATH"
 if ! command -v kubectl >/dev/null 2>&1; then
   echo "kubectl is not installed; the Kubernetes conformance tests need it (Debian: apt-get install kubernetes-client)." >&2
   exit 1
+fi
+
+# promtool and amtool (Debian `prometheus`, `prometheus-alertmanager`) are the oracles of the
+# observability tests; install them when missing, as kubectl's absence is not tolerated either.
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (promtool, amtool) for the observability tests" >&2
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # The `test-provider` feature builds the in-memory test provider into the binary the CLI tests

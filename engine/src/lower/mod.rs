@@ -13,6 +13,7 @@
 pub mod cdn;
 pub mod flags;
 pub mod mesh;
+pub mod observability;
 mod resources;
 pub mod scaling;
 
@@ -118,6 +119,7 @@ pub fn standard() -> Vec<Box<dyn DynSection>> {
         Box::new(cdn::Cdn::standard()),
         Box::new(scaling::Scaling),
         Box::new(flags::Flags),
+        Box::new(observability::Observability),
     ]
 }
 
