@@ -170,10 +170,11 @@ impl Operation<'_> {
         for p in &params {
             let name = p["name"].as_str().unwrap_or_default();
             match p["in"].as_str() {
-                Some("query") if p.get("required").and_then(Value::as_bool) == Some(true) => {
-                    if !query.iter().any(|(k, _)| k == name) {
-                        problems.push(format!("missing required query parameter `{name}`"));
-                    }
+                Some("query")
+                    if p.get("required").and_then(Value::as_bool) == Some(true)
+                        && !query.iter().any(|(k, _)| k == name) =>
+                {
+                    problems.push(format!("missing required query parameter `{name}`"));
                 }
                 Some("path") => {
                     if let Some(raw) = self.params.get(name) {

@@ -9,6 +9,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
+/// One DNS list filter.
+type Filter = Box<dyn Fn(&Value) -> bool>;
+
 /// A Workers script as uploaded.
 #[derive(Debug, Clone)]
 pub struct Script {
@@ -313,7 +316,7 @@ impl Store {
         let z = self.zone(call)?;
         let zone_name = z.name.clone();
         let any = call.query("match") == Some("any");
-        let mut filters: Vec<Box<dyn Fn(&Value) -> bool>> = Vec::new();
+        let mut filters: Vec<Filter> = Vec::new();
         for (k, v) in call.query {
             let v = v.clone();
             let text = |r: &Value, f: &str| r[f].as_str().unwrap_or_default().to_string();
