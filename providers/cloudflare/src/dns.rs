@@ -95,7 +95,7 @@ fn observed_attrs(rec: &Value, zone: &str, desired: Option<&DnsAttrs>) -> Value 
 }
 
 fn outputs(rec: &Value, zone_id: &str) -> Value {
-    json!({"id": rec["id"], "hostname": rec["name"], "zone_id": zone_id})
+    json!({"id": rec["id"], "hostname": rec["name"], "domain_name": rec["name"], "zone_id": zone_id})
 }
 
 impl CloudflareProvider {

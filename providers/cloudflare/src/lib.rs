@@ -291,11 +291,11 @@ impl Provider for CloudflareProvider {
 
     fn outputs(&self, kind: &str) -> Vec<String> {
         let names: &[&str] = match kind {
-            KIND_DNS_RECORD => &["id", "hostname", "zone_id"],
+            KIND_DNS_RECORD => &["id", "hostname", "domain_name", "zone_id"],
             KIND_CACHE_RULES => &["ruleset_id", "zone_id"],
             KIND_WORKER => &["id", "etag"],
             KIND_WORKER_ROUTE => &["id", "zone_id"],
-            KIND_LOAD_BALANCER => &["id", "hostname", "zone_id"],
+            KIND_LOAD_BALANCER => &["id", "hostname", "domain_name", "zone_id"],
             KIND_POOL | KIND_MONITOR => &["id"],
             _ => &[],
         };

@@ -110,6 +110,7 @@ impl CloudflareProvider {
         let mut o = json!({"id": remote["id"]});
         if kind == KIND_LOAD_BALANCER {
             o["hostname"] = remote["name"].clone();
+            o["domain_name"] = remote["name"].clone();
             o["zone_id"] = json!(scope);
         }
         o
