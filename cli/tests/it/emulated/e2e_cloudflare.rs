@@ -1,0 +1,188 @@
+//! End to end: the built `strata` binary against the local Cloudflare API
+//! (tests/cloudflare-test-server, validating every request against the official OpenAPI
+//! document) with examples/cdn-cloudflare: apply, a no-op re-plan, a one-attribute change
+//! planned and applied as one update (with the cache purge), an out-of-band change caught by
+//! `drift` (exit 2) and repaired, destroy leaving nothing. The API token never appears in
+//! plans, state, output or errors.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use cloudflare_test_server::{Knobs, ServerConfig, Spec, TestServer};
+use serde_json::{Value, json};
+
+const STRATA: &str = env!("CARGO_BIN_EXE_strata");
+/// A token distinctive enough that any leak is found by a substring search.
+const TOKEN: &str = "cf-e2e-T0KEN-d6f1c2a9b8e7";
+
+struct World {
+    server: TestServer,
+    dir: tempfile::TempDir,
+}
+
+fn example_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/cdn-cloudflare")
+}
+
+impl World {
+    fn new() -> World {
+        let spec = Spec::load(&cloudflare_test_server::default_spec_path()).unwrap_or_else(|e| panic!("{e}"));
+        let config = ServerConfig {
+            token: TOKEN.into(),
+            account_id: cloudflare_test_server::DEFAULT_ACCOUNT_ID.into(),
+            zones: vec!["example.com".into()],
+            spec,
+        };
+        let server = cloudflare_test_server::spawn(config, Knobs::new());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("edge")).unwrap();
+        std::fs::copy(example_dir().join("strata.yaml"), dir.path().join("strata.yaml")).unwrap();
+        std::fs::copy(example_dir().join("edge/worker.js"), dir.path().join("edge/worker.js")).unwrap();
+        World { server, dir }
+    }
+
+    fn run_with_token(&self, args: &[&str], token: &str) -> Output {
+        Command::new(STRATA)
+            .current_dir(self.dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("CLOUDFLARE_API_TOKEN", token)
+            .env("CLOUDFLARE_API_BASE_URL", self.server.url())
+            .env_remove("STRATA_ENV")
+            .output()
+            .unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let o = self.run_with_token(args, TOKEN);
+        let all = both(&o);
+        assert!(!all.contains(TOKEN), "the token leaked in `strata {}`:\n{all}", args.join(" "));
+        o
+    }
+
+    fn state(&self) -> Value {
+        let text = std::fs::read_to_string(self.dir.path().join(".strata/state.json")).unwrap();
+        assert!(!text.contains(TOKEN), "the token is in the state");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn edit_spec(&self, from: &str, to: &str) {
+        let p = self.dir.path().join("strata.yaml");
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(from));
+        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    }
+
+    fn api(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let mut r = reqwest::Client::new()
+                .request(method.parse().unwrap(), format!("{}{path}", self.server.url()))
+                .bearer_auth(TOKEN);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            r.send().await.unwrap().json().await.unwrap()
+        })
+    }
+}
+
+fn both(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn cloudflare_example_lifecycle() {
+    let w = World::new();
+    let zone = w.server.zone_id("example.com");
+
+    let o = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&o), 2, "{}", both(&o));
+    assert!(both(&o).contains("Plan: 8 to add, 0 to change, 0 to replace, 0 to destroy."), "{}", both(&o));
+
+    let o = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert!(both(&o).contains("Apply complete! Resources: 8 added"), "{}", both(&o));
+    let state = w.state();
+    assert_eq!(state["resources"]["cdn.assets"]["outputs"]["domain_name"], "static.example.com");
+    assert_eq!(state["resources"]["cdn.api"]["outputs"]["domain_name"], "api.example.com");
+    let records = w.api("GET", &format!("/zones/{zone}/dns_records?name=static.example.com"), None);
+    assert_eq!(records["result"][0]["content"], "apex-assets.s3.amazonaws.com");
+    assert_eq!(records["result"][0]["proxied"], true);
+    let lbs = w.api("GET", &format!("/zones/{zone}/load_balancers"), None);
+    assert_eq!(lbs["result"].as_array().unwrap().len(), 1);
+    assert_eq!(lbs["result"][0]["default_pools"].as_array().unwrap().len(), 2);
+    let routes = w.api("GET", &format!("/zones/{zone}/workers/routes"), None);
+    assert_eq!(routes["result"][0]["script"], "apex-assets");
+    assert_eq!(w.server.object_count(), 8 + 2, "8 resources; the cache rules resource holds 3 rules");
+
+    // No-op re-plan.
+    let o = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert!(both(&o).contains("No changes."), "{}", both(&o));
+
+    // One attribute: the default TTL is one update of the cache rules, then a purge.
+    w.edit_spec("default_ttl: 1d", "default_ttl: 2d");
+    let o = w.run(&["plan", "--json"]);
+    let plan: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", both(&o)));
+    let changed: Vec<&Value> = plan["changes"].as_array().unwrap().iter().filter(|c| c["action"] != "no-op").collect();
+    assert_eq!(changed.len(), 1, "{plan:#}");
+    assert_eq!(changed[0]["address"], "cdn.assets.cache-rules");
+    assert_eq!(changed[0]["action"], "update");
+    assert_eq!(changed[0]["attributes"].as_array().unwrap().len(), 1, "{:#}", changed[0]);
+    let o = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert!(both(&o).contains("0 added, 1 changed"), "{}", both(&o));
+    assert_eq!(w.server.purges(&zone), vec![json!({"purge_everything": true})]);
+    let o = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+
+    // A code change is an update of the Worker.
+    let worker = w.dir.path().join("edge/worker.js");
+    let code_text = std::fs::read_to_string(&worker).unwrap();
+    std::fs::write(&worker, code_text.replace("max-age=31536000", "max-age=63072000")).unwrap();
+    let o = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&o), 2, "{}", both(&o));
+    assert!(both(&o).contains("Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy."), "{}", both(&o));
+    assert!(both(&o).contains("cdn.assets.worker"), "{}", both(&o));
+    let o = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+
+    // Out of band: someone repoints the record in the dashboard. Drift (exit 2), then repair.
+    let id = records["result"][0]["id"].as_str().unwrap();
+    w.api(
+        "PATCH",
+        &format!("/zones/{zone}/dns_records/{id}"),
+        Some(json!({"type": "CNAME", "name": "static.example.com", "content": "evil.example.net"})),
+    );
+    let o = w.run(&["drift"]);
+    assert_eq!(code(&o), 2, "{}", both(&o));
+    assert!(both(&o).contains("cdn.assets") && both(&o).contains("evil.example.net"), "{}", both(&o));
+    let o = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    let records = w.api("GET", &format!("/zones/{zone}/dns_records?name=static.example.com"), None);
+    assert_eq!(records["result"][0]["content"], "apex-assets.s3.amazonaws.com");
+    let o = w.run(&["drift"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+
+    // A wrong token: an error naming Cloudflare's code, never the token.
+    let wrong = "wrong-T0KEN-5a5a5a5a";
+    let o = w.run_with_token(&["plan"], wrong);
+    assert_eq!(code(&o), 1, "{}", both(&o));
+    assert!(both(&o).contains("10000"), "{}", both(&o));
+    assert!(!both(&o).contains(wrong), "{}", both(&o));
+
+    // Destroy leaves nothing.
+    let o = w.run(&["destroy", "--auto-approve"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert_eq!(w.server.object_count(), 0);
+    assert_eq!(w.state()["resources"], json!({}));
+
+    let invalid = w.server.knobs().invalid_requests();
+    assert!(invalid.is_empty(), "requests the OpenAPI document refuses: {invalid:#?}");
+}
