@@ -5,8 +5,10 @@
 //! `drift` (exit 2) and repaired, destroy leaving nothing. The API token never appears in
 //! plans, state, output or errors.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use cloudflare_test_server::{Knobs, ServerConfig, Spec, TestServer};
 use serde_json::{Value, json};
@@ -39,6 +41,17 @@ impl World {
         std::fs::copy(example_dir().join("strata.yaml"), dir.path().join("strata.yaml")).unwrap();
         std::fs::copy(example_dir().join("edge/worker.js"), dir.path().join("edge/worker.js")).unwrap();
         World { server, dir }
+    }
+
+    fn command(&self, args: &[&str], token: &str) -> Command {
+        let mut cmd = Command::new(STRATA);
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("CLOUDFLARE_API_TOKEN", token)
+            .env("CLOUDFLARE_API_BASE_URL", self.server.url())
+            .env_remove("STRATA_ENV");
+        cmd
     }
 
     fn run_with_token(&self, args: &[&str], token: &str) -> Output {
@@ -183,6 +196,71 @@ fn cloudflare_example_lifecycle() {
     assert_eq!(w.server.object_count(), 0);
     assert_eq!(w.state()["resources"], json!({}));
 
+    let invalid = w.server.knobs().invalid_requests();
+    assert!(invalid.is_empty(), "requests the OpenAPI document refuses: {invalid:#?}");
+}
+
+/// `kill -9` in the middle of an apply, then a rerun: every object exists once (the marks and
+/// the deterministic names find what the killed run made), nothing is orphaned, and a re-plan
+/// is a no-op.
+#[test]
+fn killed_apply_then_rerun_leaves_no_duplicate() {
+    let w = World::new();
+    // Slow answers, so the kill lands while requests are in flight.
+    w.server.knobs().set_latency(Duration::from_millis(300));
+    let mut child =
+        w.command(&["apply", "--auto-approve"], TOKEN).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pipe = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = String::new();
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains("Creation complete") {
+                    break;
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                panic!("strata never completed a create:\n{seen}");
+            }
+        }
+    }
+    // SIGKILL: no cleanup, no final state write.
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success());
+    let made = w.server.object_count();
+    assert!(made >= 1, "the killed run created something");
+    w.server.knobs().set_latency(Duration::ZERO);
+
+    let o = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    let zone = w.server.zone_id("example.com");
+    let account = cloudflare_test_server::DEFAULT_ACCOUNT_ID;
+    let count = |path: &str| w.api("GET", path, None)["result"].as_array().map_or(0, Vec::len);
+    assert_eq!(count(&format!("/zones/{zone}/dns_records")), 1);
+    assert_eq!(count(&format!("/zones/{zone}/load_balancers")), 1);
+    assert_eq!(count(&format!("/zones/{zone}/workers/routes")), 1);
+    assert_eq!(count(&format!("/accounts/{account}/load_balancers/pools")), 2);
+    assert_eq!(count(&format!("/accounts/{account}/load_balancers/monitors")), 1);
+    assert_eq!(count(&format!("/accounts/{account}/workers/scripts")), 1);
+    assert_eq!(w.server.object_count(), 10, "8 resources, 3 cache rules in one");
+    assert_eq!(w.state()["resources"].as_object().unwrap().len(), 8);
+    let o = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    let o = w.run(&["destroy", "--auto-approve"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert_eq!(w.server.object_count(), 0);
     let invalid = w.server.knobs().invalid_requests();
     assert!(invalid.is_empty(), "requests the OpenAPI document refuses: {invalid:#?}");
 }
