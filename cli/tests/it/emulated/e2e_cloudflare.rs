@@ -302,3 +302,56 @@ fn refresh_of_500_records_is_batched() {
     let invalid = w.server.knobs().invalid_requests();
     assert!(invalid.is_empty(), "{invalid:#?}");
 }
+
+/// `node`: `STRATA_NODE`, else `node` on PATH; a missing one fails the test with what to install.
+fn node_binary() -> std::path::PathBuf {
+    if let Some(n) = std::env::var_os("STRATA_NODE").filter(|n| !n.is_empty()) {
+        return n.into();
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("node")).find(|p| p.is_file()))
+        .unwrap_or_else(|| {
+            panic!("node not found: install Node.js (Debian: apt-get install nodejs npm; .ci/run does) or set STRATA_NODE; this test runs the Worker in miniflare and is not skipped without it")
+        })
+}
+
+/// The module strata uploaded for the example's Worker, downloaded back from the API, runs in
+/// miniflare (workerd, Cloudflare's runtime): it answers `/healthz` itself and forwards other
+/// requests to the origin with its security headers added.
+#[test]
+fn uploaded_worker_runs_in_miniflare() {
+    let miniflare = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/miniflare");
+    assert!(
+        miniflare.join("node_modules/miniflare").is_dir(),
+        "miniflare is not installed in {}: run `npm ci --prefix tests/miniflare` (scripts/test.sh does)",
+        miniflare.display()
+    );
+    let w = World::new();
+    let o = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    let account = cloudflare_test_server::DEFAULT_ACCOUNT_ID;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let uploaded = rt.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::new()
+            .get(format!("{}/accounts/{account}/workers/scripts/apex-assets", w.server.url()))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert_eq!(uploaded, std::fs::read_to_string(example_dir().join("edge/worker.js")).unwrap());
+    let module = w.dir.path().join("uploaded-worker.js");
+    std::fs::write(&module, &uploaded).unwrap();
+    let out = Command::new(node_binary()).current_dir(&miniflare).arg("run-worker.mjs").arg(&module).output().unwrap();
+    assert!(out.status.success(), "miniflare refused the module:\n{}", both(&out));
+    let answers: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", both(&out)));
+    assert_eq!(answers["/healthz"]["status"], 200);
+    assert_eq!(answers["/healthz"]["body"], "ok");
+    assert_eq!(answers["/assets/app.js"]["body"], "origin saw /assets/app.js");
+    assert_eq!(answers["/assets/app.js"]["headers"]["x-content-type-options"], "nosniff");
+    assert_eq!(answers["/assets/app.js"]["headers"]["x-origin"], "stub");
+}
