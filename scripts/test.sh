@@ -3,8 +3,11 @@
 #   - a Python venv at .venv with moto (S3/CloudFront/Route 53 emulator) and the schema
 #     validators (kubernetes-validate, jsonschema, PyYAML);
 #   - kubectl must be on PATH (the kube-test-server conformance test drives the real one);
-#   - promtool and amtool (Debian prometheus, prometheus-alertmanager), installed when missing.
-# Tests start their own servers (moto_server, kube-test-server) on random loopback ports.
+#   - promtool and amtool (Debian prometheus, prometheus-alertmanager), installed when missing;
+#   - Node.js, and miniflare (npm, pinned by tests/miniflare/package-lock.json) installed into
+#     tests/miniflare/node_modules: a Cloudflare test runs the uploaded Worker in it.
+# Tests start their own servers (moto_server, kube-test-server, cloudflare-test-server) on random
+# loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -44,6 +47,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "node/npm are not installed; the Cloudflare Worker test runs miniflare (Debian: apt-get install nodejs npm)." >&2
+  exit 1
+fi
+# Install miniflare only when the lock file changed since the last install.
+mf_stamp=tests/miniflare/node_modules/.lock.sha
+mf_want=$(sha256sum tests/miniflare/package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$mf_stamp" 2>/dev/null)" != "$mf_want" ]; then
+  npm ci --prefix tests/miniflare --no-audit --no-fund --loglevel=error
+  echo "$mf_want" > "$mf_stamp"
 fi
 
 # The `test-provider` feature builds the in-memory test provider into the binary the CLI tests

@@ -152,7 +152,10 @@ pub fn kubernetes_fields_resource(address: strata_sdk::Address, manifest: Value)
 /// providers the examples use (the engine's tests build no real provider).
 #[cfg(test)]
 pub(crate) fn test_names() -> crate::spec::Names {
-    crate::spec::Names { providers: vec!["kubernetes", "aws", "test"], ..crate::registry::Registry::standard().names() }
+    crate::spec::Names {
+        providers: vec!["kubernetes", "aws", "cloudflare", "test"],
+        ..crate::registry::Registry::standard().names()
+    }
 }
 
 /// Parses `text` for `env` and runs one lowering on its section, as loading would: the lowering

@@ -1,6 +1,7 @@
 //! `cdn:` — content delivery. Each entry names its CDN with `provider:`, and the CDN target of
 //! that name ([`CdnTarget`]) lowers it: `cloudfront` ([`cloudfront`]: distributions, cache and
-//! origin request policies, Route 53 alias records).
+//! origin request policies, Route 53 alias records) and `cloudflare` ([`cloudflare`]: proxied
+//! DNS record or load balancer, cache rules, Worker and route).
 //!
 //! ```yaml
 //! cdn:
@@ -14,6 +15,7 @@
 //! hands the entry to its target. Addresses start with `cdn.<name>`; the reference is
 //! docs/cdn.md.
 
+pub mod cloudflare;
 pub mod cloudfront;
 mod target;
 
@@ -21,6 +23,7 @@ use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value};
 use strata_sdk::Resource;
 
+pub use cloudflare::Cloudflare;
 pub use cloudfront::CloudFront;
 pub use target::CdnTarget;
 
@@ -62,7 +65,7 @@ impl Cdn {
 
     /// The CDNs built into strata. A new CDN target is one line here.
     pub fn standard() -> Self {
-        Cdn::new().target(CloudFront)
+        Cdn::new().target(CloudFront).target(Cloudflare)
     }
 
     pub fn target(mut self, target: impl CdnTarget + 'static) -> Self {
