@@ -68,8 +68,20 @@ pub struct PlanArgs {
     /// Plan destroying everything in state.
     #[arg(long)]
     pub destroy: bool,
+    /// Gates the plan must pass: `slo` refuses a canary step (a mesh split moving weight to a
+    /// later version) while an SLO of that service burns its error budget, asking the
+    /// Prometheus at `observability.prometheus.url`.
+    #[arg(long = "gate", value_enum, value_name = "GATE")]
+    pub gates: Vec<Gate>,
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+/// A check a plan must pass before it is shown as applicable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Gate {
+    /// The SLOs of the services a canary step moves are not burning.
+    Slo,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -52,6 +52,12 @@ pub enum CliError {
     Usage { message: String, help: Option<String> },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
+    /// `--gate slo` refused the plan (the gate's answer was printed with it).
+    #[error("the SLO gate refused the plan: {0}")]
+    GateRefused(String),
+    /// `--gate slo` could not ask Prometheus.
+    #[error("{0}")]
+    GateUnavailable(String),
 }
 
 impl miette::Diagnostic for CliError {
@@ -64,6 +70,8 @@ impl miette::Diagnostic for CliError {
             CliError::Apply(e) => e.code(),
             CliError::Usage { .. } => Some(Box::new("cli::usage")),
             CliError::Io { .. } => Some(Box::new("cli::io")),
+            CliError::GateRefused(_) => Some(Box::new("cli::gate-refused")),
+            CliError::GateUnavailable(_) => Some(Box::new("cli::gate-unavailable")),
         }
     }
 
@@ -76,6 +84,12 @@ impl miette::Diagnostic for CliError {
             CliError::Apply(e) => e.help(),
             CliError::Usage { help, .. } => help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>),
             CliError::Io { .. } => Some(Box::new("check that the path exists and that strata may read and write it")),
+            CliError::GateRefused(_) => Some(Box::new(
+                "wait until the SLO recovers, or roll the split back (moving weight back is never gated)",
+            )),
+            CliError::GateUnavailable(_) => {
+                Some(Box::new("check `observability.prometheus.url` and that Prometheus is reachable"))
+            }
         }
     }
 }
@@ -151,7 +165,7 @@ pub async fn run(cli: Cli, ui: Ui, cancel: watch::Receiver<u32>) -> Result<u8> {
         Command::Destroy { auto_approve, parallelism, targets, lock, output } => {
             let args = ApplyArgs {
                 plan_file: None,
-                plan: PlanArgs { refresh: true, targets, destroy: true, lock },
+                plan: PlanArgs { refresh: true, targets, destroy: true, gates: Vec::new(), lock },
                 auto_approve,
                 parallelism,
                 no_wait: false,
@@ -313,6 +327,31 @@ fn plan_options(args: &PlanArgs) -> Result<PlanOptions> {
     })
 }
 
+/// Runs the gates `--gate` asks for on `plan`, prints their answer (human formats) and refuses
+/// the plan when one fails.
+async fn run_gates(config: &Config, plan: &Plan, gates: &[crate::args::Gate], format: Format) -> Result<()> {
+    if !gates.contains(&crate::args::Gate::Slo) {
+        return Ok(());
+    }
+    let report = crate::gate::check(config, plan).await?;
+    if format != Format::Json {
+        print!("{}", report.render());
+    }
+    if report.refused() {
+        let burning: Vec<String> = report
+            .answers
+            .iter()
+            .filter(|a| a.blocks())
+            .map(|a| match a.burn_rate {
+                Some(b) => format!("`{}` burns its error budget at {b:.2}x", a.slo),
+                None => format!("`{}` has no data", a.slo),
+            })
+            .collect();
+        return Err(CliError::GateRefused(burning.join(", ")));
+    }
+    Ok(())
+}
+
 fn print_plan(plan: &Plan, ui: Ui, format: Format) {
     match format {
         Format::Human => print!("{}", render::plan_human(plan, ui.style)),
@@ -342,6 +381,7 @@ async fn plan_cmd(
     release(guard).await?;
     let p = result?;
     print_plan(&p, ui, output.format());
+    run_gates(&config, &p, &args.gates, output.format()).await?;
     if let Some(out) = out {
         let saved = SavedPlan { spec_file: g.file.display().to_string(), env: g.env.clone(), plan: p.clone() };
         let bytes = serde_json::to_vec_pretty(&saved).expect("plan serializes");
@@ -482,6 +522,7 @@ async fn apply_locked(
             if format != Format::Json {
                 print!("{}", render::plan_human(&p, ui.style));
             }
+            run_gates(config, &p, &args.plan.gates, format).await?;
             if !p.summary.has_changes() {
                 if format == Format::Json {
                     println!("{}", serde_json::json!({"plan": p, "apply": null}));

@@ -17,6 +17,8 @@ pub fn registry(force_conflicts: bool) -> Registry {
     let registry = registry.provider(strata_provider_kubernetes::KubernetesPlugin);
     #[cfg(feature = "aws")]
     let registry = registry.provider(strata_provider_aws::AwsPlugin);
+    #[cfg(feature = "cloudflare")]
+    let registry = registry.provider(strata_provider_cloudflare::CloudflarePlugin);
     #[cfg(feature = "gcp")]
     let registry = registry.provider(strata_provider_gcp::GcpPlugin);
     #[cfg(feature = "s3-state")]

@@ -70,7 +70,7 @@ fn applied_attrs(i: usize) -> Value {
     let mut v = json!({"size": i % 97, "zone": format!("z{}", i % 7), "labels": {"app": format!("r{i}"), "tier": format!("t{}", i % 3)}});
     if i > 0 {
         v["upstream"] = json!(remote_id(upstream(i)));
-        if i > 1 && i % 2 == 0 {
+        if i > 1 && i.is_multiple_of(2) {
             v["zone_of_peer"] = json!(format!("z{}", peer(i) % 7));
         }
     }

@@ -354,6 +354,8 @@ const RUNTIME_SUMMARIES: &[(&str, &str)] = &[
     ("cli::invalid-spec", "Invalid spec"),
     ("cli::usage", "Invalid usage"),
     ("cli::io", "File not usable"),
+    ("cli::gate-refused", "Canary step refused"),
+    ("cli::gate-unavailable", "SLO gate unavailable"),
     ("state::locked", "State is locked"),
     ("state::lock-mismatch", "Lock id does not match"),
     ("state::fenced", "State changed underneath"),

@@ -372,7 +372,7 @@ fn select_targets(
     state: &State,
     targets: &[Address],
     destroy: bool,
-) -> Result<Option<(Vec<bool>, BTreeSet<Address>)>, PlanError> {
+) -> Result<Option<Selection>, PlanError> {
     if targets.is_empty() {
         return Ok(None);
     }
@@ -495,8 +495,14 @@ pub async fn plan_salted(config: &Config, state: &State, opts: &PlanOptions, sal
 /// Which resources a plan covers: all of them, or those `--target` selected (by index into the
 /// spec's resources) plus state-only addresses it selected.
 struct Scope {
-    selection: Option<(Vec<bool>, BTreeSet<Address>)>,
+    selection: Option<Selection>,
 }
+
+/// `--target`'s selection: a flag per resource of the spec, and the state-only addresses.
+type Selection = (Vec<bool>, BTreeSet<Address>);
+
+/// Reads for a refresh, each with the provider that serves it.
+type ReadRequests<'a> = Vec<(Arc<dyn Provider>, ReadRequest<'a>)>;
 
 impl Scope {
     fn includes(&self, i: usize) -> bool {
@@ -533,7 +539,7 @@ fn read_requests<'a>(
     opts: &PlanOptions,
     scope: &Scope,
     removed: &[&'a Address],
-) -> Result<Vec<(Arc<dyn Provider>, ReadRequest<'a>)>, PlanError> {
+) -> Result<ReadRequests<'a>, PlanError> {
     let mut requests = Vec::new();
     if !opts.destroy {
         // The desired documents as written: identity attributes rarely hold references, and

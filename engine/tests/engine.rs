@@ -234,7 +234,7 @@ async fn checkpoints_happen_during_the_apply() {
     });
     let report = apply(&config, &p, State::new(), h.backend.clone(), &opts(2), &Silent, rx).await.unwrap();
     let mid = watcher.await.unwrap();
-    assert!(mid >= 1 && mid < 6, "mid-apply checkpoint had {mid} resources");
+    assert!((1..6).contains(&mid), "mid-apply checkpoint had {mid} resources");
     assert_eq!(report.count(Action::Create), 6);
 }
 

@@ -99,6 +99,36 @@ def split_api_version(api_version: str):
 # CRDs
 
 
+GO_INLINE_FLAGS = re.compile(r"\(\?([imsU]+)\)")
+
+
+def go_regex(pattern: str) -> str:
+    """Go (RE2) patterns as Python's `re` reads them. RE2 allows inline flags anywhere, scoped to
+    the rest of the enclosing group (`((?i)may|june)` in the AlertmanagerConfig CRD); Python
+    only at the start of the pattern, so a flag group right after `(` becomes a scoped group
+    `((?i:may|june))`, and `^(?i)x` becomes `(?i)^x`."""
+    out = pattern
+    while True:
+        m = GO_INLINE_FLAGS.search(out)
+        if m is None or m.start() == 0:
+            return out
+        if out[: m.start()] == "^":
+            # `^(?i)...`: the flag applies to the whole pattern, which Python writes first.
+            return m.group(0) + "^" + out[m.end() :]
+        if out[m.start() - 1] != "(":
+            return out  # no other form occurs in the CRDs in use; left for `re` to judge
+        depth, i = 1, m.end()
+        while i < len(out) and depth:
+            c = out[i]
+            if c == "\\":
+                i += 2
+                continue
+            depth += {"(": 1, ")": -1}.get(c, 0)
+            i += 1
+        end = i - 1  # the `)` closing the enclosing group
+        out = out[: m.start()] + f"(?{m.group(1)}:" + out[m.end() : end] + ")" + out[end:]
+
+
 def structural(schema, top=False, in_branch=False):
     """Returns the CRD schema as JSON Schema (draft 4) with the API server's reading."""
     if isinstance(schema, list):
@@ -117,6 +147,8 @@ def structural(schema, top=False, in_branch=False):
             out[key] = structural(value, in_branch=True)
         elif key.startswith("x-kubernetes-") or key in ("nullable", "format", "description", "example"):
             continue
+        elif key == "pattern" and isinstance(value, str):
+            out[key] = go_regex(value)
         else:
             out[key] = value
     if schema.get("x-kubernetes-int-or-string") and "anyOf" not in out and "type" not in out:

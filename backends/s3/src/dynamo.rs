@@ -87,7 +87,7 @@ impl DynamoLock {
                 Err(e) if is_condition_failed(&e) => match self.status().await? {
                     // A retry of our own PutItem that had already succeeded.
                     Some(holder) if holder.id == info.id => return Ok(()),
-                    Some(holder) => return Err(StateError::Locked { holder }),
+                    Some(holder) => return Err(StateError::Locked { holder: Box::new(holder) }),
                     // Released in between: try again.
                     None => continue,
                 },
@@ -95,7 +95,7 @@ impl DynamoLock {
             }
         }
         match self.status().await? {
-            Some(holder) => Err(StateError::Locked { holder }),
+            Some(holder) => Err(StateError::Locked { holder: Box::new(holder) }),
             None => Err(StateError::Io {
                 location: format!("dynamodb table {}", self.table),
                 message: "the lock kept changing while it was being taken; try again".into(),
@@ -108,7 +108,7 @@ impl DynamoLock {
             return Err(StateError::LockMismatch { given: id.to_string(), current: None });
         };
         if info.id != id {
-            return Err(StateError::LockMismatch { given: id.to_string(), current: Some(info) });
+            return Err(StateError::LockMismatch { given: id.to_string(), current: Some(Box::new(info)) });
         }
         let expires = chrono::Utc::now() + chrono::Duration::seconds(lease_secs as i64);
         info.expires = Some(expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
@@ -130,7 +130,7 @@ impl DynamoLock {
         {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failed(&e) => {
-                Err(StateError::LockMismatch { given: id.to_string(), current: self.status().await? })
+                Err(StateError::LockMismatch { given: id.to_string(), current: self.status().await?.map(Box::new) })
             }
             Err(e) => Err(self.io("UpdateItem", e)),
         }
@@ -140,7 +140,7 @@ impl DynamoLock {
         match self.status().await? {
             Some(current) if current.id == id => {}
             current => {
-                return Err(StateError::LockMismatch { given: id.to_string(), current });
+                return Err(StateError::LockMismatch { given: id.to_string(), current: current.map(Box::new) });
             }
         }
         match self
@@ -158,7 +158,7 @@ impl DynamoLock {
                 // Our lock a moment ago and gone now: a retried DeleteItem whose first attempt
                 // had already removed it.
                 None => Ok(()),
-                current => Err(StateError::LockMismatch { given: id.to_string(), current }),
+                current => Err(StateError::LockMismatch { given: id.to_string(), current: current.map(Box::new) }),
             },
             Err(e) => Err(self.io("DeleteItem", e)),
         }

@@ -710,7 +710,7 @@ impl S3Backend {
                 return won(etag);
             }
             if !expired(&holder) {
-                return Err(StateError::Locked { holder });
+                return Err(StateError::Locked { holder: Box::new(holder) });
             }
             // The holder's lease has passed: take it over, conditional on the lock being exactly
             // what we looked at, so of two takers only one wins.
@@ -720,7 +720,7 @@ impl S3Backend {
         }
         match self.get_lock().await? {
             Some((holder, etag, _)) if holder.id == info.id => won(etag),
-            Some((holder, _, _)) => Err(StateError::Locked { holder }),
+            Some((holder, _, _)) => Err(StateError::Locked { holder: Box::new(holder) }),
             None => Err(StateError::Io {
                 location: self.location(&self.lock_key),
                 message: "the lock kept changing while it was being taken; try again".into(),
@@ -735,7 +735,10 @@ impl S3Backend {
             _ => match self.get_lock().await? {
                 Some((info, etag, _)) if info.id == id => (info, etag),
                 current => {
-                    return Err(StateError::LockMismatch { given: id.to_string(), current: current.map(|c| c.0) });
+                    return Err(StateError::LockMismatch {
+                        given: id.to_string(),
+                        current: current.map(|c| Box::new(c.0)),
+                    });
                 }
             },
         };
@@ -757,7 +760,10 @@ impl S3Backend {
                     Some(Obj { bytes, etag: new, .. }) => {
                         let current = self.parse_lock(&bytes)?;
                         if current.id != id {
-                            return Err(StateError::LockMismatch { given: id.to_string(), current: Some(current) });
+                            return Err(StateError::LockMismatch {
+                                given: id.to_string(),
+                                current: Some(Box::new(current)),
+                            });
                         }
                         // Still ours (renewed by another handle): renew on top of it.
                         etag = new;
@@ -790,7 +796,10 @@ impl S3Backend {
                 // lock gone, or already retaken by someone else). Either way we no longer hold it.
                 _ if attempt > 0 => return released(),
                 current => {
-                    return Err(StateError::LockMismatch { given: id.to_string(), current: current.map(|c| c.0) });
+                    return Err(StateError::LockMismatch {
+                        given: id.to_string(),
+                        current: current.map(|c| Box::new(c.0)),
+                    });
                 }
             };
             if self.delete(&self.lock_key, &etag).await?.is_ok() {

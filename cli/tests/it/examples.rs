@@ -28,7 +28,8 @@ fn every_example_loads_cleanly() {
         if !file.exists() {
             continue;
         }
-        let name = format!("examples/{}/strata.yaml", dir.file_name().unwrap().to_string_lossy());
+        // The full path: files an example names (a Worker module) are relative to it.
+        let name = file.display().to_string();
         let text = std::fs::read_to_string(&file).unwrap();
         let (root_node, _) = strata_engine::spec::yaml::parse(&text).expect("example is valid YAML");
         let envs: Vec<String> = root_node

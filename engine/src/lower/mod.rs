@@ -13,6 +13,7 @@
 pub mod cdn;
 pub mod flags;
 pub mod mesh;
+pub mod observability;
 mod resources;
 pub mod scaling;
 
@@ -118,6 +119,7 @@ pub fn standard() -> Vec<Box<dyn DynSection>> {
         Box::new(cdn::Cdn::standard()),
         Box::new(scaling::Scaling),
         Box::new(flags::Flags),
+        Box::new(observability::Observability),
     ]
 }
 
@@ -150,7 +152,10 @@ pub fn kubernetes_fields_resource(address: strata_sdk::Address, manifest: Value)
 /// providers the examples use (the engine's tests build no real provider).
 #[cfg(test)]
 pub(crate) fn test_names() -> crate::spec::Names {
-    crate::spec::Names { providers: vec!["kubernetes", "aws", "test"], ..crate::registry::Registry::standard().names() }
+    crate::spec::Names {
+        providers: vec!["kubernetes", "aws", "cloudflare", "test"],
+        ..crate::registry::Registry::standard().names()
+    }
 }
 
 /// Parses `text` for `env` and runs one lowering on its section, as loading would: the lowering

@@ -16,13 +16,13 @@ use crate::state::{LockInfo, StateError};
 pub enum OpsError {
     /// Someone else holds the state lock and no wait was asked for (`--lock-timeout 0s`).
     #[error("the state is locked: {}", holder.describe())]
-    Locked { holder: LockInfo },
+    Locked { holder: Box<LockInfo> },
     /// The wait for the lock (`--lock-timeout`) ran out with the lock still held.
     #[error("gave up waiting for the state lock after {}: it is {}", human_duration(*waited), holder.describe())]
-    LockTimeout { holder: LockInfo, waited: std::time::Duration },
+    LockTimeout { holder: Box<LockInfo>, waited: std::time::Duration },
     /// Ctrl-C while waiting for the lock.
     #[error("interrupted while waiting for the state lock ({})", holder.describe())]
-    LockInterrupted { holder: LockInfo },
+    LockInterrupted { holder: Box<LockInfo> },
     /// The saved plan no longer matches the state, the spec or the remote objects.
     #[error("the saved plan is stale: {detail}")]
     StalePlan { detail: String },

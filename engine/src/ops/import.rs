@@ -3,6 +3,7 @@
 use strata_sdk::Address;
 
 use super::{Events, OpsError, backend_warnings};
+use crate::apply::sensitive_paths;
 use crate::config::Config;
 use crate::diag::did_you_mean;
 use crate::state::{ResourceState, StateBackend};
@@ -54,6 +55,14 @@ pub async fn import(
     let provider = config.providers.get(&r.provider).expect("configured");
     let applied = provider.adopt(r).await.map_err(|source| OpsError::AdoptFailed { address: addr.clone(), source })?;
     let schema = provider.schema(&r.kind);
+    // As apply records them: the kind's patterns plus every path holding a secret, in the
+    // adopted object or in the spec's document for it (a later rotation must still be masked).
+    let mut sensitive = sensitive_paths(&schema, &applied.attrs, &config.redactor);
+    for p in sensitive_paths(&schema, &r.attrs, &config.redactor) {
+        if !sensitive.contains(&p) {
+            sensitive.push(p);
+        }
+    }
     let remote_id = applied.remote_id.clone();
     state.resources.insert(
         addr.clone(),
@@ -64,7 +73,7 @@ pub async fn import(
             attrs: applied.attrs,
             outputs: applied.outputs,
             depends_on: config.deps[i].iter().map(|&d| config.resources[d].address.clone()).collect(),
-            sensitive: schema.sensitive.iter().map(|p| p.0.clone()).collect(),
+            sensitive,
         },
     );
     state.serial += 1;

@@ -40,7 +40,7 @@ impl StateLocking for TestBackend {
     async fn lock(&self, info: &LockInfo) -> Result<(), StateError> {
         let mut holder = self.holder.lock().unwrap();
         match &*holder {
-            Some(h) => Err(StateError::Locked { holder: h.clone() }),
+            Some(h) => Err(StateError::Locked { holder: Box::new(h.clone()) }),
             None => {
                 *holder = Some(info.clone());
                 Ok(())
@@ -64,7 +64,7 @@ impl StateLocking for TestBackend {
                 *holder = None;
                 Ok(())
             }
-            current => Err(StateError::LockMismatch { given: id.into(), current: current.clone() }),
+            current => Err(StateError::LockMismatch { given: id.into(), current: current.clone().map(Box::new) }),
         }
     }
     async fn lock_status(&self) -> Result<Option<LockInfo>, StateError> {
@@ -111,11 +111,11 @@ async fn a_held_local_lock_fails_at_once_naming_its_holder() {
     let (events, seen) = recorder();
     let (_tx, cancel) = no_cancel();
     match acquire(&backend, &LockOptions::new("plan", Duration::ZERO), &cancel, &events).await {
-        Err(OpsError::Locked { holder }) => assert_eq!(holder, theirs),
+        Err(OpsError::Locked { holder }) => assert_eq!(*holder, theirs),
         other => panic!("expected Locked, got {other:?}"),
     }
     assert!(seen.lock().unwrap().is_empty(), "no wait, nothing said");
-    let help = miette::Diagnostic::help(&OpsError::Locked { holder: theirs.clone() }).unwrap().to_string();
+    let help = miette::Diagnostic::help(&OpsError::Locked { holder: Box::new(theirs.clone()) }).unwrap().to_string();
     assert!(help.contains(&format!("strata force-unlock {}", theirs.id)), "{help}");
 }
 

@@ -72,13 +72,13 @@ impl Duration {
 
     /// Go/Envoy style (`2s`, `0.250s`), as Istio and Linkerd expect.
     pub fn to_go(&self) -> String {
-        if self.millis % 1000 == 0 { format!("{}s", self.millis / 1000) } else { format!("{}ms", self.millis) }
+        if self.millis.is_multiple_of(1000) { format!("{}s", self.millis / 1000) } else { format!("{}ms", self.millis) }
     }
 
     /// Prometheus style: the largest unit that divides exactly (`5m`, `1h`, `30d`).
     pub fn to_prometheus(&self) -> String {
         for (unit, ms) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
-            if self.millis >= ms && self.millis % ms == 0 {
+            if self.millis >= ms && self.millis.is_multiple_of(ms) {
                 return format!("{}{unit}", self.millis / ms);
             }
         }

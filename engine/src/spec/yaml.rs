@@ -568,10 +568,10 @@ fn scalar_len(source: &str, offset: usize, line_end: usize, text: &str, style: T
 
 /// YAML 1.2 core schema resolution of plain scalars; quoted scalars are always strings.
 fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> NodeKind {
-    if let Some(tag) = tag {
-        if tag.suffix == "str" {
-            return NodeKind::Str(text);
-        }
+    if let Some(tag) = tag
+        && tag.suffix == "str"
+    {
+        return NodeKind::Str(text);
     }
     if style != TScalarStyle::Plain {
         return NodeKind::Str(text);
@@ -584,15 +584,15 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> NodeK
         "-.inf" | "-.Inf" | "-.INF" => return NodeKind::Float(f64::NEG_INFINITY),
         _ => {}
     }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if let Ok(i) = i64::from_str_radix(hex, 16) {
-            return NodeKind::Int(i);
-        }
+    if let Some(hex) = text.strip_prefix("0x")
+        && let Ok(i) = i64::from_str_radix(hex, 16)
+    {
+        return NodeKind::Int(i);
     }
-    if let Some(oct) = text.strip_prefix("0o") {
-        if let Ok(i) = i64::from_str_radix(oct, 8) {
-            return NodeKind::Int(i);
-        }
+    if let Some(oct) = text.strip_prefix("0o")
+        && let Ok(i) = i64::from_str_radix(oct, 8)
+    {
+        return NodeKind::Int(i);
     }
     let looks_numeric = text.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.');
     if looks_numeric {
@@ -600,10 +600,8 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> NodeK
             return NodeKind::Int(i);
         }
         let is_float_syntax = text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
-        if is_float_syntax {
-            if let Ok(f) = text.parse::<f64>() {
-                return NodeKind::Float(f);
-            }
+        if is_float_syntax && let Ok(f) = text.parse::<f64>() {
+            return NodeKind::Float(f);
         }
     }
     NodeKind::Str(text)

@@ -140,16 +140,16 @@ impl StateStorage for LocalBackend {
     async fn write(&self, state: &State) -> Result<(), StateError> {
         let current = self.read_file()?;
         let expected = self.seen.lock().unwrap().clone();
-        if let Some(expected) = expected {
-            if identity(&current) != expected {
-                let describe = |i: &Option<(String, u64)>| {
-                    i.as_ref().map_or("no state".to_string(), |(l, s)| format!("lineage {l} serial {s}"))
-                };
-                return Err(StateError::Fenced {
-                    detail: format!("expected {}, found {}", describe(&expected), describe(&identity(&current))),
-                    recovery_file: None,
-                });
-            }
+        if let Some(expected) = expected
+            && identity(&current) != expected
+        {
+            let describe = |i: &Option<(String, u64)>| {
+                i.as_ref().map_or("no state".to_string(), |(l, s)| format!("lineage {l} serial {s}"))
+            };
+            return Err(StateError::Fenced {
+                detail: format!("expected {}, found {}", describe(&expected), describe(&identity(&current))),
+                recovery_file: None,
+            });
         }
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| self.io(e))?;
@@ -174,10 +174,10 @@ impl StateStorage for LocalBackend {
             fs::copy(&self.path, self.backup_path()).map_err(|e| self.io(e))?;
         }
         fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = fs::File::open(dir)
+        {
+            let _ = d.sync_all();
         }
         *self.seen.lock().unwrap() = Some(Some((state.lineage.clone(), state.serial)));
         Ok(())
@@ -213,7 +213,7 @@ impl StateLocking for LocalBackend {
                         continue;
                     }
                     return match holder {
-                        Some(holder) => Err(StateError::Locked { holder }),
+                        Some(holder) => Err(StateError::Locked { holder: Box::new(holder) }),
                         None => Err(self.lock_io(std::io::Error::other(
                             "the lock file is locked by another process that does not say who it is",
                         ))),
@@ -251,7 +251,7 @@ impl StateLocking for LocalBackend {
             // Not taken through this handle: remove the file only if it names this id.
             return match self.holder_in_file()? {
                 Some(current) if current.id == id => fs::remove_file(self.lock_path()).map_err(|e| self.lock_io(e)),
-                current => Err(StateError::LockMismatch { given: id.to_string(), current }),
+                current => Err(StateError::LockMismatch { given: id.to_string(), current: current.map(Box::new) }),
             };
         };
         // Remove the file while still holding the OS lock, then let go of it (dropping `file`):
@@ -260,7 +260,10 @@ impl StateLocking for LocalBackend {
             fs::remove_file(self.lock_path()).map_err(|e| self.lock_io(e))
         } else {
             // Someone ran `force-unlock` on this lock: it is not ours any more.
-            Err(StateError::LockMismatch { given: id.to_string(), current: self.holder_in_file().ok().flatten() })
+            Err(StateError::LockMismatch {
+                given: id.to_string(),
+                current: self.holder_in_file().ok().flatten().map(Box::new),
+            })
         }
     }
 
@@ -277,7 +280,7 @@ impl StateLocking for LocalBackend {
         // live holder's lock is broken (fencing then refuses its writes if someone else wrote).
         match self.holder_in_file()? {
             Some(current) if current.id == id => fs::remove_file(self.lock_path()).map_err(|e| self.lock_io(e)),
-            current => Err(StateError::LockMismatch { given: id.to_string(), current }),
+            current => Err(StateError::LockMismatch { given: id.to_string(), current: current.map(Box::new) }),
         }
     }
 }

@@ -149,10 +149,10 @@ impl LockInfo {
 pub enum StateError {
     /// Someone else holds the lock.
     #[error("the state is locked: {}", holder.describe())]
-    Locked { holder: LockInfo },
+    Locked { holder: Box<LockInfo> },
     /// `force-unlock` with an id that is not the current lock's.
     #[error("lock id `{given}` does not match the current lock ({})", current.as_ref().map_or("no lock is held".to_string(), |c| c.id.clone()))]
-    LockMismatch { given: String, current: Option<LockInfo> },
+    LockMismatch { given: String, current: Option<Box<LockInfo>> },
     /// The stored state changed since this process read it (another writer, or our lock was
     /// broken): writing would lose their changes.
     #[error("the stored state changed since it was read ({detail}); refusing to overwrite it")]

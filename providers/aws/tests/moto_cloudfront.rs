@@ -74,7 +74,7 @@ async fn read_one(p: &impl Provider, address: &str, remote_id: Option<&str>, att
             address: addr(address),
             kind: KIND.into(),
             remote_id: remote_id.map(str::to_string),
-            attrs: Some(&attrs),
+            attrs: Some(attrs),
         }])
         .await;
     assert_eq!(out.len(), 1);

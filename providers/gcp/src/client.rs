@@ -7,45 +7,13 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::Value;
 
+use strata_sdk::rate::TokenBucket;
+
+use crate::auth::TokenSource;
 use crate::error::GcpError;
 
 /// The public endpoint; `api_base_url` or `STRATA_GCP_COMPUTE_URL` override it.
 pub const DEFAULT_COMPUTE_URL: &str = "https://compute.googleapis.com/compute/v1";
-/// The env var holding a ready OAuth 2 access token.
-pub const TOKEN_ENV: &str = "GOOGLE_OAUTH_ACCESS_TOKEN";
-
-/// Where the access token comes from.
-#[derive(Clone)]
-pub enum TokenSource {
-    /// Read `GOOGLE_OAUTH_ACCESS_TOKEN` at each request.
-    Env,
-    /// A fixed token (tests, embedding).
-    Static(String),
-}
-
-// Never print a token.
-impl std::fmt::Debug for TokenSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TokenSource::Env => write!(f, "Env({TOKEN_ENV})"),
-            TokenSource::Static(_) => write!(f, "Static(<redacted>)"),
-        }
-    }
-}
-
-impl TokenSource {
-    fn token(&self) -> Result<String, GcpError> {
-        match self {
-            TokenSource::Static(t) => Ok(t.clone()),
-            TokenSource::Env => std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()).ok_or_else(|| {
-                GcpError::Credentials(format!(
-                    "set {TOKEN_ENV} to an OAuth 2 access token (for example from `gcloud auth print-access-token`); service-account keys (GOOGLE_APPLICATION_CREDENTIALS) are not supported yet"
-                ))
-            }),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Compute {
     /// Built on first use: loading the platform's root certificates is I/O, and offline
@@ -55,20 +23,15 @@ pub struct Compute {
     pub project: String,
     token: TokenSource,
     pub poll_interval: Duration,
+    /// Paces every API request (operation polls included) below the project's quota.
+    bucket: Arc<TokenBucket>,
 }
 
-fn tls_config() -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    // Unreadable platform certificates are skipped: TLS then fails with a clear error.
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
-}
+/// Default pace: 10 requests/s with a burst of 20, well under Compute Engine's default
+/// per-project quotas (1,500 reads and 1,500 mutations per minute, shared by every client of the
+/// project).
+pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 10.0;
+const BURST: u32 = 20;
 
 impl Compute {
     pub fn new(base: String, project: String, token: TokenSource) -> Self {
@@ -78,7 +41,14 @@ impl Compute {
             project,
             token,
             poll_interval: Duration::from_millis(250),
+            bucket: Arc::new(TokenBucket::new(DEFAULT_REQUESTS_PER_SECOND, BURST)),
         }
+    }
+
+    /// Replaces the pace (`providers.gcp.requests_per_second`).
+    pub fn with_rate(mut self, requests_per_second: f64) -> Self {
+        self.bucket = Arc::new(TokenBucket::new(requests_per_second, BURST));
+        self
     }
 
     /// `path` is relative to `projects/{project}/`.
@@ -90,16 +60,20 @@ impl Compute {
         body: Option<&Value>,
     ) -> Result<Value, GcpError> {
         let url = format!("{}/projects/{}/{path}", self.base, self.project);
+        while let Err(wait) = self.bucket.try_take() {
+            tokio::time::sleep(wait).await;
+        }
         let http = self.http.get_or_init(|| {
-            // reqwest is built without a rustls crypto provider: it gets ring here, explicitly.
+            // reqwest is built without a rustls crypto provider: the process-wide one is ring
+            // (the CLI installs it too; the first one installed wins).
+            let _ = rustls::crypto::ring::default_provider().install_default();
             reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
-                .user_agent("strata")
-                .use_preconfigured_tls(tls_config())
+                .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .expect("a reqwest client with a preconfigured rustls config builds")
         });
-        let mut req = http.request(method, &url).bearer_auth(self.token.token()?).query(query);
+        let mut req = http.request(method, &url).bearer_auth(self.token.token(http).await?).query(query);
         if let Some(b) = body {
             req = req.json(b);
         }

@@ -31,12 +31,21 @@ impl GcpError {
     }
 }
 
+/// 403 reasons that mean "slow down", not "forbidden".
+const RATE_LIMIT_REASONS: &[&str] = &["rateLimitExceeded", "userRateLimitExceeded"];
+
 impl From<GcpError> for ProviderError {
     fn from(e: GcpError) -> Self {
         let message = e.to_string();
         match &e {
-            GcpError::Api { status, retry_after, .. } => {
-                let err = ProviderError::from_http_status(*status, message);
+            GcpError::Api { status, retry_after, reason, .. } => {
+                // Compute Engine answers some rate limits as 403 with these reasons.
+                let rate_limited = *status == 403 && RATE_LIMIT_REASONS.contains(&reason.as_str());
+                let err = if rate_limited {
+                    ProviderError::retryable(message)
+                } else {
+                    ProviderError::from_http_status(*status, message)
+                };
                 match retry_after {
                     Some(after) => err.with_retry_after(*after),
                     None => err,
@@ -46,5 +55,23 @@ impl From<GcpError> for ProviderError {
             GcpError::Credentials(_) => ProviderError::auth(message),
             GcpError::Operation { .. } | GcpError::Unexpected(_) => ProviderError::other(message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_403_rate_limit_is_retryable_and_other_403s_are_auth() {
+        let api = |reason: &str| GcpError::Api {
+            status: 403,
+            reason: reason.into(),
+            message: "m".into(),
+            retry_after: None,
+        };
+        assert!(ProviderError::from(api("rateLimitExceeded")).is_retryable());
+        assert!(ProviderError::from(api("userRateLimitExceeded")).is_retryable());
+        assert!(!ProviderError::from(api("forbidden")).is_retryable());
     }
 }

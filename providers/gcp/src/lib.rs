@@ -8,6 +8,7 @@
 //! `requestId` and is followed until its Operation is DONE; updates send the current
 //! `fingerprint` and re-read once on 412.
 
+mod auth;
 mod client;
 mod error;
 mod plugin;
@@ -24,7 +25,8 @@ use strata_sdk::{
     ReadRequest, ResourceChange,
 };
 
-pub use client::{Compute, DEFAULT_COMPUTE_URL, TOKEN_ENV, TokenSource};
+pub use auth::{CREDENTIALS_ENV, DEFAULT_TOKEN_URI, METADATA_HOST_ENV, TOKEN_ENV, TokenSource};
+pub use client::{Compute, DEFAULT_COMPUTE_URL};
 pub use error::GcpError;
 pub use plugin::GcpPlugin;
 
@@ -41,6 +43,16 @@ pub struct GcpConfig {
     /// the env var `STRATA_GCP_COMPUTE_URL` overrides both).
     #[serde(default)]
     pub api_base_url: Option<String>,
+    /// A credentials file (service account key or gcloud user credentials), relative to the
+    /// working directory. Default: Application Default Credentials (`GOOGLE_OAUTH_ACCESS_TOKEN`,
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's application default login, the metadata
+    /// server).
+    #[serde(default)]
+    pub credentials_file: Option<String>,
+    /// The provider's pace: API requests per second (default 10, burst 20), below the project's
+    /// quota so that strata is not the client that gets throttled.
+    #[serde(default)]
+    pub requests_per_second: Option<f64>,
 }
 
 impl GcpConfig {
@@ -67,6 +79,7 @@ const KINDS: &[KindInfo] = &[
     KindInfo { kind: "backend_service", collection: "backendServices", patchable: true },
     KindInfo { kind: "url_map", collection: "urlMaps", patchable: true },
     KindInfo { kind: "target_https_proxy", collection: "targetHttpsProxies", patchable: true },
+    KindInfo { kind: "target_http_proxy", collection: "targetHttpProxies", patchable: true },
     KindInfo { kind: "managed_ssl_certificate", collection: "sslCertificates", patchable: false },
     KindInfo { kind: "global_forwarding_rule", collection: "forwardingRules", patchable: false },
     KindInfo { kind: "global_address", collection: "addresses", patchable: false },
@@ -127,7 +140,12 @@ pub struct GcpProvider {
 
 impl GcpProvider {
     pub fn new(config: &GcpConfig, marks: OwnerMarks, token: TokenSource) -> Self {
-        GcpProvider { compute: Compute::new(config.base_url(), config.project.clone(), token), marks }
+        let compute = Compute::new(config.base_url(), config.project.clone(), token);
+        let compute = match config.requests_per_second {
+            Some(rate) if rate > 0.0 => compute.with_rate(rate),
+            _ => compute,
+        };
+        GcpProvider { compute, marks }
     }
 
     fn remote_id(&self, info: KindInfo, name: &str) -> String {
@@ -158,9 +176,33 @@ impl GcpProvider {
         self.compute.wait(op).await
     }
 
-    fn applied(&self, info: KindInfo, remote: &Value, desired: &Value) -> Applied {
+    async fn applied(&self, info: KindInfo, remote: &Value, desired: &Value) -> Result<Applied, GcpError> {
         let name = remote["name"].as_str().unwrap_or_default();
-        Applied { remote_id: self.remote_id(info, name), attrs: project(remote, desired), outputs: outputs(remote) }
+        let mut outputs = outputs(remote);
+        if let Some(domain) = self.domain_of(remote).await? {
+            outputs["domain_name"] = domain;
+        }
+        Ok(Applied { remote_id: self.remote_id(info, name), attrs: project(remote, desired), outputs })
+    }
+
+    /// [`rule_domain`] for one forwarding rule, by GETting its proxy and certificate.
+    async fn domain_of(&self, rule: &Value) -> Result<Option<Value>, GcpError> {
+        let Some(target) = rule.get("target").and_then(Value::as_str).filter(|t| t.contains("/targetHttpsProxies/"))
+        else {
+            return Ok(None);
+        };
+        let proxies_info = kind_info("target_https_proxy").expect("a known kind");
+        let Some(proxy) = self.get(proxies_info, last_segment(target)).await? else { return Ok(None) };
+        let cert = proxy.pointer("/sslCertificates/0").and_then(Value::as_str).map(last_segment).map(str::to_string);
+        let certificates_info = kind_info("managed_ssl_certificate").expect("a known kind");
+        let certificate = match cert {
+            Some(c) => self.get(certificates_info, &c).await?,
+            None => None,
+        };
+        let proxies = BTreeMap::from([(last_segment(target).to_string(), proxy)]);
+        let certificates: BTreeMap<String, Value> =
+            certificate.into_iter().filter_map(|c| Some((c["name"].as_str()?.to_string(), c))).collect();
+        Ok(rule_domain(rule, &proxies, &certificates))
     }
 
     async fn patch(&self, info: KindInfo, name: &str, body: &Value) -> Result<(), GcpError> {
@@ -191,6 +233,9 @@ fn name_of(attrs: &Value) -> Option<&str> {
     attrs.get("name").and_then(Value::as_str)
 }
 
+/// What the engine may reference besides the attributes: the API's ids and links, `ip` (a
+/// forwarding rule's or an address's IP), a managed certificate's `status`, and a forwarding
+/// rule's `domain_name` (see [`rule_domain`]), filled in by the caller.
 fn outputs(remote: &Value) -> Value {
     let mut out = Map::new();
     for k in ["selfLink", "id", "address", "IPAddress"] {
@@ -198,7 +243,31 @@ fn outputs(remote: &Value) -> Value {
             out.insert(k.to_string(), v.clone());
         }
     }
+    if let Some(ip) = remote.get("IPAddress").or_else(|| remote.get("address")) {
+        out.insert("ip".into(), ip.clone());
+    }
+    if let Some(status) = remote.pointer("/managed/status") {
+        out.insert("status".into(), status.clone());
+    }
     Value::Object(out)
+}
+
+/// The last segment of a resource URL (`.../targetHttpsProxies/web` → `web`).
+fn last_segment(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or(url)
+}
+
+/// A forwarding rule's host name: the first domain of the managed certificate of the HTTPS
+/// proxy it forwards to, looked up in `proxies` and `certificates` (by name). `None` for a
+/// rule that does not forward to an HTTPS proxy with a managed certificate.
+fn rule_domain(rule: &Value, proxies: &BTreeMap<String, Value>, certificates: &BTreeMap<String, Value>) -> Option<Value> {
+    let target = rule.get("target")?.as_str()?;
+    if !target.contains("/targetHttpsProxies/") {
+        return None;
+    }
+    let proxy = proxies.get(last_segment(target))?;
+    let cert = proxy.get("sslCertificates")?.as_array()?.first()?.as_str()?;
+    certificates.get(last_segment(cert))?.pointer("/managed/domains/0").cloned()
 }
 
 /// The remote object seen through the desired document: only the keys the spec sets, with the
@@ -282,23 +351,37 @@ impl Provider for GcpProvider {
         problems
     }
 
-    fn outputs(&self, _kind: &str) -> Vec<String> {
-        vec!["selfLink".into(), "id".into(), "address".into(), "IPAddress".into()]
+    fn outputs(&self, kind: &str) -> Vec<String> {
+        let mut out = vec!["selfLink".to_string(), "id".into()];
+        match kind {
+            "global_forwarding_rule" => out.extend(["IPAddress".into(), "ip".into(), "domain_name".into()]),
+            "global_address" => out.extend(["address".into(), "ip".into()]),
+            "managed_ssl_certificate" => out.push("status".into()),
+            _ => {}
+        }
+        out
     }
 
     async fn read(&self, requests: &[ReadRequest<'_>]) -> Vec<Result<Option<Observed>, ProviderError>> {
-        // One list per collection in the batch, not one GET per object.
+        // One list per collection in the batch, not one GET per object. A forwarding rule's
+        // `domain_name` comes from its proxy's certificate: those collections are listed too.
+        let mut collections: Vec<&'static str> =
+            requests.iter().filter_map(|r| kind_info(&r.kind).ok()).map(|i| i.collection).collect();
+        if collections.contains(&"forwardingRules") {
+            collections.extend(["targetHttpsProxies", "sslCertificates"]);
+        }
         let mut lists: BTreeMap<&'static str, Result<BTreeMap<String, Value>, ProviderError>> = BTreeMap::new();
-        for r in requests {
-            if let Ok(info) = kind_info(&r.kind)
-                && !lists.contains_key(info.collection)
-            {
-                let listed = self.compute.list(info.collection).await.map_err(ProviderError::from).map(|items| {
+        for collection in collections {
+            if !lists.contains_key(collection) {
+                let listed = self.compute.list(collection).await.map_err(ProviderError::from).map(|items| {
                     items.into_iter().filter_map(|i| Some((i["name"].as_str()?.to_string(), i))).collect()
                 });
-                lists.insert(info.collection, listed);
+                lists.insert(collection, listed);
             }
         }
+        let empty = BTreeMap::new();
+        let listed_or_empty = |c: &str| lists.get(c).and_then(|l| l.as_ref().ok()).unwrap_or(&empty);
+        let (proxies, certificates) = (listed_or_empty("targetHttpsProxies"), listed_or_empty("sslCertificates"));
         requests
             .iter()
             .map(|r| {
@@ -312,11 +395,17 @@ impl Provider for GcpProvider {
                     (None, None) => return Ok(None),
                 };
                 let listed = lists[info.collection].as_ref().map_err(Clone::clone)?;
-                Ok(listed.get(&name).map(|remote| Observed {
-                    remote_id: self.remote_id(info, &name),
-                    attrs: project(remote, r.attrs.unwrap_or(&Value::Null)),
-                    outputs: outputs(remote),
-                    ownership: self.marks.ownership(remote["description"].as_str()),
+                Ok(listed.get(&name).map(|remote| {
+                    let mut outputs = outputs(remote);
+                    if let Some(domain) = rule_domain(remote, proxies, certificates) {
+                        outputs["domain_name"] = domain;
+                    }
+                    Observed {
+                        remote_id: self.remote_id(info, &name),
+                        attrs: project(remote, r.attrs.unwrap_or(&Value::Null)),
+                        outputs,
+                        ownership: self.marks.ownership(remote["description"].as_str()),
+                    }
                 }))
             })
             .collect()
@@ -348,7 +437,7 @@ impl Provider for GcpProvider {
             .get(info, &name)
             .await?
             .ok_or_else(|| ProviderError::other(format!("{} {name} is missing right after its creation", info.kind)))?;
-        Ok(self.applied(info, &remote, &change.attrs))
+        Ok(self.applied(info, &remote, &change.attrs).await?)
     }
 
     async fn update(&self, change: &ResourceChange) -> Result<Applied, ProviderError> {
@@ -372,7 +461,7 @@ impl Provider for GcpProvider {
             .get(info, &name)
             .await?
             .ok_or_else(|| ProviderError::not_found(format!("{} {name} is gone after its update", info.kind)))?;
-        Ok(self.applied(info, &remote, &change.attrs))
+        Ok(self.applied(info, &remote, &change.attrs).await?)
     }
 
     async fn delete(&self, request: &DeleteRequest) -> Result<(), ProviderError> {
@@ -392,7 +481,7 @@ impl Provider for GcpProvider {
             .get(info, name)
             .await?
             .ok_or_else(|| ProviderError::not_found(format!("{} {name} does not exist", info.kind)))?;
-        Ok(self.applied(info, &remote, &resource.attrs))
+        Ok(self.applied(info, &remote, &resource.attrs).await?)
     }
 }
 

@@ -9,7 +9,7 @@ use strata_provider_gcp::{GcpConfig, GcpProvider, OwnerMarks, TokenSource};
 use strata_sdk::{Address, Applied, DeleteRequest, ErrorClass, Provider, ReadRequest, ResourceChange};
 
 fn provider(server: &gcp_test_server::TestServer, token: &str) -> GcpProvider {
-    let config = GcpConfig { project: "demo-project".into(), api_base_url: Some(server.compute_url()) };
+    let config = GcpConfig { project: "demo-project".into(), api_base_url: Some(server.compute_url()), credentials_file: None, requests_per_second: None };
     GcpProvider::new(&config, OwnerMarks::new("demo".into(), "default".into()), TokenSource::Static(token.into()))
 }
 
@@ -148,7 +148,7 @@ async fn a_create_of_an_existing_object_of_ours_adopts_it() {
     assert_eq!(first.remote_id, second.remote_id);
     // Someone else's object of the same name is a conflict, not a takeover.
     let other = GcpProvider::new(
-        &GcpConfig { project: "demo-project".into(), api_base_url: Some(server.compute_url()) },
+        &GcpConfig { project: "demo-project".into(), api_base_url: Some(server.compute_url()), credentials_file: None, requests_per_second: None },
         OwnerMarks::new("another".into(), "default".into()),
         TokenSource::Static(server.knobs().token()),
     );

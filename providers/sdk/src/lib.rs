@@ -11,6 +11,7 @@ mod error;
 mod kind;
 mod plugin;
 mod provider;
+pub mod rate;
 pub mod value;
 
 pub use address::{Address, AddressError};

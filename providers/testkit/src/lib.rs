@@ -12,6 +12,8 @@
 //!
 //! See README.md.
 
+#[cfg(feature = "cloudflare")]
+pub mod cloudflare;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "kube")]

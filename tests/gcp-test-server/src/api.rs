@@ -115,6 +115,20 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    server.knobs.bump("requests");
+    let latency = server.knobs.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
+    if method == Method::POST && uri.path() == "/token" {
+        let (status, body) = crate::oauth::token(&server.knobs, &headers, &body, &format!("http://{host}/token"));
+        return (status, axum::Json(body)).into_response();
+    }
+    if method == Method::GET && uri.path() == "/computeMetadata/v1/instance/service-accounts/default/token" {
+        let (status, body) = crate::oauth::metadata_token(&server.knobs, &headers);
+        return (status, axum::Json(body)).into_response();
+    }
     match dispatch(&server, &method, &uri, &headers, &body).await {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => {

@@ -22,6 +22,7 @@ mod api;
 mod discovery;
 mod error;
 mod knobs;
+mod oauth;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

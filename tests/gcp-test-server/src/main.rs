@@ -28,6 +28,9 @@ struct Cli {
     /// Answer the next N requests with 429 rateLimitExceeded.
     #[arg(long, default_value_t = 0)]
     rate_limit_next: u64,
+    /// Milliseconds added before every answer.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
 }
 
 #[tokio::main]
@@ -48,6 +51,7 @@ async fn main() -> std::process::ExitCode {
     knobs.set_token(cli.token.clone());
     knobs.set_operation_delay(Duration::from_millis(cli.operation_delay_ms));
     knobs.rate_limit_next(cli.rate_limit_next);
+    knobs.set_latency(Duration::from_millis(cli.latency_ms));
     let result = async move {
         let listener = tokio::net::TcpListener::bind(cli.addr).await?;
         let addr = listener.local_addr()?;

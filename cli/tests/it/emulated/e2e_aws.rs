@@ -76,7 +76,7 @@ resources:
 
 struct World {
     moto: moto::Moto,
-    kube: kube_test_server::TestServer,
+    kube: strata_testkit::kube::TestServer,
     dir: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
     cf: aws_sdk_cloudfront::Client,
@@ -87,7 +87,7 @@ struct World {
 impl World {
     fn new() -> World {
         let moto = moto::Moto::start().unwrap_or_else(|e| panic!("{e}"));
-        let kube = kube_test_server::spawn_for_tests();
+        let kube = strata_testkit::kube::server();
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let sdk = rt.block_on(

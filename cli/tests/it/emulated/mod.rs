@@ -2,7 +2,10 @@
 
 mod cli_s3;
 mod e2e_aws;
+mod e2e_cloudflare;
 mod e2e_gcp;
 mod e2e_kube;
 mod e2e_mesh;
+mod e2e_observability;
 mod e2e_scaling_flags;
+mod e2e_slo_gate;

@@ -1,6 +1,8 @@
 //! `cdn:` — content delivery. Each entry names its CDN with `provider:`, and the CDN target of
 //! that name ([`CdnTarget`]) lowers it: `cloudfront` ([`cloudfront`]: distributions, cache and
-//! origin request policies, Route 53 alias records).
+//! origin request policies, Route 53 alias records), `cloudflare` ([`cloudflare`]: proxied
+//! DNS record or load balancer, cache rules, Worker and route) and `gcp` ([`gcp`]: a global
+//! external HTTPS load balancer with Cloud CDN on backend buckets).
 //!
 //! ```yaml
 //! cdn:
@@ -14,14 +16,18 @@
 //! hands the entry to its target. Addresses start with `cdn.<name>`; the reference is
 //! docs/cdn.md.
 
+pub mod cloudflare;
 pub mod cloudfront;
+pub mod gcp;
 mod target;
 
 use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value};
 use strata_sdk::Resource;
 
+pub use cloudflare::Cloudflare;
 pub use cloudfront::CloudFront;
+pub use gcp::Gcp;
 pub use target::CdnTarget;
 
 use super::{Section, Sections};
@@ -62,7 +68,7 @@ impl Cdn {
 
     /// The CDNs built into strata. A new CDN target is one line here.
     pub fn standard() -> Self {
-        Cdn::new().target(CloudFront)
+        Cdn::new().target(CloudFront).target(Cloudflare).target(Gcp)
     }
 
     pub fn target(mut self, target: impl CdnTarget + 'static) -> Self {

@@ -36,7 +36,7 @@ use schemars::{Schema, SchemaGenerator};
 use serde_json::{Map, Value};
 use strata_sdk::Resource;
 
-pub use config::{CacheSpec, CloudFrontCdn, OriginSpec, RuleSpec};
+pub use config::{CacheSpec, CloudFrontCdn, OriginSpec, RuleSpec, Ttl};
 
 use super::CdnTarget;
 use crate::spec::{SpecContext, path};

@@ -291,12 +291,13 @@ fn dns_creates_alias_records_in_the_zone() {
 #[test]
 fn other_providers_and_multi_cdn_are_reported_not_ignored() {
     let d = expect_one(
-        "cdn:\n  assets-cf:\n    provider: cloudflare\n    origin: { domain: apex-assets.s3.amazonaws.com }\n",
+        "cdn:\n  assets-cf:\n    provider: gcp\n    origin: { domain: apex-assets.s3.amazonaws.com }\n",
         "cdn::unsupported-provider",
-        "cloudflare",
+        "gcp",
     );
     assert!(
-        d.detail.starts_with("cdn provider `cloudflare` is not supported yet in this build; supported: cloudfront."),
+        d.detail
+            .starts_with("cdn provider `gcp` is not supported yet in this build; supported: cloudfront, cloudflare."),
         "{}",
         d.detail
     );
@@ -536,7 +537,7 @@ fn policy_and_rule_problems() {
 #[test]
 fn one_pass_reports_every_problem() {
     let (rs, d, text) = lower(&format!(
-        "cdn:\n  a:\n    provider: cloudfront\n    origins:\n      s3: {{ domain: b.s3.amazonaws.com, protocol: http-only }}\n      api: {{ domain: api.example.com, read_tmeout: 5s }}\n    aliases: [x.example.com]\n    cache:\n      origin: s3\n      default_ttl: 1y\n      rules:\n        - {{ path: /a/*, ttl: 0.5s }}\n        - {{ path: /b/*, methods: [PUT] }}\n  b:\n    provider: cloudflare\n  c:\n    provider: cloudfront\n    origin: {{ domain: c.s3.amazonaws.com }}\n    certificate: {CERT}\n"
+        "cdn:\n  a:\n    provider: cloudfront\n    origins:\n      s3: {{ domain: b.s3.amazonaws.com, protocol: http-only }}\n      api: {{ domain: api.example.com, read_tmeout: 5s }}\n    aliases: [x.example.com]\n    cache:\n      origin: s3\n      default_ttl: 1y\n      rules:\n        - {{ path: /a/*, ttl: 0.5s }}\n        - {{ path: /b/*, methods: [PUT] }}\n  b:\n    provider: gcp\n  c:\n    provider: cloudfront\n    origin: {{ domain: c.s3.amazonaws.com }}\n    certificate: {CERT}\n"
     ));
     let got: Vec<(&str, &str)> = d.items.iter().map(|d| (d.code, span_text(&text, d))).collect();
     assert_eq!(
@@ -548,7 +549,7 @@ fn one_pass_reports_every_problem() {
             ("spec::invalid-value", "1y"),
             ("cdn::invalid-ttl", "0.5s"),
             ("cdn::invalid-methods", "methods"),
-            ("cdn::unsupported-provider", "cloudflare"),
+            ("cdn::unsupported-provider", "gcp"),
         ]
     );
     // The valid entry still lowers; the one with undecodable pieces is checked but not built.
@@ -609,7 +610,7 @@ fn schema_accepts_the_example_and_rejects_other_providers() {
     let (root, _) = crate::spec::yaml::parse(&example()).unwrap();
     let good = root.to_value();
     let mut bad = good.clone();
-    bad["cdn"]["assets"]["provider"] = json!("cloudflare");
+    bad["cdn"]["assets"]["provider"] = json!("gcp");
     let mut typo = good.clone();
     typo["cdn"]["assets"]["cache"]["defualt_ttl"] = json!("1h");
     let dir = tempfile::tempdir().unwrap();
@@ -620,6 +621,6 @@ fn schema_accepts_the_example_and_rejects_other_providers() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let errors: Vec<Vec<String>> = serde_json::from_slice(&out.stdout).unwrap();
     assert!(errors[0].is_empty(), "the example is valid: {:?}", errors[0]);
-    assert!(!errors[1].is_empty(), "provider cloudflare is outside the schema");
+    assert!(!errors[1].is_empty(), "provider gcp is outside the schema");
     assert!(errors[2].iter().any(|e| e.contains("defualt_ttl")), "{:?}", errors[2]);
 }
