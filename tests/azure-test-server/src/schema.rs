@@ -1,7 +1,7 @@
 //! A validator for the Swagger 2.0 schema keywords the Microsoft.Cdn documents use: `$ref`
 //! (across files), `type`, `enum`, `allOf`, `properties`, `required`, `additionalProperties`,
 //! `items`, `minItems`/`maxItems`, `minLength`/`maxLength`, `pattern`, `minimum`/`maximum`
-//! (with the boolean `exclusive*` of Swagger 2.0), `readOnly`, `x-nullable`, and polymorphism:
+//! (with the boolean `exclusive*` of Swagger 2.0), `format: uuid`, `readOnly`, `x-nullable`, and polymorphism:
 //! a base schema with a `discriminator` is validated as the subtype whose
 //! `x-ms-discriminator-value` (or definition name) the instance's tag names.
 //!
@@ -233,6 +233,9 @@ impl<'a> Validator<'a> {
                 && len > max
             {
                 push(format!("string longer than {max} characters"));
+            }
+            if obj.get("format").and_then(Value::as_str) == Some("uuid") && uuid::Uuid::parse_str(s).is_err() {
+                push(format!("{s:?} is not a UUID"));
             }
             if let Some(p) = obj.get("pattern").and_then(Value::as_str)
                 && self.matches(p, s) == Some(false)

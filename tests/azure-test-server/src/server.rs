@@ -194,7 +194,7 @@ fn check_params(
     let declared: Vec<&str> = op.params.iter().filter(|p| p.location == "query").map(|p| p.name.as_str()).collect();
     for key in query.keys() {
         let list = op.id.contains("_List");
-        if !declared.contains(&key.as_str()) && !(list && key == "$skiptoken") {
+        if !(declared.contains(&key.as_str()) || list && key == "$skiptoken") {
             return Err(ApiError::bad_request(format!("The query parameter '{key}' is not supported by {}.", op.id)));
         }
     }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 const V: &str = "api-version=2025-06-01";
 
 fn scope() -> String {
-    TestServer::scope("sub-1", "rg-1")
+    TestServer::scope(azure_test_server::DEFAULT_SUBSCRIPTION, "rg-1")
 }
 
 fn client() -> reqwest::Client {
@@ -124,8 +124,12 @@ async fn requests_are_validated_against_the_documents() {
     assert_eq!(name.status, 400, "{}", name.body);
     let query = call(&s, "GET", &format!("{}/profiles/p1?$expand=all", scope()), None).await;
     assert_eq!(query.status, 400);
+    let sub =
+        call(&s, "GET", "/subscriptions/not-a-uuid/resourceGroups/rg/providers/Microsoft.Cdn/profiles", None).await;
+    assert_eq!(sub.status, 400);
+    assert!(sub.body["error"]["message"].as_str().unwrap().contains("is not a UUID"));
     // Every refusal above is on record.
-    assert_eq!(s.knobs().invalid_requests().len(), 9, "{:#?}", s.knobs().invalid_requests());
+    assert_eq!(s.knobs().invalid_requests().len(), 10, "{:#?}", s.knobs().invalid_requests());
 }
 
 #[tokio::test]
