@@ -19,6 +19,8 @@ pub fn registry(force_conflicts: bool) -> Registry {
     let registry = registry.provider(strata_provider_aws::AwsPlugin);
     #[cfg(feature = "cloudflare")]
     let registry = registry.provider(strata_provider_cloudflare::CloudflarePlugin);
+    #[cfg(feature = "azure")]
+    let registry = registry.provider(strata_provider_azure::AzurePlugin);
     #[cfg(feature = "s3-state")]
     let registry = registry.backend(strata_backend_s3::S3Plugin);
     #[cfg(feature = "test-provider")]

@@ -242,7 +242,11 @@ pub fn outputs(k: Kind, remote: &Value) -> Value {
     let props = &remote["properties"];
     match k.name {
         "profile" => out["front_door_id"] = props["frontDoorId"].clone(),
-        "afd_endpoint" => out["host_name"] = props["hostName"].clone(),
+        "afd_endpoint" => {
+            out["host_name"] = props["hostName"].clone();
+            // As CloudFront's and Cloudflare's entries: `${cdn.<name>.domain_name}`.
+            out["domain_name"] = props["hostName"].clone();
+        }
         "custom_domain" => {
             out["host_name"] = props["hostName"].clone();
             out["validation_token"] = props["validationProperties"]["validationToken"].clone();
@@ -256,7 +260,7 @@ pub fn outputs(k: Kind, remote: &Value) -> Value {
 pub fn output_names(k: Kind) -> Vec<String> {
     let extra: &[&str] = match k.name {
         "profile" => &["front_door_id"],
-        "afd_endpoint" => &["host_name"],
+        "afd_endpoint" => &["host_name", "domain_name"],
         "custom_domain" => &["host_name", "validation_token", "validation_expiry"],
         _ => &[],
     };

@@ -47,6 +47,14 @@ pub fn router(spec: Arc<Spec>, knobs: Knobs) -> axum::Router {
     server::router(server::App::new(spec, knobs))
 }
 
+fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Arc<server::App>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> impl std::future::Future<Output = std::io::Result<()>> {
+    axum::serve(listener, server::router(app)).with_graceful_shutdown(shutdown).into_future()
+}
+
 /// Serves on `listener` until `shutdown` resolves.
 pub async fn serve_with_shutdown(
     listener: tokio::net::TcpListener,
@@ -70,6 +78,7 @@ pub struct TestServer {
     addr: SocketAddr,
     url: String,
     knobs: Knobs,
+    app: Arc<server::App>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -86,7 +95,8 @@ pub fn spawn_with_knobs(knobs: Knobs) -> TestServer {
     listener.set_nonblocking(true).expect("make the listener non-blocking");
     let addr = listener.local_addr().expect("listener address");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server_knobs = knobs.clone();
+    let app = server::App::new(spec, knobs.clone());
+    let served = app.clone();
     let thread = std::thread::Builder::new()
         .name(format!("azure-test-server-{}", addr.port()))
         .spawn(move || {
@@ -100,13 +110,13 @@ pub fn spawn_with_knobs(knobs: Knobs) -> TestServer {
                 let stop = async {
                     let _ = rx.await;
                 };
-                if let Err(e) = serve_with_shutdown(listener, spec, server_knobs, stop).await {
+                if let Err(e) = serve_app(listener, served, stop).await {
                     eprintln!("azure-test-server stopped: {e}");
                 }
             });
         })
         .expect("spawn the server thread");
-    TestServer { addr, url: format!("http://{addr}"), knobs, shutdown: Some(tx), thread: Some(thread) }
+    TestServer { addr, url: format!("http://{addr}"), knobs, app, shutdown: Some(tx), thread: Some(thread) }
 }
 
 impl TestServer {
@@ -120,6 +130,20 @@ impl TestServer {
     pub fn knobs(&self) -> &Knobs {
         &self.knobs
     }
+    /// Resources the server holds (profiles and every child): zero after a full destroy.
+    pub fn resource_count(&self) -> usize {
+        let mut store = self.app.store();
+        store.settle(&self.knobs);
+        store.resources.len()
+    }
+
+    /// The stored document of a resource id (as GET returns it).
+    pub fn resource(&self, id: &str) -> Option<serde_json::Value> {
+        let mut store = self.app.store();
+        store.settle(&self.knobs);
+        store.resources.get(&id.to_ascii_lowercase()).map(|r| r.value.clone())
+    }
+
     /// The resource group scope: `/subscriptions/S/resourceGroups/RG/providers/Microsoft.Cdn`.
     pub fn scope(subscription: &str, resource_group: &str) -> String {
         format!("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Cdn")
