@@ -363,6 +363,15 @@ impl Provider for AzureProvider {
                 Ok((k, loc))
             });
             match located {
+                // A name still holding a `${...}` reference cannot exist remotely yet.
+                Ok((_, loc))
+                    if [Some(&loc.profile), loc.parent.as_ref(), Some(&loc.name)]
+                        .iter()
+                        .flatten()
+                        .any(|s| s.contains("${")) =>
+                {
+                    results[i] = Some(Ok(None))
+                }
                 Ok((k, loc)) => by_profile.entry(loc.profile.to_ascii_lowercase()).or_default().push((i, k, loc)),
                 Err(e) => results[i] = Some(Err(e.into())),
             }
