@@ -175,3 +175,57 @@ async fn throttled_reads_are_retryable_with_retry_after() {
     assert_eq!(second.retry_after, Some(Duration::from_secs(2)));
     assert!(second.message.contains("SubscriptionRequestsThrottled"));
 }
+
+#[tokio::test]
+async fn security_policy_links_a_waf_policy_to_endpoint_and_domain() {
+    let s = server();
+    let p = provider(&s, Credential::Static(DEFAULT_TOKEN.into()));
+    apply(&p, &change("p", "profile", json!({"name": "p", "sku": {"name": "Premium_AzureFrontDoor"}}))).await;
+    let endpoint = apply(&p, &change("e", "afd_endpoint", json!({"name": "web", "profile": "p"}))).await;
+    assert!(endpoint.outputs["domain_name"].as_str().unwrap().ends_with(".azurefd.net"));
+    let domain = apply(
+        &p,
+        &change(
+            "d",
+            "custom_domain",
+            json!({"name": "www", "profile": "p", "properties": {"hostName": "www.example.com",
+                "tlsSettings": {"certificateType": "ManagedCertificate", "minimumTlsVersion": "TLS12"}}}),
+        ),
+    )
+    .await;
+    assert_eq!(domain.outputs["validation_token"].as_str().unwrap().len(), 32);
+    let waf = format!(
+        "/subscriptions/{DEFAULT_SUBSCRIPTION}/resourceGroups/sec/providers/Microsoft.Network/frontDoorWebApplicationFirewallPolicies/edgewaf"
+    );
+    let policy = json!({"name": "waf", "profile": "p", "properties": {"parameters": {
+        "type": "WebApplicationFirewall",
+        "wafPolicy": {"id": waf},
+        "associations": [{"domains": [{"id": endpoint.remote_id}, {"id": domain.remote_id}], "patternsToMatch": ["/*"]}],
+    }}});
+    let applied = apply(&p, &change("w", "security_policy", policy.clone())).await;
+    let c = change("w", "security_policy", policy);
+    let read = p
+        .read(&[ReadRequest {
+            address: c.address.clone(),
+            kind: c.kind.clone(),
+            remote_id: Some(applied.remote_id),
+            attrs: Some(&c.attrs),
+        }])
+        .await
+        .remove(0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.attrs["properties"]["parameters"]["wafPolicy"]["id"], waf);
+    // The domain is in use by the policy: ARM refuses to delete it first.
+    let e = p
+        .delete(&strata_sdk::DeleteRequest {
+            address: c.address.clone(),
+            kind: "custom_domain".into(),
+            remote_id: domain.remote_id.clone(),
+            attrs: Value::Null,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, ErrorClass::Conflict);
+    assert_no_invalid_requests(&s);
+}

@@ -103,6 +103,22 @@ impl World {
         })
     }
 
+    /// Nothing strata wrote (state, backups, logs, locks) holds the secret.
+    fn assert_no_secret_in_files(&self) {
+        let mut dirs = vec![self.dir.path().to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(&d).unwrap().map(Result::unwrap) {
+                let p = entry.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else {
+                    let bytes = std::fs::read(&p).unwrap();
+                    assert!(!String::from_utf8_lossy(&bytes).contains(SECRET), "the secret is in {}", p.display());
+                }
+            }
+        }
+    }
+
     fn assert_no_invalid_requests(&self) {
         let invalid = self.server.knobs().invalid_requests();
         assert!(invalid.is_empty(), "requests the Swagger documents refuse: {invalid:#?}");
@@ -194,6 +210,7 @@ fn azure_example_lifecycle() {
     assert_eq!(code(&o), 0, "{}", both(&o));
     assert_eq!(w.server.resource_count(), 0);
     assert_eq!(w.state()["resources"], json!({}));
+    w.assert_no_secret_in_files();
     w.assert_no_invalid_requests();
 }
 

@@ -73,6 +73,72 @@ fn cache_rule(order: usize, path: &str, ttl: &Ttl) -> Value {
     })
 }
 
+/// The rule set and its rules (cache rules, then response headers); whether there is one.
+fn rules(name: &str, profile: &str, e: &AzureCdn, out: &mut Vec<Resource>) -> bool {
+    let cache_rules: &[super::config::CacheRule] = e.cache.as_ref().map_or(&[], |c| &c.rules);
+    let has_rules = !cache_rules.is_empty() || !e.response_headers.is_empty();
+    if has_rules {
+        out.push(resource(&["cdn", name, "rule-set"], "rule_set", json!({"name": RULE_SET, "profile": profile})));
+        for (i, r) in cache_rules.iter().enumerate() {
+            out.push(resource(
+                &["cdn", name, "rule", &format!("cache-{}", i + 1)],
+                "rule",
+                json!({"name": format!("cache{}", i + 1), "profile": profile, "rule_set": RULE_SET, "properties": cache_rule(i + 1, &r.path, &r.ttl)}),
+            ));
+        }
+        if !e.response_headers.is_empty() {
+            let actions: Vec<Value> = e
+                .response_headers
+                .iter()
+                .map(|(h, v)| json!({"name": "ModifyResponseHeader", "parameters": {
+                    "typeName": "DeliveryRuleHeaderActionParameters", "headerAction": "Overwrite", "headerName": h, "value": v}}))
+                .collect();
+            out.push(resource(
+                &["cdn", name, "rule", "headers"],
+                "rule",
+                json!({"name": "headers", "profile": profile, "rule_set": RULE_SET, "properties": {
+                    "order": cache_rules.len() + 1, "conditions": [], "actions": actions, "matchProcessingBehavior": "Continue"}}),
+            ));
+        }
+    }
+    has_rules
+}
+
+/// The route: patterns, protocols, cache configuration, links to the group, rules and domain.
+fn route(name: &str, profile: &str, e: &AzureCdn, has_rules: bool, origin_addresses: Vec<Address>) -> Resource {
+    let patterns: Vec<&str> =
+        if e.patterns.is_empty() { vec!["/*"] } else { e.patterns.iter().map(String::as_str).collect() };
+    let mut route = json!({
+        "originGroup": {"id": format!("${{cdn.{name}.origin-group.id}}")},
+        "patternsToMatch": patterns,
+        "supportedProtocols": ["Http", "Https"],
+        "forwardingProtocol": match e.forwarding_protocol {
+            ForwardingProtocol::HttpsOnly => "HttpsOnly",
+            ForwardingProtocol::HttpOnly => "HttpOnly",
+            ForwardingProtocol::MatchRequest => "MatchRequest",
+        },
+        "httpsRedirect": if e.https_redirect { "Enabled" } else { "Disabled" },
+        "linkToDefaultDomain": "Enabled",
+        "enabledState": "Enabled",
+        "customDomains": e.custom_domain.iter().map(|_| json!({"id": format!("${{cdn.{name}.domain.id}}")})).collect::<Vec<_>>(),
+        "ruleSets": if has_rules { vec![json!({"id": format!("${{cdn.{name}.rule-set.id}}")})] } else { vec![] },
+    });
+    if let Some(c) = &e.cache {
+        route["cacheConfiguration"] = json!({
+            "queryStringCachingBehavior": match c.query_string { QueryString::Ignore => "IgnoreQueryString", QueryString::Use => "UseQueryString" },
+            "compressionSettings": {"isCompressionEnabled": c.compression, "contentTypesToCompress": if c.compression { COMPRESSED.to_vec() } else { vec![] }},
+        });
+    }
+    let mut r = resource(
+        &["cdn", name, "route"],
+        "route",
+        json!({"name": ROUTE, "profile": profile, "endpoint": profile, "properties": route}),
+    );
+    // Front Door needs an origin in the group before a route can send traffic to it.
+    r.depends_on = origin_addresses;
+    r
+}
+
 pub fn entry(project: &str, env: &str, name: &str, e: &AzureCdn) -> Vec<Resource> {
     let mut out = Vec::new();
     let profile = profile_name(project, env, name);
@@ -144,32 +210,7 @@ pub fn entry(project: &str, env: &str, name: &str, e: &AzureCdn) -> Vec<Resource
         out.push(r);
     }
 
-    let cache_rules: &[super::config::CacheRule] = e.cache.as_ref().map_or(&[], |c| &c.rules);
-    let has_rules = !cache_rules.is_empty() || !e.response_headers.is_empty();
-    if has_rules {
-        out.push(resource(&["cdn", name, "rule-set"], "rule_set", json!({"name": RULE_SET, "profile": profile})));
-        for (i, r) in cache_rules.iter().enumerate() {
-            out.push(resource(
-                &["cdn", name, "rule", &format!("cache-{}", i + 1)],
-                "rule",
-                json!({"name": format!("cache{}", i + 1), "profile": profile, "rule_set": RULE_SET, "properties": cache_rule(i + 1, &r.path, &r.ttl)}),
-            ));
-        }
-        if !e.response_headers.is_empty() {
-            let actions: Vec<Value> = e
-                .response_headers
-                .iter()
-                .map(|(h, v)| json!({"name": "ModifyResponseHeader", "parameters": {
-                    "typeName": "DeliveryRuleHeaderActionParameters", "headerAction": "Overwrite", "headerName": h, "value": v}}))
-                .collect();
-            out.push(resource(
-                &["cdn", name, "rule", "headers"],
-                "rule",
-                json!({"name": "headers", "profile": profile, "rule_set": RULE_SET, "properties": {
-                    "order": cache_rules.len() + 1, "conditions": [], "actions": actions, "matchProcessingBehavior": "Continue"}}),
-            ));
-        }
-    }
+    let has_rules = rules(name, &profile, e, &mut out);
     if let Some(d) = &e.custom_domain {
         out.push(resource(
             &["cdn", name, "domain"],
@@ -179,38 +220,7 @@ pub fn entry(project: &str, env: &str, name: &str, e: &AzureCdn) -> Vec<Resource
         ));
     }
 
-    let patterns: Vec<&str> =
-        if e.patterns.is_empty() { vec!["/*"] } else { e.patterns.iter().map(String::as_str).collect() };
-    let mut route = json!({
-        "originGroup": {"id": format!("${{cdn.{name}.origin-group.id}}")},
-        "patternsToMatch": patterns,
-        "supportedProtocols": ["Http", "Https"],
-        "forwardingProtocol": match e.forwarding_protocol {
-            ForwardingProtocol::HttpsOnly => "HttpsOnly",
-            ForwardingProtocol::HttpOnly => "HttpOnly",
-            ForwardingProtocol::MatchRequest => "MatchRequest",
-        },
-        "httpsRedirect": if e.https_redirect { "Enabled" } else { "Disabled" },
-        "linkToDefaultDomain": "Enabled",
-        "enabledState": "Enabled",
-        "customDomains": e.custom_domain.iter().map(|_| json!({"id": format!("${{cdn.{name}.domain.id}}")})).collect::<Vec<_>>(),
-        "ruleSets": if has_rules { vec![json!({"id": format!("${{cdn.{name}.rule-set.id}}")})] } else { vec![] },
-    });
-    if let Some(c) = &e.cache {
-        route["cacheConfiguration"] = json!({
-            "queryStringCachingBehavior": match c.query_string { QueryString::Ignore => "IgnoreQueryString", QueryString::Use => "UseQueryString" },
-            "compressionSettings": {"isCompressionEnabled": c.compression, "contentTypesToCompress": if c.compression { COMPRESSED.to_vec() } else { vec![] }},
-        });
-    }
-    let mut r = resource(
-        &["cdn", name, "route"],
-        "route",
-        json!({"name": ROUTE, "profile": profile, "endpoint": profile, "properties": route}),
-    );
-    // Front Door needs an origin in the group before a route can send traffic to it.
-    r.depends_on = origin_addresses;
-    out.push(r);
-
+    out.push(route(name, &profile, e, has_rules, origin_addresses));
     if let Some(w) = &e.waf_policy {
         let mut domains = vec![json!({"id": format!("${{cdn.{name}.id}}")})];
         if e.custom_domain.is_some() {
