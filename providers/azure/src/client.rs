@@ -258,3 +258,23 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_bucket_follows_what_arm_says_is_left() {
+        let b = Bucket::new(20.0, 10);
+        let started = Instant::now();
+        b.acquire().await;
+        assert!(started.elapsed() < Duration::from_millis(20), "a full bucket answers at once");
+        // ARM reports nothing left for the subscription: the next request waits a refill.
+        b.sync(0.0);
+        b.acquire().await;
+        assert!(started.elapsed() >= Duration::from_millis(45), "{:?}", started.elapsed());
+        // A higher remaining count never adds tokens.
+        b.sync(1000.0);
+        assert!(b.state.lock().unwrap().0 < 1.0);
+    }
+}

@@ -306,6 +306,14 @@ pub fn validate(k: Kind, attrs: &Value) -> Vec<(Vec<String>, String)> {
             )),
         }
     }
+    // Front Door's rule: rule set and rule names are a letter, then letters and digits.
+    if matches!(k.name, "rule_set" | "rule")
+        && let Some(n) = obj.get("name").and_then(Value::as_str)
+        && !unresolved(&obj["name"])
+        && !(n.starts_with(|c: char| c.is_ascii_alphabetic()) && n.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        out.push((at(&["name"]), format!("`{n}` cannot name a {}: a letter, then letters and digits only", k.name)));
+    }
     for key in obj.keys() {
         if !names.contains(&key.as_str()) && !k.keys.contains(&key.as_str()) {
             out.push((
@@ -396,5 +404,6 @@ mod tests {
         assert!(text.iter().any(|t| t.contains("properties.originGroup.id")));
         assert!(validate(PROFILE, &json!({"name": "-bad", "sku": {"name": "Standard_Verizon"}})).len() == 2);
         assert!(validate(ORIGIN_GROUP, &json!({"name": "og", "profile": "${cdn.x.profile.name}"})).is_empty());
+        assert_eq!(validate(RULE_SET, &json!({"name": "my-rules", "profile": "p"})).len(), 1);
     }
 }

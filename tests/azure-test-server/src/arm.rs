@@ -433,6 +433,16 @@ impl Store {
             }
         }
         let ty = arm_type(id);
+        // Front Door's own rule (not in the documents): rule set and rule names are a letter
+        // followed by letters and digits.
+        if ty.ends_with("/rulesets") || ty.ends_with("/rules") {
+            let n = name_of(id);
+            if !n.starts_with(|c: char| c.is_ascii_alphabetic()) || !n.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(ApiError::bad_request(format!(
+                    "The name '{n}' is invalid: rule set and rule names start with a letter and contain only letters and digits."
+                )));
+            }
+        }
         if ty.ends_with("/profiles") {
             let sku = body["sku"]["name"].as_str().unwrap_or_default();
             if !matches!(sku, "Standard_AzureFrontDoor" | "Premium_AzureFrontDoor") {

@@ -220,6 +220,31 @@ async fn references_parents_and_in_use_objects() {
         Some(json!({"properties": {"hostName": "www.example.com", "tlsSettings": {"certificateType": "ManagedCertificate", "minimumTlsVersion": "TLS12"}}}))).await;
     assert_eq!(d.status, 201, "{}", d.body);
     assert_eq!(d.body["properties"]["validationProperties"]["validationToken"].as_str().unwrap().len(), 32);
+    // Front Door's naming rule for rule sets.
+    let bad_name = call(&s, "PUT", &format!("{}/profiles/p1/ruleSets/my-rules", scope()), None).await;
+    assert_eq!(bad_name.status, 400);
+    // PATCH merges properties and tags, as a long-running operation.
+    let patched = call(
+        &s,
+        "PATCH",
+        &format!("{}/profiles/p1/afdEndpoints/web", scope()),
+        Some(json!({"tags": {"team": "edge"}, "properties": {"enabledState": "Disabled"}})),
+    )
+    .await;
+    assert_eq!(patched.status, 202, "{}", patched.body);
+    assert!(header(&patched, "location").is_some());
+    let web = call(&s, "GET", &format!("{}/profiles/p1/afdEndpoints/web", scope()), None).await;
+    assert_eq!(web.body["tags"]["team"], "edge");
+    assert_eq!(web.body["properties"]["enabledState"], "Disabled");
+    assert!(web.body["properties"]["hostName"].is_string());
+    let bad_patch = call(
+        &s,
+        "PATCH",
+        &format!("{}/profiles/p1/afdEndpoints/web", scope()),
+        Some(json!({"properties": {"hostName": 1}})),
+    )
+    .await;
+    assert_eq!(bad_patch.status, 400, "the update schema has no writable hostName of that type");
     // Lists page with nextLink.
     s.knobs().set_page_size(1);
     for n in ["a", "b", "c"] {
@@ -231,7 +256,7 @@ async fn references_parents_and_in_use_objects() {
     let second = send(&s, "GET", &next, None, Some(DEFAULT_TOKEN)).await;
     assert_eq!(second.status, 200);
     assert_eq!(second.body["value"][0]["name"], "b");
-    assert!(s.knobs().invalid_requests().is_empty(), "{:#?}", s.knobs().invalid_requests());
+    assert_eq!(s.knobs().invalid_requests().len(), 1, "only the bad PATCH: {:#?}", s.knobs().invalid_requests());
 }
 
 #[tokio::test]
