@@ -128,8 +128,29 @@ async fn requests_are_validated_against_the_documents() {
         call(&s, "GET", "/subscriptions/not-a-uuid/resourceGroups/rg/providers/Microsoft.Cdn/profiles", None).await;
     assert_eq!(sub.status, 400);
     assert!(sub.body["error"]["message"].as_str().unwrap().contains("is not a UUID"));
+    // Cross-file $refs: `location` is required by common-types' TrackedResource, and a
+    // route's `originGroup` is cdn.json's ResourceReference.
+    let no_location =
+        call(&s, "PUT", &format!("{}/profiles/p1/afdEndpoints/e", scope()), Some(json!({"properties": {}}))).await;
+    assert!(
+        no_location.body["error"]["message"].as_str().unwrap().contains("missing required property `location`"),
+        "{}",
+        no_location.body
+    );
+    let bad_ref = call(
+        &s,
+        "PUT",
+        &format!("{}/profiles/p1/afdEndpoints/e/routes/r", scope()),
+        Some(json!({"properties": {"originGroup": {"id": 7}}})),
+    )
+    .await;
+    assert!(
+        bad_ref.body["error"]["message"].as_str().unwrap().contains("/properties/originGroup/id: expected string"),
+        "{}",
+        bad_ref.body
+    );
     // Every refusal above is on record.
-    assert_eq!(s.knobs().invalid_requests().len(), 10, "{:#?}", s.knobs().invalid_requests());
+    assert_eq!(s.knobs().invalid_requests().len(), 12, "{:#?}", s.knobs().invalid_requests());
 }
 
 #[tokio::test]
