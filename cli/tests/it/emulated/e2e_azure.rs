@@ -198,6 +198,18 @@ fn azure_example_lifecycle() {
     let o = w.run(&["drift"]);
     assert_eq!(code(&o), 0, "{}", both(&o));
 
+    // Workload identity: the federated token file instead of the secret, same result.
+    let token_file = w.dir.path().join("federated-token");
+    std::fs::write(&token_file, azure_test_server::DEFAULT_FEDERATED_ASSERTION).unwrap();
+    let o = w
+        .command(&["plan", "--detailed-exitcode"], "")
+        .env_remove("AZURE_CLIENT_SECRET")
+        .env("AZURE_FEDERATED_TOKEN_FILE", &token_file)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    std::fs::remove_file(&token_file).unwrap();
+
     // A wrong secret: the identity platform's error, never the secret.
     let wrong = "wrong-S3CRET-5a5a5a5a5a";
     let o = w.run_with_secret(&["plan"], wrong);
@@ -323,4 +335,22 @@ fn azure_refresh_of_500_resources_is_batched() {
     // 1 profile GET + 1 origin group list + 10 origin lists.
     assert_eq!(requests, 12, "{:?}", w.server.knobs().counters());
     w.assert_no_invalid_requests();
+}
+
+/// A bad entry is a located diagnostic, exit 1, and no request reaches ARM or the identity
+/// endpoint.
+#[test]
+fn azure_bad_entry_is_reported_before_any_remote_call() {
+    let w = World::new();
+    w.edit_spec("priority: 2", "priority: 9");
+    w.edit_spec("path: /static/*", "path: static");
+    for cmd in [&["validate"][..], &["plan"][..]] {
+        let o = w.run(cmd);
+        assert_eq!(code(&o), 1, "{}", both(&o));
+        let text = both(&o);
+        assert!(text.contains("spec::invalid-value") && text.contains("an origin priority is 1 to 5, not 9"), "{text}");
+        assert!(text.contains("cdn::invalid-path-pattern") && text.contains("strata.yaml:"), "{text}");
+    }
+    assert_eq!(w.server.knobs().count("requests"), 0);
+    assert_eq!(w.server.knobs().count("tokens_issued"), 0);
 }
