@@ -153,7 +153,7 @@ pub fn kubernetes_fields_resource(address: strata_sdk::Address, manifest: Value)
 #[cfg(test)]
 pub(crate) fn test_names() -> crate::spec::Names {
     crate::spec::Names {
-        providers: vec!["kubernetes", "aws", "cloudflare", "test"],
+        providers: vec!["kubernetes", "aws", "cloudflare", "gcp", "azure", "test"],
         ..crate::registry::Registry::standard().names()
     }
 }

@@ -12,6 +12,8 @@
 //!
 //! See README.md.
 
+#[cfg(feature = "azure")]
+pub mod azure;
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
 #[cfg(feature = "conformance")]

@@ -2,6 +2,7 @@
 
 mod cli_s3;
 mod e2e_aws;
+mod e2e_azure;
 mod e2e_cloudflare;
 mod e2e_gcp;
 mod e2e_kube;

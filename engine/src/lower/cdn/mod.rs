@@ -1,8 +1,10 @@
 //! `cdn:` — content delivery. Each entry names its CDN with `provider:`, and the CDN target of
 //! that name ([`CdnTarget`]) lowers it: `cloudfront` ([`cloudfront`]: distributions, cache and
 //! origin request policies, Route 53 alias records), `cloudflare` ([`cloudflare`]: proxied
-//! DNS record or load balancer, cache rules, Worker and route) and `gcp` ([`gcp`]: a global
-//! external HTTPS load balancer with Cloud CDN on backend buckets).
+//! DNS record or load balancer, cache rules, Worker and route), `gcp` ([`gcp`]: a global
+//! external HTTPS load balancer with Cloud CDN on backend buckets) and `azure` ([`azure`]: Front
+//! Door profile, endpoint, origin group and origins, route, rule set, custom domain, security
+//! policy).
 //!
 //! ```yaml
 //! cdn:
@@ -16,6 +18,7 @@
 //! hands the entry to its target. Addresses start with `cdn.<name>`; the reference is
 //! docs/cdn.md.
 
+pub mod azure;
 pub mod cloudflare;
 pub mod cloudfront;
 pub mod gcp;
@@ -25,6 +28,7 @@ use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value};
 use strata_sdk::Resource;
 
+pub use azure::Azure;
 pub use cloudflare::Cloudflare;
 pub use cloudfront::CloudFront;
 pub use gcp::Gcp;
@@ -68,7 +72,7 @@ impl Cdn {
 
     /// The CDNs built into strata. A new CDN target is one line here.
     pub fn standard() -> Self {
-        Cdn::new().target(CloudFront).target(Cloudflare).target(Gcp)
+        Cdn::new().target(CloudFront).target(Cloudflare).target(Gcp).target(Azure)
     }
 
     pub fn target(mut self, target: impl CdnTarget + 'static) -> Self {
