@@ -5,6 +5,7 @@ mod e2e_aws;
 mod e2e_cloudflare;
 mod e2e_kube;
 mod e2e_mesh;
+mod e2e_multicdn;
 mod e2e_observability;
 mod e2e_scaling_flags;
 mod e2e_slo_gate;
