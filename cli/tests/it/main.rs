@@ -10,6 +10,7 @@
 //! Needs the `test-provider` feature (`scripts/test.sh` turns it on).
 
 mod cli;
+mod drift;
 mod emulated;
 mod examples;
 mod hostile;
