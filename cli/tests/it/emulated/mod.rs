@@ -1,6 +1,7 @@
 //! Tests against local emulators (moto, kube-test-server + kubectl).
 
 mod cli_s3;
+mod drift_cronjob;
 mod e2e_aws;
 mod e2e_cloudflare;
 mod e2e_kube;
