@@ -9,6 +9,7 @@
 //!
 //! Needs the `test-provider` feature (`scripts/test.sh` turns it on).
 
+mod ci_workflow;
 mod cli;
 mod drift;
 mod emulated;
