@@ -152,3 +152,41 @@ fn members_are_checked_against_their_own_dns() {
     let (_, d) = lower(&with(&nested));
     assert!(d.items.iter().any(|d| d.code == "cdn::invalid-member"), "{:#?}", d.items);
 }
+
+/// examples/cdn-multi lowers cleanly, and the committed JSON Schema accepts it and refuses a
+/// multi-CDN entry with a `provider:` or an unknown strategy.
+#[test]
+fn the_example_lowers_and_matches_the_committed_schema() {
+    use crate::lower::flags::testutil::workspace_root;
+    let root = workspace_root();
+    let text = std::fs::read_to_string(root.join("examples/cdn-multi/strata.yaml")).unwrap();
+    let (rs, d) = lower(&text);
+    assert!(d.is_empty(), "{:#?}", d.items);
+    assert!(rs.iter().any(|r| r.address.as_str() == "cdn.www.record.assets-cloudfront"));
+    assert!(rs.iter().any(|r| r.address.as_str() == "cdn.assets" && r.kind == "load_balancer"));
+
+    let (node, _) = crate::spec::yaml::parse(&text).unwrap();
+    let good = node.to_value();
+    let mut bad = good.clone();
+    bad["cdn"]["www"]["strategy"] = serde_json::json!("latency");
+    let mut mixed = good.clone();
+    mixed["cdn"]["www"]["provider"] = serde_json::json!("cloudfront");
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs.json");
+    std::fs::write(&docs, serde_json::to_string(&serde_json::json!([good, bad, mixed])).unwrap()).unwrap();
+    let python = std::env::var_os("STRATA_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    let script = "import json, sys\nfrom jsonschema import Draft202012Validator as V\nschema = json.load(open(sys.argv[1]))\nv = V(schema)\nprint(json.dumps([len(list(v.iter_errors(d))) for d in json.load(open(sys.argv[2]))]))\n";
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(root.join("schemas/strata.schema.json"))
+        .arg(&docs)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (set STRATA_PYTHON)", python.display()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let errors: Vec<usize> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(errors[0], 0, "the example is valid");
+    assert!(errors[1] > 0 && errors[2] > 0, "{errors:?}");
+}
