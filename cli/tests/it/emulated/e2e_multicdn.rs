@@ -4,7 +4,8 @@
 //! Weighted first: apply creates two distributions, one HTTPS health check per member and two
 //! weighted CNAMEs (set identifier per member, each with its health check); a weight change
 //! plans exactly one record update and applies it; switching to failover updates the two
-//! records to PRIMARY/SECONDARY; destroy removes records, checks and distributions.
+//! records to PRIMARY/SECONDARY; destroy removes records, checks and distributions. And a
+//! Cloudflare-fronted weighted entry against the local Cloudflare API.
 
 use crate::moto;
 
@@ -211,4 +212,97 @@ fn multicdn_route53_weighted_then_failover() {
     assert!(w.health_checks().is_empty());
     let left = w.rt.block_on(w.cf.list_distributions().send()).unwrap();
     assert!(left.distribution_list.and_then(|l| l.items).unwrap_or_default().is_empty());
+}
+
+/// A multi-CDN entry fronted by a Cloudflare load balancer, against the local Cloudflare API
+/// (every request validated against the official OpenAPI document): two Cloudflare members,
+/// weighted; apply creates a monitor, one pool per member and a `random`-steered load balancer
+/// with pool weights; a weight change plans exactly one update of the load balancer.
+#[test]
+fn multicdn_cloudflare_weighted_load_balancer() {
+    use cloudflare_test_server::{Knobs, ServerConfig, Spec};
+    const TOKEN: &str = "cf-multicdn-T0KEN-0a9b8c7d";
+    let spec = Spec::load(&cloudflare_test_server::default_spec_path()).unwrap_or_else(|e| panic!("{e}"));
+    let server = cloudflare_test_server::spawn(
+        ServerConfig {
+            token: TOKEN.into(),
+            account_id: cloudflare_test_server::DEFAULT_ACCOUNT_ID.into(),
+            zones: vec!["example.com".into()],
+            spec,
+        },
+        Knobs::new(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let write = |blue: u32, green: u32| {
+        let text = format!(
+            "version: 1\nproject: shop\nproviders:\n  cloudflare: {{ account_id: {}, zone: example.com }}\ncdn:\n  blue:\n    provider: cloudflare\n    hostname: blue.example.com\n    origin: {{ domain: blue.origin.example.net }}\n  green:\n    provider: cloudflare\n    hostname: green.example.com\n    origin: {{ domain: green.origin.example.net }}\n  edge:\n    strategy: weighted\n    members: [ {{ name: blue, weight: {blue} }}, {{ name: green, weight: {green} }} ]\n    dns:\n      provider: cloudflare\n      zone: example.com\n      record: www\n      health_check: {{ path: /healthz, interval: 30, threshold: 2 }}\n",
+            cloudflare_test_server::DEFAULT_ACCOUNT_ID
+        );
+        std::fs::write(dir.path().join("strata.yaml"), text).unwrap();
+    };
+    let run = |args: &[&str]| {
+        let o = Command::new(STRATA)
+            .current_dir(dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("CLOUDFLARE_API_TOKEN", TOKEN)
+            .env("CLOUDFLARE_API_BASE_URL", server.url())
+            .env_remove("STRATA_ENV")
+            .output()
+            .unwrap();
+        assert!(!both(&o).contains(TOKEN), "token leaked");
+        o
+    };
+    let api = |path: &str| -> Value {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            reqwest::Client::new()
+                .get(format!("{}{path}", server.url()))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    };
+    write(200, 55);
+    let o = ok(run(&["apply", "--auto-approve"]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Resources: 6 added"), "{}", both(&o));
+    let zone = server.zone_id("example.com");
+    let lbs = api(&format!("/zones/{zone}/load_balancers"));
+    let lb = lbs["result"].as_array().unwrap().iter().find(|l| l["name"] == "www.example.com").expect("the LB");
+    assert_eq!(lb["steering_policy"], "random");
+    assert_eq!(lb["proxied"], false);
+    let pools = api(&format!("/accounts/{}/load_balancers/pools", cloudflare_test_server::DEFAULT_ACCOUNT_ID));
+    let pools = pools["result"].as_array().unwrap();
+    let pool_id = |member: &str| {
+        pools.iter().find(|p| p["name"] == format!("shop-edge-{member}")).unwrap()["id"].as_str().unwrap().to_string()
+    };
+    let (blue, green) = (pool_id("blue"), pool_id("green"));
+    assert_eq!(pools.iter().find(|p| p["id"] == blue.as_str()).unwrap()["origins"][0]["address"], "blue.example.com");
+    assert_eq!(lb["default_pools"], serde_json::json!([blue, green]));
+    assert_eq!(lb["random_steering"]["pool_weights"][&blue], serde_json::json!(0.7843));
+    let o = ok(run(&["plan", "--detailed-exitcode"]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("No changes."), "{}", both(&o));
+
+    write(100, 155);
+    let o = ok(run(&["plan", "--json"]));
+    let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let changed: Vec<String> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no-op")
+        .map(|c| format!("{} {}", c["action"].as_str().unwrap(), c["address"].as_str().unwrap()))
+        .collect();
+    assert_eq!(changed, ["update cdn.edge"], "{plan:#}");
+    ok(run(&["apply", "--auto-approve"]));
+    let lbs = api(&format!("/zones/{zone}/load_balancers"));
+    let lb = lbs["result"].as_array().unwrap().iter().find(|l| l["name"] == "www.example.com").unwrap();
+    assert_eq!(lb["random_steering"]["pool_weights"][&green], serde_json::json!(0.6078));
+    ok(run(&["destroy", "--auto-approve"]));
+    assert!(server.knobs().invalid_requests().is_empty(), "{:#?}", server.knobs().invalid_requests());
 }
