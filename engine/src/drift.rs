@@ -200,7 +200,8 @@ pub async fn detect_with(
             let mut c = mask_change(c, &schema, redactor);
             c.forces_replacement = false;
             match policy.reason_for(address, &c.pointer) {
-                Some(reason) => accepted.push(AcceptedAttr { change: c, reason: reason.to_string() }),
+                // A reason is free text from the spec: a `${secret...}` in it is masked too.
+                Some(reason) => accepted.push(AcceptedAttr { change: c, reason: redactor.redact_str(reason) }),
                 None => {
                     let cause = if c.after.is_none() { "removed" } else { "changed" };
                     attributes.push(DriftAttr { change: c, cause });
