@@ -5,4 +5,5 @@
 pub mod args;
 pub mod commands;
 pub mod gate;
+pub mod notify;
 pub mod registry;

@@ -220,6 +220,12 @@ impl TestProvider {
         self.persist();
     }
 
+    /// Deletes a stored object behind strata's back (drift: deleted remotely).
+    pub fn remove(&self, address: &str) {
+        self.store.lock().unwrap().remove(address);
+        self.persist();
+    }
+
     /// Pre-populates a stored object (e.g. one a crashed run created).
     pub fn insert(&self, address: &str, attrs: Value) {
         let outputs = json!({"id": format!("{address}-pre")});
