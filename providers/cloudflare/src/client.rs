@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use strata_sdk::rate::TokenBucket;
 use serde_json::Value;
+use strata_sdk::rate::TokenBucket;
 
 use crate::error::{CloudflareError, Result};
 
@@ -218,5 +218,4 @@ mod tests {
         assert_eq!(c.mask("got secret-value back".into()), "got *** back");
         assert_eq!(path_template("/zones/0123456789abcdef0123456789abcdef/dns_records"), "/zones/{id}/dns_records");
     }
-
 }

@@ -90,8 +90,8 @@ fn weights_map(list: &Value) -> Value {
     Value::Object(map)
 }
 
-/// The remote `random_steering.pool_weights` as strata's list, in the desired order of pools
-/// (sorted by pool id for pools the desired document does not name).
+/// The remote `random_steering.pool_weights` as strata's list, in the desired order of pools,
+/// then the order of the remote `default_pools`, then by pool id.
 fn weights_list(remote: &Value, desired: Option<&Value>) -> Option<Value> {
     let map = remote.get("random_steering")?.get("pool_weights")?.as_object()?;
     let mut order: Vec<&str> = desired
@@ -102,6 +102,13 @@ fn weights_list(remote: &Value, desired: Option<&Value>) -> Option<Value> {
         .filter_map(|i| i.get("pool").and_then(Value::as_str))
         .filter(|p| map.contains_key(*p))
         .collect();
+    // The desired pools are references (`${...pool.x.id}`) when planning; the load balancer's
+    // own `default_pools` keeps the order they were written in, so follow it next.
+    for p in remote.get("default_pools").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        if map.contains_key(p) && !order.contains(&p) {
+            order.push(p);
+        }
+    }
     let mut rest: Vec<&str> = map.keys().map(String::as_str).filter(|k| !order.contains(k)).collect();
     rest.sort_unstable();
     order.extend(rest);
@@ -308,5 +315,30 @@ impl CloudflareProvider {
         let (scope, id) = split_id(kind, &req.remote_id, id_shape(kind))?;
         self.client().send(Method::DELETE, &format!("{}/{id}", collection(kind, scope)), &[], Body::None).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::weights_list;
+
+    #[test]
+    fn pool_weights_follow_the_desired_order_then_default_pools() {
+        // Pool ids that sort opposite to the written order.
+        let remote = json!({
+            "default_pools": ["ff01", "aa02"],
+            "random_steering": {"pool_weights": {"aa02": 0.2157, "ff01": 0.7843}},
+        });
+        let want = json!([{"pool": "ff01", "weight": 0.7843}, {"pool": "aa02", "weight": 0.2157}]);
+        // While planning, the desired pools are still references: default_pools decides.
+        let planning = json!({"pool_weights": [{"pool": "${cdn.e.pool.a.id}", "weight": 0.7843}]});
+        assert_eq!(weights_list(&remote, Some(&planning)), Some(want.clone()));
+        // Resolved (apply): the desired order, even against default_pools.
+        let resolved = json!({"pool_weights": [{"pool": "aa02"}, {"pool": "ff01"}]});
+        let list = weights_list(&remote, Some(&resolved)).unwrap();
+        assert_eq!(list[0]["pool"], "aa02");
+        assert_eq!(weights_list(&remote, None), Some(want));
     }
 }

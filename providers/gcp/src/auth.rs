@@ -64,7 +64,10 @@ impl TokenSource {
 
     /// The metadata server at `host[:port]`.
     pub fn metadata_server(host: impl Into<String>) -> Self {
-        TokenSource::Default(Arc::new(DefaultCredentials { origin: Origin::Metadata(host.into()), ..Default::default() }))
+        TokenSource::Default(Arc::new(DefaultCredentials {
+            origin: Origin::Metadata(host.into()),
+            ..Default::default()
+        }))
     }
 
     pub(crate) async fn token(&self, http: &reqwest::Client) -> Result<String, GcpError> {
@@ -211,21 +214,28 @@ fn pem_body(pem: &str) -> Option<Vec<u8>> {
 }
 
 /// A JWT assertion for the service account, signed RS256, valid one hour.
-fn assertion(email: &str, key: &ring::signature::RsaKeyPair, key_id: Option<&str>, aud: &str) -> Result<String, GcpError> {
+fn assertion(
+    email: &str,
+    key: &ring::signature::RsaKeyPair,
+    key_id: Option<&str>,
+    aud: &str,
+) -> Result<String, GcpError> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let mut header = json!({"alg": "RS256", "typ": "JWT"});
     if let Some(kid) = key_id {
         header["kid"] = json!(kid);
     }
     let claims = json!({"iss": email, "scope": SCOPE, "aud": aud, "iat": now, "exp": now + 3600});
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
+    let signing_input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut signature = vec![0; key.public().modulus_len()];
-    key.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
-        .map_err(|_| GcpError::Credentials("signing the service account assertion failed".into()))?;
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| GcpError::Credentials("signing the service account assertion failed".into()))?;
     Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
 
@@ -269,7 +279,9 @@ async fn fetch(credentials: &Credentials, http: &reqwest::Client) -> Result<(Str
         // OAuth 2 errors: `error` and `error_description`, which never echo secrets.
         let code = body["error"].as_str().unwrap_or("unknown_error");
         let description = body["error_description"].as_str().unwrap_or("");
-        return Err(GcpError::Credentials(format!("{source} refused the credentials ({status} {code}): {description}")));
+        return Err(GcpError::Credentials(format!(
+            "{source} refused the credentials ({status} {code}): {description}"
+        )));
     }
     let token = body["access_token"]
         .as_str()
@@ -298,7 +310,8 @@ mod tests {
         std::fs::write(&file, r#"{"type": "external_account", "audience": "x"}"#).unwrap();
         let Err(e) = from_file(&file) else { panic!("external_account is not supported") };
         assert!(e.to_string().contains("external_account"), "{e}");
-        std::fs::write(&file, r#"{"type": "service_account", "client_email": "a@b", "private_key": "sekrit"}"#).unwrap();
+        std::fs::write(&file, r#"{"type": "service_account", "client_email": "a@b", "private_key": "sekrit"}"#)
+            .unwrap();
         let Err(e) = from_file(&file) else { panic!("not a PEM key") };
         assert!(!e.to_string().contains("sekrit"), "{e}");
     }

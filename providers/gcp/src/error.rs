@@ -64,12 +64,8 @@ mod tests {
 
     #[test]
     fn a_403_rate_limit_is_retryable_and_other_403s_are_auth() {
-        let api = |reason: &str| GcpError::Api {
-            status: 403,
-            reason: reason.into(),
-            message: "m".into(),
-            retry_after: None,
-        };
+        let api =
+            |reason: &str| GcpError::Api { status: 403, reason: reason.into(), message: "m".into(), retry_after: None };
         assert!(ProviderError::from(api("rateLimitExceeded")).is_retryable());
         assert!(ProviderError::from(api("userRateLimitExceeded")).is_retryable());
         assert!(!ProviderError::from(api("forbidden")).is_retryable());

@@ -260,7 +260,11 @@ fn last_segment(url: &str) -> &str {
 /// A forwarding rule's host name: the first domain of the managed certificate of the HTTPS
 /// proxy it forwards to, looked up in `proxies` and `certificates` (by name). `None` for a
 /// rule that does not forward to an HTTPS proxy with a managed certificate.
-fn rule_domain(rule: &Value, proxies: &BTreeMap<String, Value>, certificates: &BTreeMap<String, Value>) -> Option<Value> {
+fn rule_domain(
+    rule: &Value,
+    proxies: &BTreeMap<String, Value>,
+    certificates: &BTreeMap<String, Value>,
+) -> Option<Value> {
     let target = rule.get("target")?.as_str()?;
     if !target.contains("/targetHttpsProxies/") {
         return None;
@@ -442,11 +446,19 @@ impl Provider for GcpProvider {
 
     async fn update(&self, change: &ResourceChange) -> Result<Applied, ProviderError> {
         let info = kind_info(&change.kind)?;
-        if !info.patchable {
-            return Err(ProviderError::invalid(format!("{} cannot be changed in place; it is replaced", info.kind)));
-        }
         let name =
             name_of(&change.attrs).ok_or_else(|| ProviderError::invalid("a gcp resource needs a `name`"))?.to_string();
+        if !info.patchable {
+            // An "update" without changes records an object an interrupted run created (the
+            // engine adopts it by its marks): nothing to send. A real change is a replacement,
+            // which the plan makes; reaching here with one is a bug worth saying clearly.
+            if let Some(current) = self.get(info, &name).await?
+                && project(&current, &change.attrs) == change.attrs
+            {
+                return Ok(self.applied(info, &current, &change.attrs).await?);
+            }
+            return Err(ProviderError::invalid(format!("{} cannot be changed in place; it is replaced", info.kind)));
+        }
         let mut body = self.body(change)?;
         // PATCH merges: attributes the spec dropped since the last apply are cleared explicitly.
         if let (Some(prior), Some(obj)) =

@@ -37,8 +37,12 @@ fn register_key(server: &TestServer) {
 }
 
 fn provider(server: &TestServer, token: TokenSource) -> GcpProvider {
-    let config =
-        GcpConfig { project: "demo-project".into(), api_base_url: Some(server.compute_url()), credentials_file: None, requests_per_second: None };
+    let config = GcpConfig {
+        project: "demo-project".into(),
+        api_base_url: Some(server.compute_url()),
+        credentials_file: None,
+        requests_per_second: None,
+    };
     GcpProvider::new(&config, OwnerMarks::new("demo".into(), "default".into()), token)
 }
 

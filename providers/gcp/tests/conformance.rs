@@ -20,7 +20,12 @@ struct GcpFixture {
 impl GcpFixture {
     fn new() -> Self {
         let server = gcp_test_server::spawn_for_tests();
-        let config = GcpConfig { project: "conformance-project".into(), api_base_url: Some(server.compute_url()), credentials_file: None, requests_per_second: None };
+        let config = GcpConfig {
+            project: "conformance-project".into(),
+            api_base_url: Some(server.compute_url()),
+            credentials_file: None,
+            requests_per_second: None,
+        };
         let token = TokenSource::Static(server.knobs().token());
         let provider = Arc::new(GcpProvider::new(&config, OwnerMarks::new(PROJECT.into(), ENV.into()), token));
         GcpFixture { server, provider }

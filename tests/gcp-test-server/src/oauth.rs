@@ -60,7 +60,10 @@ fn form(body: &[u8]) -> Vec<(String, String)> {
 
 fn granted(knobs: &Knobs, counter: &str) -> Answer {
     knobs.bump(counter);
-    (StatusCode::OK, json!({"access_token": knobs.token(), "expires_in": knobs.token_lifetime(), "token_type": "Bearer"}))
+    (
+        StatusCode::OK,
+        json!({"access_token": knobs.token(), "expires_in": knobs.token_lifetime(), "token_type": "Bearer"}),
+    )
 }
 
 /// `POST /token`. `audience` is this endpoint's own URL.
@@ -91,7 +94,9 @@ pub fn token(knobs: &Knobs, headers: &HeaderMap, body: &[u8], audience: &str) ->
             }
             granted(knobs, "oauth.refresh_token")
         }
-        Some(other) => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", &format!("Invalid grant_type: {other}")),
+        Some(other) => {
+            oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", &format!("Invalid grant_type: {other}"))
+        }
         None => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Invalid grant_type: "),
     }
 }
@@ -144,10 +149,9 @@ mod tests {
 
     #[test]
     fn form_bodies_are_percent_decoded() {
-        assert_eq!(form(b"a=b%3Ac&d=e+f&g"), [
-            ("a".to_string(), "b:c".to_string()),
-            ("d".into(), "e f".into()),
-            ("g".into(), String::new())
-        ]);
+        assert_eq!(
+            form(b"a=b%3Ac&d=e+f&g"),
+            [("a".to_string(), "b:c".to_string()), ("d".into(), "e f".into()), ("g".into(), String::new())]
+        );
     }
 }

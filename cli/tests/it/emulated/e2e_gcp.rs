@@ -177,11 +177,7 @@ fn gcp_cdn_entry_lifecycle() {
     assert!(both(&o).contains("10 added"), "{}", both(&o));
     assert_eq!(w.server.knobs().count("rejected"), 0, "{:?}", w.server.knobs().counters());
     let counts = strata_provider_gcp_lists(&w);
-    assert_eq!(
-        counts.iter().map(|(_, n)| n).collect::<Vec<_>>(),
-        [&2, &2, &1, &1, &1, &1, &2],
-        "{counts:?}"
-    );
+    assert_eq!(counts.iter().map(|(_, n)| n).collect::<Vec<_>>(), [&2, &2, &1, &1, &1, &1, &2], "{counts:?}");
     let state: Value = serde_json::from_str(&w.state_text()).unwrap();
     let main = &state["resources"]["cdn.assets-gcp"]["outputs"];
     assert_eq!(main["domain_name"], "static.example.com", "{state:#}");
@@ -249,11 +245,7 @@ fn gcp_kill_mid_apply_then_rerun_leaves_no_duplicate_and_no_orphan() {
     let o = w.run(&["apply", "--auto-approve"]);
     assert_eq!(code(&o), 0, "{}", both(&o));
     let counts = strata_provider_gcp_lists(&w);
-    assert_eq!(
-        counts.iter().map(|(_, n)| n).collect::<Vec<_>>(),
-        [&2, &2, &1, &1, &1, &1, &2],
-        "{counts:?}"
-    );
+    assert_eq!(counts.iter().map(|(_, n)| n).collect::<Vec<_>>(), [&2, &2, &1, &1, &1, &1, &2], "{counts:?}");
     let o = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(code(&o), 0, "{}", both(&o));
     let o = w.run(&["destroy", "--auto-approve"]);

@@ -293,7 +293,9 @@ fn other_providers_are_reported_not_ignored() {
     // A build without the GCP and Azure targets (as with `--no-default-features`) names what it has.
     let partial = Cdn::new().target(crate::lower::cdn::CloudFront).target(crate::lower::cdn::Cloudflare);
     for p in ["gcp", "azure"] {
-        let text = format!("{HEAD}cdn:\n  assets-cf:\n    provider: {p}\n    origin: {{ domain: apex-assets.s3.amazonaws.com }}\n");
+        let text = format!(
+            "{HEAD}cdn:\n  assets-cf:\n    provider: {p}\n    origin: {{ domain: apex-assets.s3.amazonaws.com }}\n"
+        );
         let (rs, d) = crate::lower::lower_for_test(&partial, &text, None, &getenv);
         assert!(rs.is_empty());
         assert_eq!(d.len(), 1, "{:#?}", d.items);

@@ -36,22 +36,22 @@ fn single_bucket_without_redirect_is_six_resources() {
         "{HEAD}cdn:\n  web:\n    provider: gcp\n    hostnames: [www.example.com]\n    origin: {{ bucket: web-site }}\n    http_redirect: false\n"
     ));
     assert!(d.is_empty(), "{:#?}", d.items);
-    let kinds: Vec<&str> = rs.iter().map(|r| r.kind.as_str()).collect();
+    let kinds: Vec<(&str, &str)> = rs.iter().map(|r| (r.address.as_str(), r.kind.as_str())).collect();
     assert_eq!(
         kinds,
         [
-            "backend_bucket",
-            "url_map",
-            "managed_ssl_certificate",
-            "target_https_proxy",
-            "global_address",
-            "global_forwarding_rule"
+            ("cdn.web", "global_forwarding_rule"),
+            ("cdn.web.bucket.default", "backend_bucket"),
+            ("cdn.web.certificate", "managed_ssl_certificate"),
+            ("cdn.web.https-proxy", "target_https_proxy"),
+            ("cdn.web.ip", "global_address"),
+            ("cdn.web.url-map", "url_map"),
         ]
     );
-    let bucket = &rs[0];
+    let bucket = &rs[1];
     assert_eq!(bucket.address.as_str(), "cdn.web.bucket.default");
     assert_eq!(bucket.attrs["cdnPolicy"], serde_json::json!({"cacheMode": "CACHE_ALL_STATIC"}));
-    assert!(rs[1].attrs.get("hostRules").is_none());
+    assert!(rs[5].attrs.get("hostRules").is_none());
 }
 
 #[test]
@@ -89,11 +89,17 @@ fn invalid_entries_are_located_errors() {
             "    origins: { a: { bucket: site-one } }\n    cache: { rules: [ { path: /m/*, origin: a }, { path: /m/*, origin: a } ] }\n",
             "cdn::duplicate-rule",
         ),
-        ("    origin: { bucket: site-one }\n    cache: { mode: use_origin_headers, default_ttl: 1h }\n", "cdn::ttl-conflict"),
+        (
+            "    origin: { bucket: site-one }\n    cache: { mode: use_origin_headers, default_ttl: 1h }\n",
+            "cdn::ttl-conflict",
+        ),
         ("    origin: { bucket: site-one }\n    cache: { mode: force_cache_all, max_ttl: 1h }\n", "cdn::ttl-conflict"),
         ("    origin: { bucket: site-one }\n    cache: { max_ttl: 1h, client_ttl: 2h }\n", "cdn::ttl-order"),
         ("    origin: { bucket: site-one }\n    cache: { serve_while_stale: 2d }\n", "cdn::invalid-ttl"),
-        ("    origin: { bucket: site-one }\n    cache: { rules: [ { path: /m/*, origin: default } ] }\n", "cdn::origin-setting-mismatch"),
+        (
+            "    origin: { bucket: site-one }\n    cache: { rules: [ { path: /m/*, origin: default } ] }\n",
+            "cdn::origin-setting-mismatch",
+        ),
     ];
     for (extra, code) in cases {
         assert_eq!(codes(&format!("{base}{extra}")), [code], "{extra}");
@@ -102,9 +108,10 @@ fn invalid_entries_are_located_errors() {
         codes("cdn:\n  web:\n    provider: gcp\n    hostnames: ['*.example.com']\n    origin: { bucket: site-one }\n"),
         ["cdn::invalid-hostname"]
     );
-    assert_eq!(codes("cdn:\n  web:\n    provider: gcp\n    hostnames: []\n    origin: { bucket: site-one }\n"), [
-        "cdn::invalid-hostname"
-    ]);
+    assert_eq!(
+        codes("cdn:\n  web:\n    provider: gcp\n    hostnames: []\n    origin: { bucket: site-one }\n"),
+        ["cdn::invalid-hostname"]
+    );
 }
 
 #[test]

@@ -190,6 +190,8 @@ fn check_default_origin(
 ) -> Option<String> {
     let names: Vec<&str> = origins.iter().map(|(n, _)| n.as_str()).collect();
     match (&e.cache.origin, e.origin.is_some()) {
+        // Both `origin` and `origins`: reported as a conflict already; no default to pick.
+        _ if e.origin.is_some() && !e.origins.is_empty() => None,
         (Some(_), true) => {
             cx.error(
                 &p(&["cache", "origin"]),
@@ -229,8 +231,7 @@ fn unknown_origin(cx: &mut SpecContext<'_>, at: &[String], origin: &str, names: 
         "cdn::unknown-origin",
         "Unknown origin",
         format!("There is no origin `{origin}` in this entry."),
-        did_you_mean(origin, names.iter().copied())
-            .or_else(|| Some(format!("the origins are: {}", names.join(", ")))),
+        did_you_mean(origin, names.iter().copied()).or_else(|| Some(format!("the origins are: {}", names.join(", ")))),
     );
 }
 

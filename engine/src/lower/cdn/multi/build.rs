@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use strata_sdk::{Address, Resource};
 
 use super::config::{DnsProvider, MultiCdn, Strategy};
-use super::validate::Checked;
+use super::validate::{Checked, CheckedMember};
 
 /// TTL of the answers unless `dns.ttl` says otherwise: short, so failover takes effect soon.
 const DEFAULT_TTL: i64 = 60;
@@ -23,6 +23,15 @@ fn resource(provider: &str, segments: &[&str], kind: &str, attrs: Value) -> Reso
 /// `${cdn.<member>.domain_name}`: what every CDN target outputs at its main resource.
 fn domain_of(member: &str) -> String {
     format!("${{cdn.{member}.domain_name}}")
+}
+
+/// What a Cloudflare pool's origin points at: the hostname, or for Google Cloud CDN (whose
+/// `domain_name` is the site's own name) the load balancer's IP address.
+fn origin_address(member: &CheckedMember) -> String {
+    match member.provider.as_str() {
+        "gcp" => format!("${{cdn.{}.ip}}", member.name),
+        _ => domain_of(&member.name),
+    }
 }
 
 pub fn entry(project: &str, env: &str, name: &str, m: &MultiCdn, c: &Checked) -> Vec<Resource> {
@@ -115,7 +124,7 @@ fn cloudflare(project: &str, env: &str, name: &str, m: &MultiCdn, c: &Checked) -
             "pool",
             json!({
                 "name": pool_name(project, env, name, mname),
-                "origins": [{"name": mname, "address": domain_of(mname), "weight": 1, "enabled": true}],
+                "origins": [{"name": mname, "address": origin_address(member), "weight": 1, "enabled": true}],
                 "monitor": format!("${{cdn.{name}.monitor.id}}"),
                 "minimum_origins": 1,
             }),

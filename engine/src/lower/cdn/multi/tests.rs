@@ -190,3 +190,55 @@ fn the_example_lowers_and_matches_the_committed_schema() {
     assert_eq!(errors[0], 0, "the example is valid");
     assert!(errors[1] > 0 && errors[2] > 0, "{errors:?}");
 }
+
+/// A Google Cloud CDN entry and a Front Door entry, both serving `www.example.com`.
+const GCP_AND_AZURE: &str = "cdn:
+  lb:
+    provider: gcp
+    hostnames: [www.example.com]
+    origin: { bucket: apex-assets }
+  fd:
+    provider: azure
+    origin: { domain: app.example.net }
+    custom_domain: www.example.com
+";
+
+fn gcp_and_azure(dns: &str) -> String {
+    format!(
+        "{HEAD}{GCP_AND_AZURE}  edge:\n    strategy: failover\n    members: [lb, fd]\n    dns: {{ provider: {dns}, zone: example.com, record: www }}\n"
+    )
+}
+
+#[test]
+fn google_members_are_pooled_by_address_and_refused_in_route53_sets() {
+    // Cloudflare pools take the load balancer's IP address; Front Door keeps its hostname.
+    let (rs, d) = lower(&gcp_and_azure("cloudflare"));
+    assert!(d.is_empty(), "{:#?}", d.items);
+    let pool = |m: &str| rs.iter().find(|r| r.address.as_str() == format!("cdn.edge.pool.{m}")).unwrap();
+    assert_eq!(pool("lb").attrs["origins"][0]["address"], "${cdn.lb.ip}");
+    assert_eq!(pool("fd").attrs["origins"][0]["address"], "${cdn.fd.domain_name}");
+    // A Route 53 set is CNAMEs: an address-only member is reported where it is listed.
+    let text = gcp_and_azure("route53");
+    let (rs, d) = lower(&text);
+    assert_eq!(d.len(), 1, "{:#?}", d.items);
+    assert_eq!(d.items[0].code, "cdn::member-needs-address");
+    let s = d.items[0].span.expect("located");
+    assert_eq!(&text[s.offset..s.offset + s.len], "lb");
+    assert!(!rs.iter().any(|r| r.address.as_str().starts_with("cdn.edge")));
+}
+
+#[test]
+fn google_and_front_door_members_must_serve_the_name() {
+    let text = gcp_and_azure("cloudflare")
+        .replace("hostnames: [www.example.com]", "hostnames: [static.example.com]")
+        .replace("custom_domain: www.example.com", "custom_domain: app.example.com");
+    let (_, d) = lower(&text);
+    let got: Vec<(&str, Option<&str>)> = d.items.iter().map(|d| (d.code, d.help.as_deref())).collect();
+    assert_eq!(
+        got,
+        [
+            ("cdn::record-not-an-alias", Some("add `www.example.com` to `cdn.lb.hostnames`")),
+            ("cdn::record-not-an-alias", Some("set `cdn.fd.custom_domain: www.example.com`")),
+        ]
+    );
+}

@@ -15,6 +15,9 @@ use crate::spec::{SpecContext, path};
 pub struct CheckedMember {
     pub name: String,
     pub weight: Option<i64>,
+    /// The member's CDN (`cloudfront`, `cloudflare`, `gcp`, `azure`): it decides what DNS points
+    /// at (a hostname, or Google's load balancer IP address).
+    pub provider: String,
 }
 
 /// What validation worked out for the build.
@@ -150,12 +153,26 @@ fn members(
             );
             continue;
         }
-        if !others.entries.iter().any(|e| e.name == mname) {
+        let Some(entry) = others.entries.iter().find(|e| e.name == mname) else {
             // The entry exists but did not decode: reported there; nothing to point DNS at.
             lowerable = false;
             continue;
+        };
+        if entry.provider == "gcp" && m.dns.provider == DnsProvider::Route53 {
+            // A Route 53 failover or weighted set holds one record type, and the other members
+            // are CNAMEs to hostnames; Google's load balancer has only an IP address.
+            cx.error(
+                &at,
+                "cdn::member-needs-address",
+                "Member answers at an IP address",
+                format!(
+                    "`cdn.{mname}` (Google Cloud CDN) answers at an IP address, not a hostname, so it cannot be one of the CNAME records of `cdn.{name}`'s Route 53 set."
+                ),
+                Some("use `dns: { provider: cloudflare }`, whose pools take an address, or point a record at `${cdn.<member>.ip}` yourself".into()),
+            );
+            continue;
         }
-        out.push(CheckedMember { name: mname.to_string(), weight: member.weight() });
+        out.push(CheckedMember { name: mname.to_string(), weight: member.weight(), provider: entry.provider.clone() });
     }
     lowerable.then_some(out)
 }
@@ -342,6 +359,13 @@ fn member_dns(
                 let host = e.settings.get("hostname").and_then(Value::as_str).map(normalize);
                 (host.as_deref() == Some(fqdn), true)
             }
+            // Front Door answers only for the endpoint's host and its custom domain.
+            "azure" => {
+                let domain = e.settings.get("custom_domain").and_then(Value::as_str).map(normalize);
+                (false, domain.as_deref() == Some(fqdn))
+            }
+            // The managed certificate covers the entry's hostnames only.
+            "gcp" => (false, strings(e.settings.get("hostnames")).iter().any(|h| h == fqdn)),
             _ => (false, true),
         };
         if publishes {
@@ -360,11 +384,25 @@ fn member_dns(
                 &at,
                 "cdn::record-not-an-alias",
                 "Record for a name the distribution does not serve",
-                format!(
-                    "`cdn.{}` does not list `{fqdn}` in its `aliases`, so CloudFront would refuse the requests `cdn.{name}` sends it.",
-                    e.name
-                ),
-                Some(format!("add `{fqdn}` to `cdn.{}.aliases` (its certificate must cover it)", e.name)),
+                match e.provider.as_str() {
+                    "azure" => format!(
+                        "`cdn.{}` does not have `{fqdn}` as its `custom_domain`, so Front Door would refuse the requests `cdn.{name}` sends it.",
+                        e.name
+                    ),
+                    "gcp" => format!(
+                        "`cdn.{}` does not list `{fqdn}` in its `hostnames`, so its certificate would not cover the requests `cdn.{name}` sends it.",
+                        e.name
+                    ),
+                    _ => format!(
+                        "`cdn.{}` does not list `{fqdn}` in its `aliases`, so CloudFront would refuse the requests `cdn.{name}` sends it.",
+                        e.name
+                    ),
+                },
+                Some(match e.provider.as_str() {
+                    "azure" => format!("set `cdn.{}.custom_domain: {fqdn}`", e.name),
+                    "gcp" => format!("add `{fqdn}` to `cdn.{}.hostnames`", e.name),
+                    _ => format!("add `{fqdn}` to `cdn.{}.aliases` (its certificate must cover it)", e.name),
+                }),
             );
         }
     }
