@@ -102,7 +102,8 @@ struct AuthorizedUser {
 /// Resolved credentials.
 enum Credentials {
     Token(String),
-    ServiceAccount { email: String, key: ring::signature::RsaKeyPair, key_id: Option<String>, token_uri: String },
+    // Boxed: the key pair is large and the other variants are a string or two.
+    ServiceAccount { email: String, key: Box<ring::signature::RsaKeyPair>, key_id: Option<String>, token_uri: String },
     AuthorizedUser(AuthorizedUser),
     Metadata { host: String },
 }
@@ -121,8 +122,11 @@ enum Origin {
 #[derive(Default)]
 pub struct DefaultCredentials {
     origin: Origin,
-    state: tokio::sync::Mutex<Option<(Arc<Credentials>, Option<(String, Instant)>)>>,
+    state: tokio::sync::Mutex<Option<(Arc<Credentials>, Option<CachedToken>)>>,
 }
+
+/// A bearer token and when it stops being used (a minute before Google's expiry).
+type CachedToken = (String, Instant);
 
 impl DefaultCredentials {
     async fn token(&self, http: &reqwest::Client) -> Result<String, GcpError> {
@@ -191,7 +195,7 @@ fn from_file(path: &Path) -> Result<Credentials, GcpError> {
             })?;
             Ok(Credentials::ServiceAccount {
                 email: key.client_email,
-                key: pair,
+                key: Box::new(pair),
                 key_id: key.private_key_id,
                 token_uri: key.token_uri.unwrap_or_else(|| DEFAULT_TOKEN_URI.into()),
             })

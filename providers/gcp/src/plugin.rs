@@ -28,7 +28,7 @@ impl ProviderPlugin for GcpPlugin {
         if config.project.is_empty() {
             return Err(SettingsError::at(vec!["project".into()], "the Google Cloud project id must not be empty"));
         }
-        if config.requests_per_second.is_some_and(|r| !(r > 0.0)) {
+        if config.requests_per_second.is_some_and(|r| r.is_nan() || r <= 0.0) {
             return Err(SettingsError::at(vec!["requests_per_second".into()], "the request rate must be above 0"));
         }
         let marks = OwnerMarks::new(cx.project.clone(), cx.env.clone());
