@@ -6,3 +6,5 @@ pub mod args;
 pub mod commands;
 pub mod gate;
 pub mod registry;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
