@@ -6,7 +6,8 @@
 #   - promtool and amtool (Debian prometheus, prometheus-alertmanager), installed when missing;
 #   - Node.js, and miniflare (npm, pinned by tests/miniflare/package-lock.json) installed into
 #     tests/miniflare/node_modules: a Cloudflare test runs the uploaded Worker in it.
-# Tests start their own servers (moto_server, kube-test-server, cloudflare-test-server) on random
+# Tests start their own servers (moto_server, kube-test-server, cloudflare-test-server,
+# azure-test-server) on random
 # loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."

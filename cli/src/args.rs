@@ -177,6 +177,13 @@ pub enum Command {
     Drift {
         #[command(flatten)]
         output: OutputArgs,
+        /// Check only shard I of N (0 <= I < N): the resources whose address hashes to I. N
+        /// jobs with I = 0..N-1 check every resource exactly once.
+        #[arg(long, value_name = "I/N", value_parser = strata_engine::drift::Shard::parse)]
+        shard: Option<strata_engine::drift::Shard>,
+        /// On drift (exit 2), post a Slack-compatible message: `webhook=URL`.
+        #[arg(long, value_name = "webhook=URL", value_parser = crate::notify::Notify::parse)]
+        notify: Vec<crate::notify::Notify>,
     },
     /// Inspect and edit state.
     #[command(subcommand)]

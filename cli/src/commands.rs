@@ -181,7 +181,7 @@ pub async fn run(cli: Cli, ui: Ui, cancel: watch::Receiver<u32>) -> Result<u8> {
             apply_cmd(g, ui, args, true, cancel).await
         }
         Command::Show { plan_file, output } => show(g, ui, plan_file.as_deref(), &output).await,
-        Command::Drift { output } => drift_cmd(g, ui, &output).await,
+        Command::Drift { output, shard, notify } => drift_cmd(g, ui, &output, shard, &notify).await,
         Command::State(sc) => state_cmd(g, sc, &cancel).await,
         Command::Lock(LockCommand::Status { output }) => lock_status(g, &output).await,
         Command::ForceUnlock { id } => {
@@ -732,17 +732,34 @@ fn masked_state(state: &State, config: &Config) -> State {
     masked
 }
 
-async fn drift_cmd(g: &GlobalArgs, ui: Ui, output: &OutputArgs) -> Result<u8> {
+async fn drift_cmd(
+    g: &GlobalArgs,
+    ui: Ui,
+    output: &OutputArgs,
+    shard: Option<strata_engine::drift::Shard>,
+    notify: &[crate::notify::Notify],
+) -> Result<u8> {
     let config = load_config(g)?;
     let backend = open_backend(&config, g).await?;
     let state = backend.read().await?.unwrap_or_default();
-    let report = strata_engine::drift::detect(&config, &state, &RetryPolicy::default()).await?;
+    let options = strata_engine::drift::DriftOptions { shard };
+    let report = strata_engine::drift::detect_with(&config, &state, &RetryPolicy::default(), &options).await?;
     match output.format() {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("serializes")),
         Format::Markdown => print!("{}", render::drift_markdown(&report)),
         Format::Human => print!("{}", render::drift_human(&report, ui.style)),
     }
-    Ok(if report.drifted.is_empty() { EXIT_OK } else { EXIT_CHANGES })
+    if report.drifted.is_empty() {
+        return Ok(EXIT_OK);
+    }
+    let body = crate::notify::payload(&report, &config.redactor);
+    for target in notify {
+        // A failed notification is reported, and the exit code still says "drift" (2).
+        if let Err(e) = crate::notify::send(target, &body).await {
+            eprintln!("Warning: the drift notification was not delivered: {}", config.redactor.redact_str(&e));
+        }
+    }
+    Ok(EXIT_CHANGES)
 }
 
 fn parse_address(s: &str) -> Result<Address> {

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod commands;
 pub mod gate;
+pub mod notify;
 pub mod registry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -21,6 +21,8 @@ pub fn registry(force_conflicts: bool) -> Registry {
     let registry = registry.provider(strata_provider_cloudflare::CloudflarePlugin);
     #[cfg(feature = "gcp")]
     let registry = registry.provider(strata_provider_gcp::GcpPlugin);
+    #[cfg(feature = "azure")]
+    let registry = registry.provider(strata_provider_azure::AzurePlugin);
     #[cfg(feature = "s3-state")]
     let registry = registry.backend(strata_backend_s3::S3Plugin);
     #[cfg(feature = "test-provider")]

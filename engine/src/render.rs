@@ -265,18 +265,26 @@ fn diff_column(line: &str) -> String {
     format!("{mark}{}", &blanked[1..])
 }
 
+fn shard_note(d: &DriftReport) -> String {
+    d.shard.as_ref().map(|s| format!(" (shard {s})")).unwrap_or_default()
+}
+
 pub fn drift_human(d: &DriftReport, style: Style) -> String {
     let mut out = String::new();
+    let shard = shard_note(d);
     if d.drifted.is_empty() {
-        let _ =
-            writeln!(out, "{}", style.bold(&format!("No drift: all {} resources match the last apply.", d.checked)));
-        return out;
+        let _ = writeln!(
+            out,
+            "{}",
+            style.bold(&format!("No drift: all {} resources{shard} match the last apply.", d.checked))
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{}\n",
+            style.bold(&format!("Drift detected in {} of {} resources{shard}:", d.drifted.len(), d.checked))
+        );
     }
-    let _ = writeln!(
-        out,
-        "{}\n",
-        style.bold(&format!("Drift detected in {} of {} resources:", d.drifted.len(), d.checked))
-    );
     for r in &d.drifted {
         if r.status == "deleted" {
             let _ = writeln!(
@@ -288,27 +296,77 @@ pub fn drift_human(d: &DriftReport, style: Style) -> String {
             );
             continue;
         }
-        let _ = writeln!(out, "  {} {} ({})", style.action(Action::Update, "~"), r.address, r.kind);
-        let width = r.attributes.iter().map(|a| a.path.len()).max().unwrap_or(0);
+        let _ =
+            writeln!(out, "  {} {} ({}) changed by someone else", style.action(Action::Update, "~"), r.address, r.kind);
+        let width = r.attributes.iter().map(|a| a.change.path.len()).max().unwrap_or(0);
         for a in &r.attributes {
             // Drift reads "applied -> now": before is what strata applied.
-            out.push_str(&attr_change(a, width, style));
+            out.push_str(&attr_change(&a.change, width, style));
         }
+        accepted_lines(&mut out, &r.accepted, style);
     }
-    let _ = writeln!(out, "\nRun `strata apply` to restore the spec, or update the spec to accept the change.");
+    for r in &d.accepted {
+        let _ = writeln!(out, "  {} {} ({}) accepted drift", style.paint("2", "="), r.address, r.kind);
+        accepted_lines(&mut out, &r.accepted, style);
+    }
+    let unmanaged: usize = d.unmanaged.iter().map(|u| u.paths.len()).sum();
+    if unmanaged > 0 {
+        let _ = writeln!(
+            out,
+            "\n{unmanaged} field(s) in {} resource(s) are set remotely and not managed by strata (server defaults, controllers): ignored; `--json` lists them.",
+            d.unmanaged.len()
+        );
+    }
+    if !d.drifted.is_empty() {
+        let _ = writeln!(out, "\nRun `strata apply` to restore the spec, or update the spec to accept the change.");
+    }
     out
 }
 
+fn accepted_lines(out: &mut String, accepted: &[crate::drift::AcceptedAttr], style: Style) {
+    for a in accepted {
+        let _ = writeln!(out, "      {} {} (accepted: {})", style.paint("2", "="), a.change.path, a.reason);
+    }
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
 pub fn drift_markdown(d: &DriftReport) -> String {
-    let mut out = format!("### strata drift for `{}`\n\n", d.project);
+    let mut out = format!("### strata drift for `{}` (`{}`){}\n\n", d.project, d.env, shard_note(d));
     if d.drifted.is_empty() {
         let _ = writeln!(out, "**No drift** in {} resources.", d.checked);
-        return out;
+    } else {
+        let _ = writeln!(out, "**Drift in {} of {} resources.**\n", d.drifted.len(), d.checked);
+        let _ = writeln!(out, "| resource | kind | status | attributes |\n|---|---|---|---|");
+        for r in &d.drifted {
+            let attrs = r
+                .attributes
+                .iter()
+                .map(|a| format!("`{}` ({})", md_escape(&a.change.path), a.cause))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let status = if r.status == "deleted" { "deleted remotely" } else { "changed by someone else" };
+            let _ = writeln!(out, "| `{}` | `{}` | {status} | {attrs} |", r.address, r.kind);
+        }
     }
-    let _ = writeln!(out, "| resource | kind | status | attributes |\n|---|---|---|---|");
-    for r in &d.drifted {
-        let attrs = r.attributes.iter().map(|a| format!("`{}`", a.path)).collect::<Vec<_>>().join(", ");
-        let _ = writeln!(out, "| `{}` | `{}` | {} | {} |", r.address, r.kind, r.status, attrs);
+    let accepted: Vec<_> =
+        d.drifted.iter().chain(&d.accepted).flat_map(|r| r.accepted.iter().map(move |a| (r, a))).collect();
+    if !accepted.is_empty() {
+        let _ = writeln!(out, "\n<details><summary>Accepted drift ({})</summary>\n", accepted.len());
+        let _ = writeln!(out, "| resource | attribute | reason |\n|---|---|---|");
+        for (r, a) in accepted {
+            let _ = writeln!(out, "| `{}` | `{}` | {} |", r.address, md_escape(&a.change.path), md_escape(&a.reason));
+        }
+        let _ = writeln!(out, "\n</details>");
+    }
+    let unmanaged: usize = d.unmanaged.iter().map(|u| u.paths.len()).sum();
+    if unmanaged > 0 {
+        let _ = writeln!(
+            out,
+            "\n_{unmanaged} field(s) set remotely and not managed by strata (server defaults, controllers) were ignored._"
+        );
     }
     out
 }

@@ -614,3 +614,73 @@ async fn saved_plan_digests_cannot_be_checked_against_guesses_but_see_secret_cha
     assert_ne!(same.changes[0].digest, rotated.changes[0].digest);
     assert_eq!(same.changes[0].action, Action::NoOp);
 }
+
+/// Drift classified per resource: changed by someone else, a value removed remotely, deleted
+/// remotely, accepted by `drift.ignore` (with its reason), and fields strata never set
+/// (unmanaged, ignored). Golden snapshots of the JSON and markdown reports.
+#[tokio::test]
+async fn drift_is_classified_and_accepted_drift_shows_its_reason() {
+    const SPEC: &str = r#"
+version: 1
+project: apex
+resources:
+  - name: web
+    test: { kind: widget, size: 3, label: blue }
+  - name: cache
+    test: { kind: widget, size: 1 }
+  - name: queue
+    test: { kind: widget, size: 2, label: q }
+  - name: gone
+    test: { kind: widget, size: 9 }
+drift:
+  ignore:
+    - { address: resources.cache, paths: [size], reason: "scaled by the on-call runbook" }
+"#;
+    let h = Harness::new();
+    apply_config(&h, &load(SPEC, &h.provider)).await;
+    h.provider.tamper("resources.web", |v| {
+        v["size"] = serde_json::json!(5);
+        v["status"] = serde_json::json!({"ready": true});
+    });
+    h.provider.tamper("resources.cache", |v| v["size"] = serde_json::json!(4));
+    h.provider.tamper("resources.queue", |v| {
+        v.as_object_mut().unwrap().remove("label");
+    });
+    h.provider.remove("resources.gone");
+    let config = load(SPEC, &h.provider);
+    let state = h.state().await;
+    let report = strata_engine::drift::detect(&config, &state, &fast_retry()).await.unwrap();
+    let drifted: Vec<(&str, &str)> = report.drifted.iter().map(|r| (r.address.as_str(), r.status)).collect();
+    assert_eq!(drifted, [("resources.gone", "deleted"), ("resources.queue", "changed"), ("resources.web", "changed")]);
+    let causes: Vec<&str> = report.drifted.iter().flat_map(|r| r.attributes.iter().map(|a| a.cause)).collect();
+    assert_eq!(causes, ["removed", "changed"]);
+    assert_eq!(report.accepted.len(), 1);
+    assert_eq!(report.accepted[0].accepted[0].reason, "scaled by the on-call runbook");
+    let unmanaged: Vec<(&str, Vec<String>)> =
+        report.unmanaged.iter().map(|u| (u.address.as_str(), u.paths.clone())).collect();
+    assert!(unmanaged.contains(&("resources.web", vec!["status".to_string()])), "{unmanaged:?}");
+    insta::assert_json_snapshot!("drift_classified_json", serde_json::to_value(&report).unwrap());
+    insta::assert_snapshot!("drift_classified_markdown", strata_engine::render::drift_markdown(&report));
+    insta::assert_snapshot!(
+        "drift_classified_human",
+        strata_engine::render::drift_human(&report, strata_engine::render::Style { color: false })
+    );
+
+    // Sharded: N shards check every resource exactly once.
+    let mut seen = Vec::new();
+    for i in 0..3 {
+        let options =
+            strata_engine::drift::DriftOptions { shard: Some(strata_engine::drift::Shard { index: i, count: 3 }) };
+        let r = strata_engine::drift::detect_with(&config, &state, &fast_retry(), &options).await.unwrap();
+        assert_eq!(r.shard.as_deref(), Some(format!("{i}/3").as_str()));
+        seen.extend(r.drifted.iter().chain(&r.accepted).map(|d| d.address.clone()));
+        seen.extend(
+            state.resources.keys().filter(|a| options.shard.unwrap().contains(a)).map(|a| format!("checked:{a}")),
+        );
+    }
+    let mut checked: Vec<&String> = seen.iter().filter(|s| s.starts_with("checked:")).collect();
+    checked.sort();
+    assert_eq!(checked.len(), 4, "{checked:?}");
+    checked.dedup();
+    assert_eq!(checked.len(), 4);
+}

@@ -273,9 +273,16 @@ fn the_schema_includes_every_plugin() {
     assert!(
         props["state"]["oneOf"].as_array().unwrap().iter().any(|v| v["properties"]["backend"]["const"] == "folder")
     );
+    // The target's entry, beside the multi-CDN entry (`strategy:` over other entries).
+    let entries = props["cdn"]["additionalProperties"]["oneOf"].as_array().expect("target and multi-CDN entries");
+    let resolve = |e: &serde_json::Value| match e["$ref"].as_str() {
+        Some(r) => schema["$defs"][r.trim_start_matches("#/$defs/")].clone(),
+        None => e.clone(),
+    };
     assert!(
-        props["cdn"]["additionalProperties"]["properties"].get("origin").is_some(),
+        entries.iter().any(|e| resolve(e)["properties"].get("origin").is_some()),
         "the CDN target's entry: {}",
         props["cdn"]
     );
+    assert!(entries.iter().any(|e| resolve(e)["properties"].get("strategy").is_some()), "{}", props["cdn"]);
 }

@@ -9,7 +9,9 @@
 //!
 //! Needs the `test-provider` feature (`scripts/test.sh` turns it on).
 
+mod ci_workflow;
 mod cli;
+mod drift;
 mod emulated;
 mod examples;
 mod hostile;

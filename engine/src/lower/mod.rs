@@ -11,6 +11,7 @@
 //! the loader reads them itself.
 
 pub mod cdn;
+pub mod drift_policy;
 pub mod flags;
 pub mod mesh;
 pub mod observability;
@@ -120,6 +121,7 @@ pub fn standard() -> Vec<Box<dyn DynSection>> {
         Box::new(scaling::Scaling),
         Box::new(flags::Flags),
         Box::new(observability::Observability),
+        Box::new(drift_policy::Drift),
     ]
 }
 
@@ -153,7 +155,7 @@ pub fn kubernetes_fields_resource(address: strata_sdk::Address, manifest: Value)
 #[cfg(test)]
 pub(crate) fn test_names() -> crate::spec::Names {
     crate::spec::Names {
-        providers: vec!["kubernetes", "aws", "cloudflare", "test"],
+        providers: vec!["kubernetes", "aws", "cloudflare", "gcp", "azure", "test"],
         ..crate::registry::Registry::standard().names()
     }
 }

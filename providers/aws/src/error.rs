@@ -18,7 +18,7 @@ pub enum AwsError {
 
     /// The resource kind is not one this provider knows.
     #[error(
-        "unknown aws resource kind `{0}` (known: cloudfront_distribution, cloudfront_cache_policy, cloudfront_origin_request_policy, route53_record)"
+        "unknown aws resource kind `{0}` (known: cloudfront_distribution, cloudfront_cache_policy, cloudfront_origin_request_policy, route53_record, route53_health_check)"
     )]
     UnknownKind(String),
 

@@ -5,7 +5,9 @@
 //!   `Deployed`),
 //! - `cloudfront_cache_policy` and `cloudfront_origin_request_policy`: custom policies that
 //!   distributions reference by id,
-//! - `route53_record`: one record set in a hosted zone looked up by name.
+//! - `route53_record`: one record set in a hosted zone looked up by name (simple, failover or
+//!   weighted routing),
+//! - `route53_health_check`: an HTTP(S) health check that failover and weighted records use.
 //!
 //! The `attrs` shape of each kind is a serde type in [`attrs`], documented in the crate README.
 //! [`AwsProvider::new`] does no I/O: the AWS configuration (credentials chain, profile files)
@@ -15,6 +17,7 @@ mod cloudfront;
 mod config;
 pub mod diff;
 mod error;
+mod health_check;
 mod plugin;
 mod route53;
 mod tags;
@@ -36,7 +39,8 @@ pub use plugin::AwsPlugin;
 pub use tags::OwnerMarks;
 
 pub use strata_aws_model::{
-    KIND_CACHE_POLICY, KIND_DISTRIBUTION, KIND_ORIGIN_REQUEST_POLICY, KIND_RECORD, KINDS, attrs, managed,
+    KIND_CACHE_POLICY, KIND_DISTRIBUTION, KIND_HEALTH_CHECK, KIND_ORIGIN_REQUEST_POLICY, KIND_RECORD, KINDS, attrs,
+    managed,
 };
 
 /// An AWS configuration loader with strata's HTTPS client: rustls on ring, the TLS stack the rest
@@ -184,9 +188,19 @@ impl Provider for AwsProvider {
             },
             KIND_CACHE_POLICY | KIND_ORIGIN_REQUEST_POLICY => KindSchema::default(),
             KIND_RECORD => KindSchema {
-                force_new: vec![pattern("/zone"), pattern("/private_zone"), pattern("/name"), pattern("/type")],
+                force_new: vec![
+                    pattern("/zone"),
+                    pattern("/private_zone"),
+                    pattern("/name"),
+                    pattern("/type"),
+                    pattern("/set_identifier"),
+                ],
                 ..KindSchema::default()
             },
+            // UpdateHealthCheck cannot change the type or the request interval.
+            KIND_HEALTH_CHECK => {
+                KindSchema { force_new: vec![pattern("/type"), pattern("/request_interval")], ..KindSchema::default() }
+            }
             _ => KindSchema::default(),
         }
     }
@@ -209,6 +223,10 @@ impl Provider for AwsProvider {
                 Ok(a) => a.problems(),
                 Err(p) => vec![p],
             },
+            KIND_HEALTH_CHECK => match attrs::parse::<attrs::HealthCheckAttrs>(attrs) {
+                Ok(a) => a.problems(),
+                Err(p) => vec![p],
+            },
             other => vec![(vec![], AwsError::UnknownKind(other.to_string()).to_string())],
         }
     }
@@ -218,6 +236,7 @@ impl Provider for AwsProvider {
             KIND_DISTRIBUTION => &["id", "arn", "domain_name", "status", "hosted_zone_id"],
             KIND_CACHE_POLICY | KIND_ORIGIN_REQUEST_POLICY => &["id", "name"],
             KIND_RECORD => &["zone_id", "fqdn"],
+            KIND_HEALTH_CHECK => &["id"],
             _ => &[],
         };
         names.iter().map(|s| s.to_string()).collect()
@@ -239,6 +258,7 @@ impl Provider for AwsProvider {
                 KIND_DISTRIBUTION => self.read_distributions(&reqs).await,
                 KIND_CACHE_POLICY => self.read_cache_policies(&reqs).await,
                 KIND_ORIGIN_REQUEST_POLICY => self.read_origin_request_policies(&reqs).await,
+                KIND_HEALTH_CHECK => self.read_health_checks(&reqs).await,
                 _ => self.read_records(&reqs).await,
             };
             for (i, r) in idx.into_iter().zip(out) {
@@ -254,6 +274,7 @@ impl Provider for AwsProvider {
             KIND_DISTRIBUTION => self.create_distribution(change).await,
             KIND_CACHE_POLICY => self.create_cache_policy(change).await,
             KIND_ORIGIN_REQUEST_POLICY => self.create_origin_request_policy(change).await,
+            KIND_HEALTH_CHECK => self.create_health_check(change).await,
             _ => self.upsert_record(change, true).await,
         };
         Ok(r?)
@@ -273,6 +294,7 @@ impl Provider for AwsProvider {
             KIND_DISTRIBUTION => self.update_distribution(change).await,
             KIND_CACHE_POLICY => self.update_cache_policy(change).await,
             KIND_ORIGIN_REQUEST_POLICY => self.update_origin_request_policy(change).await,
+            KIND_HEALTH_CHECK => self.update_health_check(change).await,
             _ => self.upsert_record(change, false).await,
         };
         Ok(r?)
@@ -284,6 +306,7 @@ impl Provider for AwsProvider {
             KIND_DISTRIBUTION => self.delete_distribution(request).await,
             KIND_CACHE_POLICY => self.delete_cache_policy(request).await,
             KIND_ORIGIN_REQUEST_POLICY => self.delete_origin_request_policy(request).await,
+            KIND_HEALTH_CHECK => self.delete_health_check(request).await,
             _ => self.delete_record(request).await,
         };
         Ok(r?)

@@ -104,21 +104,27 @@ fn is_txt(record_type: &str) -> bool {
     matches!(record_type, "TXT" | "SPF")
 }
 
-/// `{zone_id}/{fqdn}/{type}`.
-fn remote_id(zone_id: &str, fqdn: &str, record_type: &str) -> String {
-    format!("{zone_id}/{fqdn}/{record_type}")
+/// `{zone_id}/{fqdn}/{type}`, and `/{set_identifier}` for a failover or weighted record.
+fn remote_id(zone_id: &str, fqdn: &str, record_type: &str, set_id: Option<&str>) -> String {
+    match set_id {
+        Some(id) => format!("{zone_id}/{fqdn}/{record_type}/{id}"),
+        None => format!("{zone_id}/{fqdn}/{record_type}"),
+    }
 }
 
-fn parse_remote_id(id: &str) -> Result<(String, String, String)> {
-    let mut parts = id.splitn(3, '/');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(z), Some(n), Some(t)) if !z.is_empty() && !n.is_empty() && !t.is_empty() => {
-            Ok((z.to_string(), n.to_string(), t.to_string()))
+/// The parts of a record's remote id: zone id, name, type and set identifier.
+type RecordId = (String, String, String, Option<String>);
+
+fn parse_remote_id(id: &str) -> Result<RecordId> {
+    let mut parts = id.splitn(4, '/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(z), Some(n), Some(t), set) if !z.is_empty() && !n.is_empty() && !t.is_empty() => {
+            Ok((z.to_string(), n.to_string(), t.to_string(), set.map(str::to_string)))
         }
         _ => Err(AwsError::InvalidRemoteId {
             kind: KIND_RECORD.into(),
             remote_id: id.to_string(),
-            expected: "{zone_id}/{name}/{type}",
+            expected: "{zone_id}/{name}/{type}[/{set_identifier}]",
         }),
     }
 }
@@ -165,6 +171,11 @@ fn record_set(a: &RecordAttrs, fqdn: &str) -> Result<t::ResourceRecordSet> {
             }
         }
     }
+    b = b
+        .set_set_identifier(a.set_identifier.clone())
+        .set_failover(a.failover.as_deref().map(t::ResourceRecordSetFailover::from))
+        .set_weight(a.weight)
+        .set_health_check_id(a.health_check_id.clone());
     built(b.build())
 }
 
@@ -192,6 +203,10 @@ fn record_attrs(rr: &t::ResourceRecordSet, zone: &Zone, desired: Option<&RecordA
         ttl: rr.ttl,
         records: Vec::new(),
         alias,
+        set_identifier: rr.set_identifier.clone(),
+        failover: rr.failover.as_ref().map(|f| f.as_str().to_string()),
+        weight: rr.weight,
+        health_check_id: rr.health_check_id.clone(),
     };
     if let Some(d) = desired {
         if normalize_name(&d.zone) == normalize_name(&out.zone) {
@@ -217,6 +232,11 @@ fn record_attrs(rr: &t::ResourceRecordSet, zone: &Zone, desired: Option<&RecordA
     }
     out.records = records;
     out
+}
+
+/// Whether `rr` is the record set of that name, type and set identifier.
+fn is_record(rr: &t::ResourceRecordSet, fqdn: &str, record_type: &str, set_id: Option<&str>) -> bool {
+    normalize_name(&rr.name) == fqdn && rr.r#type.as_str() == record_type && rr.set_identifier.as_deref() == set_id
 }
 
 /// Whether an observed record equals the desired one on everything that matters.
@@ -309,8 +329,15 @@ impl AwsProvider {
         Ok(out)
     }
 
-    /// The one record set of `fqdn`/`record_type` (simple routing), if any.
-    async fn find_record(&self, zone_id: &str, fqdn: &str, record_type: &str) -> Result<Option<t::ResourceRecordSet>> {
+    /// The one record set of `fqdn`/`record_type` with that set identifier (none: simple
+    /// routing), if any.
+    async fn find_record(
+        &self,
+        zone_id: &str,
+        fqdn: &str,
+        record_type: &str,
+        set_id: Option<&str>,
+    ) -> Result<Option<t::ResourceRecordSet>> {
         let resp = self
             .r53()
             .await
@@ -318,19 +345,17 @@ impl AwsProvider {
             .hosted_zone_id(zone_id)
             .start_record_name(fqdn)
             .start_record_type(t::RrType::from(record_type))
-            .max_items(10)
+            .max_items(300)
             .send()
             .await
             .map_err(sdk("ListResourceRecordSets"))?;
-        Ok(resp.resource_record_sets.into_iter().find(|rr| {
-            normalize_name(&rr.name) == fqdn && rr.r#type.as_str() == record_type && rr.set_identifier.is_none()
-        }))
+        Ok(resp.resource_record_sets.into_iter().find(|rr| is_record(rr, fqdn, record_type, set_id)))
     }
 
     pub(crate) async fn read_records(&self, reqs: &[&ReadRequest<'_>]) -> Vec<Result<Option<Observed>>> {
         /// Where each request points, once zones are resolved.
         enum Target {
-            Known { zone_id: String, fqdn: String, record_type: String, by_id: bool },
+            Known { zone_id: String, fqdn: String, record_type: String, set_id: Option<String>, by_id: bool },
             Absent,
             Failed(AwsError),
         }
@@ -343,7 +368,9 @@ impl AwsProvider {
         for (r, d) in reqs.iter().zip(&desired) {
             let target = match (&r.remote_id, d) {
                 (Some(id), _) => match parse_remote_id(id) {
-                    Ok((zone_id, fqdn, record_type)) => Target::Known { zone_id, fqdn, record_type, by_id: true },
+                    Ok((zone_id, fqdn, record_type, set_id)) => {
+                        Target::Known { zone_id, fqdn, record_type, set_id, by_id: true }
+                    }
                     Err(e) => Target::Failed(e),
                 },
                 (None, Some(d)) => {
@@ -359,6 +386,7 @@ impl AwsProvider {
                                 zone_id: z.id.clone(),
                                 fqdn: fqdn(&d.name, &d.zone),
                                 record_type: d.record_type.clone(),
+                                set_id: d.set_identifier.clone(),
                                 by_id: false,
                             }
                         }
@@ -412,17 +440,14 @@ impl AwsProvider {
                     zone_id,
                     fqdn,
                     record_type,
+                    set_id,
                     by_id,
                 } => {
                     let all = match &records[&zone_id] {
                         Ok(all) => all,
                         Err(e) => return Err(e.clone()),
                     };
-                    let Some(rr) = all.iter().find(|rr| {
-                        normalize_name(&rr.name) == fqdn
-                            && rr.r#type.as_str() == record_type
-                            && rr.set_identifier.is_none()
-                    }) else {
+                    let Some(rr) = all.iter().find(|rr| is_record(rr, &fqdn, &record_type, set_id.as_deref())) else {
                         return Ok(None);
                     };
                     let zone = zones.get(&zone_id).cloned().unwrap_or(Zone {
@@ -441,7 +466,7 @@ impl AwsProvider {
                         }
                     };
                     Ok(Some(Observed {
-                        remote_id: remote_id(&zone_id, &fqdn, &record_type),
+                        remote_id: remote_id(&zone_id, &fqdn, &record_type, set_id.as_deref()),
                         attrs: attrs::to_value(&observed),
                         outputs: record_outputs(&zone_id, &fqdn),
                         ownership,
@@ -463,7 +488,8 @@ impl AwsProvider {
             ))
         })?;
         let name = fqdn(&desired.name, &desired.zone);
-        if create && let Some(existing) = self.find_record(&zone.id, &name, &desired.record_type).await? {
+        let set_id = desired.set_identifier.as_deref();
+        if create && let Some(existing) = self.find_record(&zone.id, &name, &desired.record_type, set_id).await? {
             let observed = record_attrs(&existing, &zone, Some(&desired));
             if !same_record(&observed, &desired) {
                 return Err(AwsError::Conflict(format!(
@@ -479,7 +505,7 @@ impl AwsProvider {
             applied.ttl = Some(300);
         }
         Ok(Applied {
-            remote_id: remote_id(&zone.id, &name, &desired.record_type),
+            remote_id: remote_id(&zone.id, &name, &desired.record_type, set_id),
             attrs: attrs::to_value(&applied),
             outputs: record_outputs(&zone.id, &name),
         })
@@ -505,8 +531,8 @@ impl AwsProvider {
 
     /// DELETE of the exact current record set; a record (or zone) already gone is deleted.
     pub(crate) async fn delete_record(&self, req: &DeleteRequest) -> Result<()> {
-        let (zone_id, name, record_type) = parse_remote_id(&req.remote_id)?;
-        let current = match self.find_record(&zone_id, &name, &record_type).await {
+        let (zone_id, name, record_type, set_id) = parse_remote_id(&req.remote_id)?;
+        let current = match self.find_record(&zone_id, &name, &record_type, set_id.as_deref()).await {
             Ok(Some(rr)) => rr,
             Ok(None) => return Ok(()),
             Err(e) if e.is_not_found() => return Ok(()),
@@ -553,8 +579,9 @@ mod tests {
     fn remote_ids_parse() {
         assert_eq!(
             parse_remote_id("Z1/cdn.example.com/A").unwrap(),
-            ("Z1".into(), "cdn.example.com".into(), "A".into())
+            ("Z1".into(), "cdn.example.com".into(), "A".into(), None)
         );
+        assert_eq!(parse_remote_id("Z1/www.example.com/CNAME/eu").unwrap().3.as_deref(), Some("eu"));
         assert!(parse_remote_id("Z1/cdn").is_err());
     }
 

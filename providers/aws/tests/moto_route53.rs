@@ -193,3 +193,117 @@ async fn foreign_records_and_missing_zones() {
         .expect_err("no records");
     assert_eq!(err.class, ErrorClass::Invalid);
 }
+
+/// Health checks and failover / weighted records: create (a retried create adopts the check
+/// by its CallerReference), batched read with no diff, a weight change as one UPSERT, delete.
+#[tokio::test]
+async fn health_checks_and_routed_records() {
+    let moto = Moto::start();
+    let p = provider(&moto.endpoint);
+    let r53 = route53_client(&moto.endpoint).await;
+    let zone_id = create_zone(&r53, "example.com").await;
+
+    let hc = |fqdn: &str| json!({"fqdn": fqdn, "type": "HTTPS", "resource_path": "/healthz", "request_interval": 10, "failure_threshold": 2});
+    let hc_change = |address: &str, doc: Value| ResourceChange {
+        address: addr(address),
+        kind: "route53_health_check".into(),
+        attrs: doc,
+        prior: None,
+    };
+    let a_doc = hc("a.cdn.example.net");
+    let a = p.create(&hc_change("cdn.edge.health.a", a_doc.clone())).await.expect("health check");
+    let again = p.create(&hc_change("cdn.edge.health.a", a_doc.clone())).await.expect("retried create");
+    assert_eq!(again.remote_id, a.remote_id, "a retried create adopts the check");
+    let b = p.create(&hc_change("cdn.edge.health.b", hc("b.cdn.example.net"))).await.unwrap();
+    let listed = r53.list_health_checks().send().await.unwrap().health_checks;
+    assert_eq!(listed.len(), 2);
+    let got = r53.get_health_check().health_check_id(&a.remote_id).send().await.unwrap().health_check.unwrap();
+    let cfg = got.health_check_config.unwrap();
+    assert_eq!((cfg.request_interval, cfg.failure_threshold, cfg.port), (Some(10), Some(2), Some(443)));
+    assert_eq!(cfg.resource_path.as_deref(), Some("/healthz"));
+    let tags = r53
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_route53::types::TagResourceType::Healthcheck)
+        .resource_id(&a.remote_id)
+        .send()
+        .await
+        .unwrap();
+    let tags = tags.resource_tag_set.unwrap().tags.unwrap_or_default();
+    assert!(tags.iter().any(|t| t.key() == Some("strata.dev/address") && t.value() == Some("cdn.edge.health.a")));
+
+    // Read without an id (a crash before the state write) finds it by CallerReference.
+    let read = ReadRequest {
+        address: addr("cdn.edge.health.a"),
+        kind: "route53_health_check".into(),
+        remote_id: None,
+        attrs: Some(&a_doc),
+    };
+    let o = p.read(&[read]).await.remove(0).unwrap().expect("found");
+    assert_eq!(o.remote_id, a.remote_id);
+    assert!(subset_diff(&a_doc, &o.attrs).is_empty(), "{:#}", o.attrs);
+
+    let record = |set: &str, extra: Value, check: &str| {
+        let mut r = json!({"zone": "example.com", "name": "www", "type": "CNAME", "ttl": 60,
+            "records": [format!("{set}.cdn.example.net")], "set_identifier": set, "health_check_id": check});
+        r.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        r
+    };
+    let primary = record("a", json!({"failover": "PRIMARY"}), &a.remote_id);
+    let secondary = record("b", json!({"failover": "SECONDARY"}), &b.remote_id);
+    assert!(p.validate(KIND, &primary).is_empty(), "{:?}", p.validate(KIND, &primary));
+    let ra = p.create(&change("cdn.edge.record.a", primary.clone())).await.expect("primary");
+    let rb = p.create(&change("cdn.edge.record.b", secondary.clone())).await.expect("secondary");
+    assert_eq!(ra.remote_id, format!("{zone_id}/www.example.com/CNAME/a"));
+    let sets = r53.list_resource_record_sets().hosted_zone_id(&zone_id).send().await.unwrap().resource_record_sets;
+    let www: Vec<_> = sets.iter().filter(|r| r.name.starts_with("www.")).collect();
+    assert_eq!(www.len(), 2);
+    let pa = www.iter().find(|r| r.set_identifier.as_deref() == Some("a")).unwrap();
+    assert_eq!(pa.failover.as_ref().map(|f| f.as_str()), Some("PRIMARY"));
+    assert_eq!(pa.health_check_id.as_deref(), Some(a.remote_id.as_str()));
+    let out = p
+        .read(&[req("cdn.edge.record.a", Some(&ra.remote_id), &primary), req("cdn.edge.record.b", None, &secondary)])
+        .await;
+    for (r, doc) in out.iter().zip([&primary, &secondary]) {
+        let o = r.as_ref().unwrap().as_ref().expect("found");
+        assert!(subset_diff(doc, &o.attrs).is_empty(), "{:#}", o.attrs);
+    }
+
+    // Weighted: a weight change is one UPSERT of that record.
+    let w1 = record("w", json!({"weight": 200}), &a.remote_id);
+    let mut w1 = w1;
+    w1["name"] = json!("api");
+    let rw = p.create(&change("cdn.api.record.w", w1.clone())).await.expect("weighted");
+    let mut w2 = w1.clone();
+    w2["weight"] = json!(50);
+    let mut upd = change("cdn.api.record.w", w2.clone());
+    upd.prior = Some(rw.clone());
+    p.update(&upd).await.expect("weight change");
+    let o = p.read(&[req("cdn.api.record.w", Some(&rw.remote_id), &w2)]).await.remove(0).unwrap().unwrap();
+    assert_eq!(o.attrs["weight"], json!(50));
+
+    // Delete the records, then the checks; deleting twice is fine.
+    for (address, applied, doc) in
+        [("cdn.edge.record.a", &ra, &primary), ("cdn.edge.record.b", &rb, &secondary), ("cdn.api.record.w", &rw, &w2)]
+    {
+        let del = DeleteRequest {
+            address: addr(address),
+            kind: KIND.into(),
+            remote_id: applied.remote_id.clone(),
+            attrs: doc.clone(),
+        };
+        p.delete(&del).await.expect("delete record");
+    }
+    for (address, applied) in [("cdn.edge.health.a", &a), ("cdn.edge.health.b", &b)] {
+        let del = DeleteRequest {
+            address: addr(address),
+            kind: "route53_health_check".into(),
+            remote_id: applied.remote_id.clone(),
+            attrs: json!({}),
+        };
+        p.delete(&del).await.expect("delete check");
+        p.delete(&del).await.expect("second delete");
+    }
+    assert!(r53.list_health_checks().send().await.unwrap().health_checks.is_empty());
+    let sets = r53.list_resource_record_sets().hosted_zone_id(&zone_id).send().await.unwrap().resource_record_sets;
+    assert!(sets.iter().all(|r| r.set_identifier.is_none()), "{sets:?}");
+}

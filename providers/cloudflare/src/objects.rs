@@ -2,6 +2,10 @@
 //! are the API's own fields (`origins`, `default_pools`, `fallback_pool`, `steering_policy`,
 //! `expected_codes`, ...) plus `zone`/`account_id`; strata writes its ownership mark into
 //! `description`. Refresh lists each collection once.
+//!
+//! A load balancer's `pool_weights` (`[{pool, weight}]`) is strata's spelling of the API's
+//! `random_steering.pool_weights`, a map keyed by pool id: pool ids are references resolved at
+//! apply time, and references live in values, not in keys.
 
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -13,6 +17,8 @@ use crate::{CloudflareProvider, KIND_LOAD_BALANCER, KIND_POOL, fqdn, group_by, s
 
 /// Keys of the attrs that place the object, never sent in a body.
 const PLACEMENT: &[&str] = &["zone", "account_id"];
+/// strata's list form of `random_steering.pool_weights`.
+const POOL_WEIGHTS: &str = "pool_weights";
 /// Keys the API computes.
 const COMPUTED: &[&str] = &["id", "created_on", "modified_on", "description", "healthy", "disabled_at", "networks"];
 
@@ -40,7 +46,66 @@ pub fn validate(kind: &str, attrs: &Value) -> Vec<(Vec<String>, String)> {
     if kind == KIND_POOL && m.get("origins").and_then(Value::as_array).is_some_and(Vec::is_empty) {
         out.push((vec!["origins".into()], "a pool needs at least one origin".into()));
     }
+    if let Some(w) = m.get(POOL_WEIGHTS) {
+        out.extend(pool_weight_problems(kind, m, w));
+    }
     out
+}
+
+fn pool_weight_problems(kind: &str, m: &Map<String, Value>, w: &Value) -> Vec<(Vec<String>, String)> {
+    let at = |i: Option<usize>| {
+        let mut p = vec![POOL_WEIGHTS.to_string()];
+        p.extend(i.map(|i| i.to_string()));
+        p
+    };
+    if kind != KIND_LOAD_BALANCER {
+        return vec![(at(None), "only a load balancer has pool weights".into())];
+    }
+    if m.contains_key("random_steering") {
+        return vec![(at(None), "set `pool_weights` or `random_steering`, not both".into())];
+    }
+    let Some(items) = w.as_array() else {
+        return vec![(at(None), "`pool_weights` is a list of `{ pool, weight }`".into())];
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let ok = item.get("pool").and_then(Value::as_str).is_some_and(|p| !p.is_empty())
+            && item.get("weight").and_then(Value::as_f64).is_some_and(|w| (0.0..=1.0).contains(&w))
+            && item.as_object().is_some_and(|o| o.len() == 2);
+        if !ok {
+            out.push((at(Some(i)), "each pool weight is `{ pool: <pool id>, weight: 0..1 }`".into()));
+        }
+    }
+    out
+}
+
+/// `[{pool, weight}]` → `{"<pool>": weight}`.
+fn weights_map(list: &Value) -> Value {
+    let mut map = Map::new();
+    for item in list.as_array().into_iter().flatten() {
+        if let Some(pool) = item.get("pool").and_then(Value::as_str) {
+            map.insert(pool.to_string(), item.get("weight").cloned().unwrap_or(json!(1)));
+        }
+    }
+    Value::Object(map)
+}
+
+/// The remote `random_steering.pool_weights` as strata's list, in the desired order of pools
+/// (sorted by pool id for pools the desired document does not name).
+fn weights_list(remote: &Value, desired: Option<&Value>) -> Option<Value> {
+    let map = remote.get("random_steering")?.get("pool_weights")?.as_object()?;
+    let mut order: Vec<&str> = desired
+        .and_then(|d| d.get(POOL_WEIGHTS))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("pool").and_then(Value::as_str))
+        .filter(|p| map.contains_key(*p))
+        .collect();
+    let mut rest: Vec<&str> = map.keys().map(String::as_str).filter(|k| !order.contains(k)).collect();
+    rest.sort_unstable();
+    order.extend(rest);
+    Some(Value::Array(order.into_iter().map(|p| json!({"pool": p, "weight": map[p]})).collect()))
 }
 
 /// `(collection path, remote id prefix)` of a kind, under its zone or account id.
@@ -72,11 +137,15 @@ impl CloudflareProvider {
             .as_object()
             .into_iter()
             .flatten()
-            .filter(|(k, _)| !PLACEMENT.contains(&k.as_str()))
+            .filter(|(k, _)| !PLACEMENT.contains(&k.as_str()) && k.as_str() != POOL_WEIGHTS)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         b.insert("description".into(), json!(self.mark(address)));
-        let _ = kind;
+        if kind == KIND_LOAD_BALANCER
+            && let Some(list) = attrs.get(POOL_WEIGHTS)
+        {
+            b.insert("random_steering".into(), json!({"pool_weights": weights_map(list)}));
+        }
         Value::Object(b)
     }
 
@@ -88,6 +157,11 @@ impl CloudflareProvider {
             .filter(|(k, _)| !COMPUTED.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        if kind == KIND_LOAD_BALANCER
+            && let Some(list) = weights_list(remote, desired)
+        {
+            m.insert(POOL_WEIGHTS.into(), list);
+        }
         if let Some(d) = desired {
             for k in PLACEMENT {
                 if let Some(v) = d.get(*k) {

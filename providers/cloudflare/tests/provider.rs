@@ -154,3 +154,58 @@ async fn envelope_errors_name_the_code_and_never_the_token() {
     assert!(!e.message.contains("not-the-token-123"));
     assert!(!format!("{wrong:?}").contains("not-the-token-123"));
 }
+
+/// `pool_weights` (strata's list) goes out as `random_steering.pool_weights` keyed by pool id,
+/// reads back in the desired order with no difference, and a weight change is one PUT of the
+/// load balancer.
+#[tokio::test]
+async fn weighted_load_balancer_round_trips_pool_weights() {
+    let s = server();
+    let p = provider(&s);
+    let mut pools = Vec::new();
+    for name in ["a", "b"] {
+        let c = change(
+            &format!("cdn.edge.pool.{name}"),
+            "pool",
+            json!({"name": format!("shop-edge-{name}"), "origins": [{"name": name, "address": format!("{name}.example.net"), "weight": 1, "enabled": true}], "minimum_origins": 1}),
+        );
+        pools.push(p.create(&c).await.unwrap().outputs["id"].as_str().unwrap().to_string());
+    }
+    let lb = |wa: f64, wb: f64| {
+        json!({"zone": "example.com", "name": "www.example.com", "default_pools": pools, "fallback_pool": pools[1],
+            "steering_policy": "random", "proxied": false, "ttl": 60,
+            "pool_weights": [{"pool": pools[1], "weight": wb}, {"pool": pools[0], "weight": wa}]})
+    };
+    assert!(p.validate("load_balancer", &lb(0.8, 0.2)).is_empty());
+    let bad = json!({"zone": "example.com", "name": "x", "default_pools": [], "fallback_pool": "p", "pool_weights": [{"pool": "p", "weight": 2}]});
+    assert_eq!(p.validate("load_balancer", &bad)[0].0, ["pool_weights", "0"]);
+    let c = change("cdn.edge", "load_balancer", lb(0.8, 0.2));
+    let applied = p.create(&c).await.unwrap();
+    let (zone_id, id) = applied.remote_id.split_once('/').unwrap();
+    let remote = api(&s, reqwest::Method::GET, &format!("/zones/{zone_id}/load_balancers/{id}"), None).await;
+    assert_eq!(remote["result"]["random_steering"]["pool_weights"][&pools[0]], json!(0.8));
+    assert_eq!(remote["result"]["steering_policy"], "random");
+
+    let desired = lb(0.8, 0.2);
+    let req = ReadRequest {
+        address: c.address.clone(),
+        kind: "load_balancer".into(),
+        remote_id: Some(applied.remote_id.clone()),
+        attrs: Some(&desired),
+    };
+    let observed = p.read(std::slice::from_ref(&req)).await.remove(0).unwrap().unwrap();
+    assert_eq!(observed.attrs["pool_weights"], desired["pool_weights"]);
+
+    s.knobs().reset_counters();
+    let prior = strata_sdk::Applied {
+        remote_id: applied.remote_id.clone(),
+        attrs: desired.clone(),
+        outputs: applied.outputs.clone(),
+    };
+    let update = ResourceChange { prior: Some(prior), ..change("cdn.edge", "load_balancer", lb(0.5, 0.5)) };
+    p.update(&update).await.unwrap();
+    assert_eq!(s.knobs().total_requests(), 1, "{:?}", s.knobs().counters());
+    let remote = api(&s, reqwest::Method::GET, &format!("/zones/{zone_id}/load_balancers/{id}"), None).await;
+    assert_eq!(remote["result"]["random_steering"]["pool_weights"][&pools[1]], json!(0.5));
+    assert_no_invalid_requests(&s);
+}

@@ -12,6 +12,8 @@
 //!
 //! See README.md.
 
+#[cfg(feature = "azure")]
+pub mod azure;
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
 #[cfg(feature = "conformance")]
@@ -215,6 +217,12 @@ impl TestProvider {
             f(&mut attrs);
             stored.attrs = encode(&attrs);
         }
+        self.persist();
+    }
+
+    /// Deletes a stored object behind strata's back (drift: deleted remotely).
+    pub fn remove(&self, address: &str) {
+        self.store.lock().unwrap().remove(address);
         self.persist();
     }
 

@@ -61,7 +61,19 @@ fn discovery_documents() {
         .iter()
         .map(|g| g["preferredVersion"]["groupVersion"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(group_versions, ["apps/v1", "autoscaling/v2", "policy/v1", "apiextensions.k8s.io/v1"]);
+    assert_eq!(
+        group_versions,
+        [
+            "apps/v1",
+            "batch/v1",
+            "rbac.authorization.k8s.io/v1",
+            "autoscaling/v2",
+            "policy/v1",
+            "apiextensions.k8s.io/v1"
+        ]
+    );
+    assert_eq!(find(&c.get("/apis/batch/v1").json(), "cronjobs")["shortNames"], json!(["cj"]));
+    assert_eq!(find(&c.get("/apis/rbac.authorization.k8s.io/v1").json(), "rolebindings")["kind"], "RoleBinding");
 
     let apps = c.get("/apis/apps/v1").json();
     assert_eq!(apps["groupVersion"], "apps/v1");

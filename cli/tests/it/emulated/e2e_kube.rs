@@ -130,9 +130,9 @@ fn apply_replan_drift_revert_and_delete_what_the_spec_drops() {
     assert_eq!(
         drift_lines,
         [
-            "  ~ resources.settings (v1/ConfigMap)",
+            "  ~ resources.settings (v1/ConfigMap) changed by someone else",
             "      ~ data.mode = \"fast\" -> \"slow\"",
-            "  ~ resources.web (apps/v1/Deployment)",
+            "  ~ resources.web (apps/v1/Deployment) changed by someone else",
             "      ~ spec.replicas = 2 -> 5",
         ],
         "{}",

@@ -1,8 +1,11 @@
 //! `cdn:` — content delivery. Each entry names its CDN with `provider:`, and the CDN target of
 //! that name ([`CdnTarget`]) lowers it: `cloudfront` ([`cloudfront`]: distributions, cache and
 //! origin request policies, Route 53 alias records), `cloudflare` ([`cloudflare`]: proxied
-//! DNS record or load balancer, cache rules, Worker and route) and `gcp` ([`gcp`]: a global
-//! external HTTPS load balancer with Cloud CDN on backend buckets).
+//! DNS record or load balancer, cache rules, Worker and route), `gcp` ([`gcp`]: a global
+//! external HTTPS load balancer with Cloud CDN on backend buckets), `azure` ([`azure`]: Front
+//! Door profile, endpoint, origin group and origins, route, rule set, custom domain, security
+//! policy). An entry with `strategy:` ([`multi`]) fronts other entries with one DNS name:
+//! failover or weighted, with health checks.
 //!
 //! ```yaml
 //! cdn:
@@ -16,15 +19,18 @@
 //! hands the entry to its target. Addresses start with `cdn.<name>`; the reference is
 //! docs/cdn.md.
 
+pub mod azure;
 pub mod cloudflare;
 pub mod cloudfront;
 pub mod gcp;
+pub mod multi;
 mod target;
 
 use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value};
 use strata_sdk::Resource;
 
+pub use azure::Azure;
 pub use cloudflare::Cloudflare;
 pub use cloudfront::CloudFront;
 pub use gcp::Gcp;
@@ -47,6 +53,12 @@ pub struct Cdn {
 #[derive(Debug, Default)]
 pub struct CdnConfig {
     pub entries: Vec<CdnEntry>,
+    /// Multi-CDN entries (`strategy:` over other entries) that decoded, by name.
+    pub multi: Vec<(String, multi::MultiCdn)>,
+    /// Every name under `cdn:`, decoded or not.
+    pub names: Vec<String>,
+    /// Names of every multi-CDN entry, decoded or not.
+    pub multi_names: Vec<String>,
 }
 
 /// One `cdn.<name>` entry, as the section reads it: the target's own settings are decoded by
@@ -68,7 +80,7 @@ impl Cdn {
 
     /// The CDNs built into strata. A new CDN target is one line here.
     pub fn standard() -> Self {
-        Cdn::new().target(CloudFront).target(Cloudflare).target(Gcp)
+        Cdn::new().target(CloudFront).target(Cloudflare).target(Gcp).target(Azure)
     }
 
     pub fn target(mut self, target: impl CdnTarget + 'static) -> Self {
@@ -108,17 +120,6 @@ impl Cdn {
             );
             return None;
         };
-        if obj.contains_key("strategy") || obj.contains_key("members") {
-            let key = if obj.contains_key("strategy") { "strategy" } else { "members" };
-            cx.key_error(
-                &path(["cdn", name, key]),
-                "cdn::unsupported",
-                "Not supported yet",
-                format!("`cdn.{name}` is a multi-CDN entry (DNS failover or weights across CDN entries), which is not supported yet in this build; nothing would be created for it."),
-                Some("remove the entry, or point DNS at one entry with its `dns:` setting".into()),
-            );
-            return None;
-        }
         let supported = self.names().join(", ");
         match obj.get("provider") {
             None => {
@@ -186,13 +187,14 @@ impl Section for Cdn {
     }
 
     fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
-        let entries: Vec<Schema> = self.targets.iter().map(|t| t.entry_schema(generator)).collect();
+        let mut entries: Vec<Schema> = self.targets.iter().map(|t| t.entry_schema(generator)).collect();
+        entries.push(multi::schema(generator));
         let entry = match entries.len() {
             1 => entries.into_iter().next().expect("one"),
             _ => json_schema!({ "oneOf": entries }),
         };
         json_schema!({
-            "description": "CDN entries by name. Each names the CDN that serves it with `provider:`; see each provider's entry for what it becomes.",
+            "description": "CDN entries by name. Each names the CDN that serves it with `provider:` (see each provider's entry for what it becomes), or fronts other entries with `strategy:` (multi-CDN).",
             "type": "object",
             "propertyNames": {"pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},
             "additionalProperties": entry,
@@ -211,8 +213,18 @@ impl Section for Cdn {
             );
             return None;
         };
-        let entries = entries.iter().filter_map(|(name, value)| self.decode_entry(cx, name, value)).collect();
-        Some(CdnConfig { entries })
+        let mut config = CdnConfig { names: entries.keys().cloned().collect(), ..CdnConfig::default() };
+        for (name, value) in entries {
+            if is_dns_label(name) && multi::is_multi(value) {
+                config.multi_names.push(name.clone());
+                if let Some(m) = multi::decode(cx, name, value) {
+                    config.multi.push((name.clone(), m));
+                }
+            } else if let Some(e) = self.decode_entry(cx, name, value) {
+                config.entries.push(e);
+            }
+        }
+        Some(config)
     }
 
     fn lower(&self, cx: &mut SpecContext<'_>, config: &CdnConfig, _sections: &Sections) -> Vec<Resource> {
@@ -221,6 +233,10 @@ impl Section for Cdn {
             if let Some(target) = self.find(&entry.provider) {
                 out.extend(target.lower_entry(cx, &entry.name, &entry.settings));
             }
+        }
+        let others = multi::Others { entries: &config.entries, multi: &config.multi_names, all: &config.names };
+        for (name, m) in &config.multi {
+            out.extend(multi::lower(cx, name, m, &others));
         }
         out.sort_by(|a, b| a.address.cmp(&b.address));
         out

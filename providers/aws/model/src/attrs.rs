@@ -818,6 +818,20 @@ pub struct RecordAttrs {
     /// An alias record (A/AAAA) to an AWS target, typically a CloudFront distribution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<AliasAttrs>,
+    /// Tells apart the records of one name and type under failover or weighted routing
+    /// (`SetIdentifier`). Absent = simple routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_identifier: Option<String>,
+    /// Failover routing: `PRIMARY` or `SECONDARY` (needs `set_identifier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<String>,
+    /// Weighted routing: 0-255, relative to the other records of the name (needs
+    /// `set_identifier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i64>,
+    /// The health check whose status decides whether Route 53 answers with this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_id: Option<String>,
 }
 
 /// An alias target.
@@ -887,6 +901,109 @@ impl RecordAttrs {
                     out.push((p(&["records"]), "a CNAME record has exactly one value".into()));
                 }
             }
+        }
+        self.routing_problems(&mut out);
+        out
+    }
+
+    fn routing_problems(&self, out: &mut Vec<Problem>) {
+        if let Some(id) = &self.set_identifier
+            && (id.is_empty() || id.len() > 128)
+        {
+            out.push((p(&["set_identifier"]), "set_identifier must be 1-128 characters".into()));
+        }
+        if let Some(f) = &self.failover {
+            one_of(out, p(&["failover"]), f, &["PRIMARY", "SECONDARY"], "failover role");
+        }
+        if let Some(w) = self.weight
+            && !(0..=255).contains(&w)
+        {
+            out.push((p(&["weight"]), format!("weight {w} is out of range 0-255")));
+        }
+        if self.failover.is_some() && self.weight.is_some() {
+            out.push((p(&["weight"]), "a record is either failover or weighted, not both".into()));
+        }
+        let routed = self.failover.is_some() || self.weight.is_some();
+        if routed != self.set_identifier.is_some() {
+            out.push((
+                p(&["set_identifier"]),
+                "failover and weighted records need a set_identifier, and only they take one".into(),
+            ));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// route53_health_check
+// ---------------------------------------------------------------------------------------------
+
+/// `route53_health_check` attrs: an HTTP(S) check of one endpoint by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckAttrs {
+    /// The endpoint checked (`d111111abcdef8.cloudfront.net`).
+    pub fqdn: String,
+    /// `HTTPS` | `HTTP` | `HTTPS_STR_MATCH` | `HTTP_STR_MATCH` | `TCP`. Default `HTTPS`.
+    /// Immutable.
+    #[serde(default = "https", rename = "type")]
+    pub check_type: String,
+    /// The path requested (`/healthz`). Default `/`.
+    #[serde(default = "slash")]
+    pub resource_path: String,
+    /// Default 443 for HTTPS, 80 otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    /// Seconds between checks from each checker: 10 or 30. Default 30. Immutable.
+    #[serde(default = "thirty")]
+    pub request_interval: i32,
+    /// Consecutive failures (or successes) that flip the status: 1-10. Default 3.
+    #[serde(default = "three")]
+    pub failure_threshold: i32,
+    /// Send the host name in the TLS handshake (SNI). Default true for HTTPS.
+    #[serde(default = "yes")]
+    pub enable_sni: bool,
+}
+
+fn https() -> String {
+    "HTTPS".into()
+}
+fn slash() -> String {
+    "/".into()
+}
+fn thirty() -> i32 {
+    30
+}
+fn three() -> i32 {
+    3
+}
+
+const HEALTH_CHECK_TYPES: &[&str] = &["HTTPS", "HTTP", "HTTPS_STR_MATCH", "HTTP_STR_MATCH", "TCP"];
+
+impl HealthCheckAttrs {
+    /// The port checked: the explicit one, else the scheme's.
+    pub fn effective_port(&self) -> i32 {
+        self.port.unwrap_or(if self.check_type.starts_with("HTTPS") { 443 } else { 80 })
+    }
+
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        if self.fqdn.is_empty() || self.fqdn.len() > 255 {
+            out.push((p(&["fqdn"]), "fqdn must be 1-255 characters".into()));
+        }
+        one_of(&mut out, p(&["type"]), &self.check_type, HEALTH_CHECK_TYPES, "health check type");
+        if !self.resource_path.starts_with('/') || self.resource_path.len() > 255 {
+            out.push((p(&["resource_path"]), "resource_path starts with `/` and has at most 255 characters".into()));
+        }
+        if let Some(port) = self.port
+            && !(1..=65535).contains(&port)
+        {
+            out.push((p(&["port"]), format!("port {port} is out of range 1-65535")));
+        }
+        if !matches!(self.request_interval, 10 | 30) {
+            out.push((p(&["request_interval"]), "request_interval is 10 or 30 seconds".into()));
+        }
+        if !(1..=10).contains(&self.failure_threshold) {
+            out.push((p(&["failure_threshold"]), "failure_threshold is 1-10".into()));
         }
         out
     }
@@ -972,5 +1089,26 @@ mod tests {
         assert_eq!(r.alias.unwrap().hosted_zone_id, CLOUDFRONT_HOSTED_ZONE_ID);
         let bad: RecordAttrs = parse(&json!({"zone": "example.com", "name": "x", "type": "A"})).unwrap();
         assert_eq!(bad.problems()[0].0, vec!["records"]);
+    }
+
+    #[test]
+    fn routed_records_and_health_checks() {
+        let r: RecordAttrs = parse(&json!({
+            "zone": "example.com", "name": "www", "type": "CNAME", "ttl": 60, "records": ["a.example.net"],
+            "set_identifier": "a", "failover": "PRIMARY", "health_check_id": "abc"
+        }))
+        .unwrap();
+        assert!(r.problems().is_empty(), "{:?}", r.problems());
+        let w: RecordAttrs = parse(&json!({
+            "zone": "example.com", "name": "www", "type": "CNAME", "records": ["a.example.net"], "weight": 300
+        }))
+        .unwrap();
+        let paths: Vec<_> = w.problems().into_iter().map(|(p, _)| p.join(".")).collect();
+        assert_eq!(paths, ["weight", "set_identifier"]);
+        let h: HealthCheckAttrs = parse(&json!({"fqdn": "d1.cloudfront.net", "resource_path": "/healthz"})).unwrap();
+        assert!(h.problems().is_empty());
+        assert_eq!((h.check_type.as_str(), h.effective_port(), h.request_interval), ("HTTPS", 443, 30));
+        let bad: HealthCheckAttrs = parse(&json!({"fqdn": "x", "request_interval": 20})).unwrap();
+        assert_eq!(bad.problems()[0].0, vec!["request_interval"]);
     }
 }

@@ -16,5 +16,9 @@ pub const KIND_ORIGIN_REQUEST_POLICY: &str = "cloudfront_origin_request_policy";
 /// Kind name of Route 53 record sets.
 pub const KIND_RECORD: &str = "route53_record";
 
+/// Kind name of Route 53 health checks.
+pub const KIND_HEALTH_CHECK: &str = "route53_health_check";
+
 /// Every kind the AWS provider handles.
-pub const KINDS: &[&str] = &[KIND_DISTRIBUTION, KIND_CACHE_POLICY, KIND_ORIGIN_REQUEST_POLICY, KIND_RECORD];
+pub const KINDS: &[&str] =
+    &[KIND_DISTRIBUTION, KIND_CACHE_POLICY, KIND_ORIGIN_REQUEST_POLICY, KIND_RECORD, KIND_HEALTH_CHECK];
