@@ -254,6 +254,18 @@ pub async fn serve(specs: &Path) -> Result<u8> {
     let gcp = tokio::net::TcpListener::from_std(gcp_listener).map_err(io("registering a listener".into()))?;
     tokio::spawn(gcp_test_server::serve_with_shutdown(gcp, std::sync::Arc::new(discovery), gcp_knobs, stopped()));
 
+    // Azure (Front Door through ARM, with the identity endpoint for client credentials).
+    let azure_spec = azure_test_server::Spec::load(&specs.join(azure_test_server::spec::SPEC_DIR))
+        .map_err(|e| sandbox_error(format!("cannot load the Azure Front Door API documents: {e}"), None))?;
+    let azure_knobs = azure_test_server::Knobs::new();
+    azure_knobs.set_static_token(TOKEN);
+    azure_knobs.set_operation_delay(Duration::from_millis(200));
+    azure_knobs.set_poll_retry_after(1);
+    let azure_listener = free_listener()?;
+    let azure_url = url_of(&azure_listener);
+    let azure = tokio::net::TcpListener::from_std(azure_listener).map_err(io("registering a listener".into()))?;
+    tokio::spawn(azure_test_server::serve_with_shutdown(azure, azure_spec, azure_knobs, stopped()));
+
     let crds = register_crds(&kube_url, specs).await?;
     let moto = start_moto().await;
 
@@ -264,6 +276,7 @@ pub async fn serve(specs: &Path) -> Result<u8> {
     env.push_str(&format!("# kubernetes  {kube_url} ({crds} CustomResourceDefinitions registered)\n"));
     env.push_str(&format!("# cloudflare  {cf_url} (zone {})\n", cloudflare_test_server::DEFAULT_ZONE));
     env.push_str(&format!("# gcp         {gcp_url}/compute/v1\n"));
+    env.push_str(&format!("# azure       {azure_url} (Resource Manager and identity)\n"));
     match &moto {
         Ok((url, _)) => env.push_str(&format!("# aws (moto)  {url}\n")),
         Err(why) => env.push_str(&format!("# aws         not started: {why}\n")),
@@ -274,6 +287,9 @@ pub async fn serve(specs: &Path) -> Result<u8> {
     env.push_str(&format!("export CLOUDFLARE_API_TOKEN={TOKEN}\n"));
     env.push_str(&format!("export STRATA_GCP_COMPUTE_URL={gcp_url}/compute/v1\n"));
     env.push_str(&format!("export GOOGLE_OAUTH_ACCESS_TOKEN={TOKEN}\n"));
+    env.push_str(&format!("export STRATA_AZURE_ARM_URL={azure_url}\n"));
+    env.push_str(&format!("export STRATA_AZURE_AUTHORITY_URL={azure_url}\n"));
+    env.push_str(&format!("export STRATA_AZURE_TOKEN={TOKEN}\n"));
     if let Ok((url, _)) = &moto {
         env.push_str(&format!("export AWS_ENDPOINT_URL={url}\n"));
         env.push_str("export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1\n");
