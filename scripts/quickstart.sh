@@ -1,29 +1,43 @@
 #!/usr/bin/env bash
-# The quickstart: strata's main job on the embedded example, with local state, against a local
-# Kubernetes API server (no cluster or cloud account needed).
-#   init -> validate -> plan -> apply -> plan again (no changes) -> drift check
+# The quickstart: strata's main job on the embedded platform example (services, Istio mesh with a
+# canary, scaling, a feature flag, SLOs and alerts, two CDNs), with local state, against the
+# sandbox's local API servers: no cluster or cloud account needed.
+#   sandbox up -> init -> validate -> plan -> apply -> canary step -> drift -> destroy -> down
 set -euo pipefail
 bin="${STRATA_INSTALL_ROOT:-$HOME/.cargo}/bin"
 export PATH="$bin:$PATH"
+export STRATA_SANDBOX_DIR="${STRATA_SANDBOX_DIR:-$(mktemp -d)/sandbox}"
 work=$(mktemp -d)
-log="$work/kube-test-server.log"
-kube-test-server --addr 127.0.0.1:0 > "$log" 2>&1 &
-server_pid=$!
-trap 'kill $server_pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do grep -q "listening on" "$log" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^listening on //p' "$log" | head -1)
-[ -n "$url" ] || { echo "kube-test-server did not start:"; cat "$log"; exit 1; }
-echo "== local Kubernetes API server at $url; working in $work"
+started=$(date +%s%N)
+step() {
+  local ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  printf '\n== %s (at %d.%01ds)\n' "$1" $((ms / 1000)) $((ms % 1000 / 100))
+}
+
+step "strata sandbox up"
+strata sandbox up
+trap 'strata sandbox down >/dev/null 2>&1 || true' EXIT
+eval "$(strata sandbox env)"
 cd "$work"
-strata init --server "$url"
+step "strata init --example platform (in $work)"
+strata init --example platform
+step "strata validate"
 strata validate
-echo "== strata plan"
+step "strata plan"
 strata plan
-echo "== strata apply"
+step "strata apply"
 strata apply --auto-approve
-echo "== strata plan (again: nothing to do)"
+step "strata plan (again: nothing to do)"
 strata plan --detailed-exitcode
-echo "== strata drift"
+step "the canary step: api v2 from 10% to 25%, one line"
+sed -i.bak 's/split: { v1: 90, v2: 10 }/split: { v1: 75, v2: 25 }/' strata.yaml
+strata plan
+strata apply --auto-approve
+step "strata drift"
 strata drift
-echo "== state"
-strata state list
+step "strata destroy"
+strata destroy --auto-approve
+step "strata sandbox down"
+strata sandbox down
+trap - EXIT
+step "done"

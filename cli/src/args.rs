@@ -117,7 +117,8 @@ pub struct ApplyArgs {
 pub enum Command {
     /// Write a starter strata.yaml (from an embedded example).
     Init {
-        /// Example to start from.
+        /// Example to start from: `quickstart` (raw Kubernetes objects) or `platform` (services,
+        /// mesh, scaling, flags, observability and CDN; try it with `strata sandbox up`).
         #[arg(long, default_value = "quickstart")]
         example: String,
         /// Kubernetes API server URL to put in the spec (e.g. a local kube-test-server).
@@ -204,6 +205,10 @@ pub enum Command {
     /// Feature flag tools.
     #[command(subcommand)]
     Flags(FlagsCommand),
+    /// Local API servers to try a whole platform spec on: `up`, `env`, `status`, `down`.
+    #[cfg(feature = "sandbox")]
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
     /// Print the version.
     Version,
 }
@@ -270,6 +275,30 @@ pub struct MigrateArgs {
     pub force: bool,
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+/// `strata sandbox`: local API servers for a whole platform, with no cluster or account.
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Start the local API servers in the background (Kubernetes with the CRDs strata's sections
+    /// use, Cloudflare, GCP, and AWS through moto when it is installed).
+    Up {
+        /// The API specs the servers validate against (default: the installed copy).
+        #[arg(long, value_name = "DIR")]
+        specs: Option<PathBuf>,
+    },
+    /// Print the sandbox's environment: `eval "$(strata sandbox env)"`.
+    Env,
+    /// Say whether a sandbox is running, and where.
+    Status,
+    /// Stop the sandbox; everything it held is gone.
+    Down,
+    /// Run the servers in the foreground (what `up` starts).
+    #[command(hide = true)]
+    Serve {
+        #[arg(long, value_name = "DIR")]
+        specs: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

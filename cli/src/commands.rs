@@ -13,6 +13,8 @@ use crate::args::{
     ApplyArgs, Cli, Command, FlagsCommand, Format, GlobalArgs, LockArgs, LockCommand, MigrateArgs, OutputArgs,
     PlanArgs, StateCommand,
 };
+#[cfg(feature = "sandbox")]
+use crate::args::SandboxCommand;
 use strata_engine::apply::{ApplyObserver, ApplyOptions, ApplyReport, Outcome, apply};
 use strata_engine::config::{Config, load};
 use strata_engine::diag::{Diagnostics, did_you_mean};
@@ -58,6 +60,9 @@ pub enum CliError {
     /// `--gate slo` could not ask Prometheus.
     #[error("{0}")]
     GateUnavailable(String),
+    /// `strata sandbox` could not start, find or stop the local servers.
+    #[error("{message}")]
+    Sandbox { message: String, help: Option<String> },
 }
 
 impl miette::Diagnostic for CliError {
@@ -72,6 +77,7 @@ impl miette::Diagnostic for CliError {
             CliError::Io { .. } => Some(Box::new("cli::io")),
             CliError::GateRefused(_) => Some(Box::new("cli::gate-refused")),
             CliError::GateUnavailable(_) => Some(Box::new("cli::gate-unavailable")),
+            CliError::Sandbox { .. } => Some(Box::new("cli::sandbox")),
         }
     }
 
@@ -90,6 +96,7 @@ impl miette::Diagnostic for CliError {
             CliError::GateUnavailable(_) => {
                 Some(Box::new("check `observability.prometheus.url` and that Prometheus is reachable"))
             }
+            CliError::Sandbox { help, .. } => help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>),
         }
     }
 }
@@ -186,6 +193,14 @@ pub async fn run(cli: Cli, ui: Ui, cancel: watch::Receiver<u32>) -> Result<u8> {
         }
         Command::Import { address, lock } => import(g, &address, &lock, &cancel).await,
         Command::Flags(FlagsCommand::Eval { flag, context, output }) => flags_eval(g, &flag, &context, &output),
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(sc) => match sc {
+            SandboxCommand::Up { specs } => crate::sandbox::up(specs.as_deref()),
+            SandboxCommand::Env => crate::sandbox::env(),
+            SandboxCommand::Status => crate::sandbox::status(),
+            SandboxCommand::Down => crate::sandbox::down(),
+            SandboxCommand::Serve { specs } => crate::sandbox::serve(&specs).await,
+        },
     }
 }
 
@@ -1012,14 +1027,18 @@ fn flags_eval(g: &GlobalArgs, flag: &str, context: &[String], output: &OutputArg
 }
 
 const QUICKSTART: &str = include_str!("../../examples/quickstart/strata.yaml");
+const PLATFORM: &str = include_str!("../../examples/platform/strata.yaml");
+/// The examples `strata init --example` writes.
+const EXAMPLES: [&str; 2] = ["quickstart", "platform"];
 
 fn init(example: &str, server: Option<&str>, dir: &Path, force: bool) -> Result<u8> {
     let text = match example {
         "quickstart" => QUICKSTART.to_string(),
+        "platform" => PLATFORM.to_string(),
         other => {
             return Err(CliError::usage(
                 format!("there is no embedded example `{other}`"),
-                did_you_mean(other, ["quickstart"]).or(Some("available: quickstart".into())),
+                did_you_mean(other, EXAMPLES).or(Some(format!("available: {}", EXAMPLES.join(", ")))),
             ));
         }
     };

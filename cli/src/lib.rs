@@ -7,3 +7,5 @@ pub mod commands;
 pub mod gate;
 pub mod notify;
 pub mod registry;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;

@@ -356,6 +356,7 @@ const RUNTIME_SUMMARIES: &[(&str, &str)] = &[
     ("cli::io", "File not usable"),
     ("cli::gate-refused", "Canary step refused"),
     ("cli::gate-unavailable", "SLO gate unavailable"),
+    ("cli::sandbox", "Sandbox problem"),
     ("state::locked", "State is locked"),
     ("state::lock-mismatch", "Lock id does not match"),
     ("state::fenced", "State changed underneath"),
