@@ -29,7 +29,8 @@ fi
 
 export STRATA_PYTHON="$root/.venv/bin/python"
 export STRATA_MOTO_SERVER="$root/.venv/bin/moto_server"
-export STRATA_API_SPECS="${STRATA_API_SPECS:-$root/../shared/api-specs}"
+# The official API documents, shipped in the repository (sandbox/README.md says where from).
+export STRATA_API_SPECS="${STRATA_API_SPECS:-$root/sandbox/api-specs}"
 export PATH="$root/.venv/bin:$PATH"
 
 if ! command -v kubectl >/dev/null 2>&1; then

@@ -9,12 +9,12 @@ use std::time::Duration;
 use strata_sdk::Address;
 use tokio::sync::watch;
 
+#[cfg(feature = "sandbox")]
+use crate::args::SandboxCommand;
 use crate::args::{
     ApplyArgs, Cli, Command, FlagsCommand, Format, GlobalArgs, LockArgs, LockCommand, MigrateArgs, OutputArgs,
     PlanArgs, StateCommand,
 };
-#[cfg(feature = "sandbox")]
-use crate::args::SandboxCommand;
 use strata_engine::apply::{ApplyObserver, ApplyOptions, ApplyReport, Outcome, apply};
 use strata_engine::config::{Config, load};
 use strata_engine::diag::{Diagnostics, did_you_mean};

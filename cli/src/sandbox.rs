@@ -294,7 +294,8 @@ pub async fn serve(specs: &Path) -> Result<u8> {
         env.push_str(&format!("export AWS_ENDPOINT_URL={url}\n"));
         env.push_str("export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1\n");
     }
-    std::fs::write(dir.join("pid"), std::process::id().to_string()).map_err(io(format!("writing {}/pid", dir.display())))?;
+    std::fs::write(dir.join("pid"), std::process::id().to_string())
+        .map_err(io(format!("writing {}/pid", dir.display())))?;
     // Written last, through a rename: its presence is what `up` waits for.
     let tmp = dir.join("env.tmp");
     std::fs::write(&tmp, env).map_err(io(format!("writing {}", tmp.display())))?;
@@ -403,15 +404,12 @@ async fn start_moto() -> std::result::Result<(String, tokio::process::Child), St
         .filter(|m| !m.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths).map(|d| d.join("moto_server")).find(|p| p.is_file())
-            })
+            std::env::var_os("PATH")
+                .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("moto_server")).find(|p| p.is_file()))
         })
         .ok_or("moto_server is not installed (pip install 'moto[server]') — S3, CloudFront and Route 53 need it")?;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
+    let port =
+        TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| format!("no free port: {e}"))?.port();
     let child = tokio::process::Command::new(&binary)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())

@@ -1,4 +1,5 @@
-//! Tests against local emulators (moto, kube-test-server + kubectl, gcp-test-server).
+//! Tests against local emulators (moto, kube-test-server + kubectl, cloudflare-, gcp- and
+//! azure-test-server, and `strata sandbox`, which runs them all).
 
 mod cli_s3;
 mod drift_cronjob;
@@ -10,5 +11,6 @@ mod e2e_kube;
 mod e2e_mesh;
 mod e2e_multicdn;
 mod e2e_observability;
+mod e2e_sandbox;
 mod e2e_scaling_flags;
 mod e2e_slo_gate;
