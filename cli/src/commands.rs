@@ -588,6 +588,37 @@ struct Progress {
     quiet: bool,
     bar: Option<indicatif::ProgressBar>,
     redactor: Redactor,
+    /// Operations under way, by address: when each started and whether it is waiting for the
+    /// remote side (an async operation) rather than sending. The bar's message lists them.
+    in_flight: std::sync::Arc<std::sync::Mutex<Vec<InFlight>>>,
+}
+
+struct InFlight {
+    address: String,
+    verb: &'static str,
+    since: std::time::Instant,
+    waiting: bool,
+}
+
+/// "Creating cdn.web (3.1s), waiting for mesh.api (12.0s), +2 more".
+fn in_flight_message(ops: &[InFlight], now: std::time::Instant) -> String {
+    const SHOWN: usize = 3;
+    let mut parts: Vec<String> = ops
+        .iter()
+        .take(SHOWN)
+        .map(|o| {
+            let secs = now.duration_since(o.since).as_secs_f64();
+            if o.waiting {
+                format!("waiting for {} ({secs:.1}s)", o.address)
+            } else {
+                format!("{} {} ({secs:.1}s)", o.verb, o.address)
+            }
+        })
+        .collect();
+    if ops.len() > SHOWN {
+        parts.push(format!("+{} more", ops.len() - SHOWN));
+    }
+    parts.join(", ")
 }
 
 impl Progress {
@@ -605,7 +636,28 @@ impl Progress {
             b.enable_steady_tick(Duration::from_millis(120));
             b
         });
-        Progress { ui, quiet, bar, redactor }
+        let in_flight = std::sync::Arc::new(std::sync::Mutex::new(Vec::<InFlight>::new()));
+        if let Some(b) = &bar {
+            // Keeps the elapsed times in the message moving between events.
+            let (b, ops) = (b.clone(), in_flight.clone());
+            std::thread::spawn(move || {
+                while !b.is_finished() {
+                    std::thread::sleep(Duration::from_millis(500));
+                    let ops = ops.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    b.set_message(in_flight_message(&ops, std::time::Instant::now()));
+                }
+            });
+        }
+        Progress { ui, quiet, bar, redactor, in_flight }
+    }
+
+    /// Updates the in-flight list and, on a terminal, the bar's message.
+    fn track(&self, edit: impl FnOnce(&mut Vec<InFlight>)) {
+        let mut ops = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        edit(&mut ops);
+        if let Some(b) = &self.bar {
+            b.set_message(in_flight_message(&ops, std::time::Instant::now()));
+        }
     }
 
     fn line(&self, s: String) {
@@ -622,6 +674,13 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+impl Drop for Progress {
+    /// Also on an early return: stops the bar and the thread that refreshes it.
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
@@ -648,9 +707,15 @@ fn verb_noun(a: Action) -> &'static str {
 
 impl ApplyObserver for Progress {
     fn started(&self, c: &Change) {
-        if let Some(b) = &self.bar {
-            b.set_message(format!("{} {}", verb_ing(c.action), c.address));
-        } else {
+        self.track(|ops| {
+            ops.push(InFlight {
+                address: c.address.to_string(),
+                verb: verb_ing(c.action),
+                since: std::time::Instant::now(),
+                waiting: false,
+            })
+        });
+        if self.bar.is_none() {
             self.line(format!("{}: {}...", c.address, verb_ing(c.action)));
         }
     }
@@ -663,9 +728,13 @@ impl ApplyObserver for Progress {
         ));
     }
     fn waiting(&self, c: &Change) {
+        let address = c.address.to_string();
+        self.track(|ops| ops.iter_mut().filter(|o| o.address == address).for_each(|o| o.waiting = true));
         self.line(format!("{}: waiting until it is ready...", c.address));
     }
     fn finished(&self, c: &Change, o: &Outcome) {
+        let address = c.address.to_string();
+        self.track(|ops| ops.retain(|o| o.address != address));
         if let Some(b) = &self.bar {
             b.inc(1);
         }
@@ -1064,4 +1133,28 @@ fn init(example: &str, server: Option<&str>, dir: &Path, force: bool) -> Result<
 /// Helper for `main`: a report for the apply summary in JSON mode.
 pub fn report_json(report: &ApplyReport) -> String {
     serde_json::to_string_pretty(report).expect("serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{InFlight, in_flight_message};
+
+    #[test]
+    fn in_flight_message_names_the_operations_and_their_time() {
+        let now = Instant::now();
+        let op = |address: &str, secs: u64, waiting: bool| InFlight {
+            address: address.into(),
+            verb: "Creating",
+            since: now - Duration::from_secs(secs),
+            waiting,
+        };
+        assert_eq!(in_flight_message(&[], now), "");
+        let ops = [op("cdn.web", 3, false), op("cdn.web.ip", 12, true), op("a", 1, false), op("b", 1, false)];
+        assert_eq!(
+            in_flight_message(&ops, now),
+            "Creating cdn.web (3.0s), waiting for cdn.web.ip (12.0s), Creating a (1.0s), +1 more"
+        );
+    }
 }
