@@ -77,7 +77,7 @@ impl GateReport {
 
 /// Runs the gate for `plan`: finds the forward canary steps, queries the SLOs of their services.
 pub async fn check(config: &Config, plan: &Plan) -> Result<GateReport> {
-    let steps = gate::forward_steps(plan);
+    let steps = gate::forward_steps(plan, &config.parsed.services);
     let mut report = GateReport { steps, answers: Vec::new() };
     if report.steps.is_empty() {
         return Ok(report);

@@ -186,5 +186,26 @@ fn slo_gate_refuses_a_canary_step_while_the_slo_burns() {
     let back = p.strata(&["apply", "--gate", "slo", "--auto-approve"]).ok();
     assert!(back.stdout.contains("SLO gate:\n  no canary step in this plan."), "{}", back.stdout);
     assert_eq!(istio_weights(&k), [json!(90), json!(10)]);
+
+    // A flag rollout in api's namespace: creating it is not a step; widening it while api's
+    // SLO burns is refused, like a mesh step.
+    p.write_spec(&format!(
+        "{}\nflags:\n  new-checkout:\n    namespace: apex\n    default: false\n    rollout: {{ true: 10% }}\n",
+        p.spec()
+    ));
+    p.strata(&["apply", "--gate", "slo", "--auto-approve"]).ok();
+    p.edit("rollout: { true: 10% }", "rollout: { true: 25% }");
+    let refused = p.strata(&["plan", "--gate", "slo"]).code(1);
+    assert!(refused.stdout.contains("flag new-checkout: "), "{}", refused.stdout);
+    assert!(refused.stdout.contains(" 10% -> 25%"), "{}", refused.stdout);
+    assert!(
+        refused.stdout.contains("slo api-availability (api): burn rate 50.00x over 1h: burning, refused"),
+        "{}",
+        refused.stdout
+    );
+    // Narrowing it back is not gated.
+    p.edit("rollout: { true: 25% }", "rollout: { true: 5% }");
+    let back = p.strata(&["plan", "--gate", "slo"]).ok();
+    assert!(back.stdout.contains("no canary step in this plan."), "{}", back.stdout);
     p.strata(&["destroy", "--auto-approve"]).ok();
 }
