@@ -2,7 +2,8 @@
 //! Istio mesh with a canary, scaling, a flag, observability, Cloudflare and Google Cloud CDN)
 //! validated, planned, applied, re-planned quiet, the canary step as a one-line edit, drift,
 //! destroy → down, with the real kubectl reading the objects back from the sandbox's
-//! Kubernetes API server.
+//! Kubernetes API server. And a multi-CDN entry across three providers' local APIs at once:
+//! Cloudflare failing over between Google Cloud CDN (by IP address) and Azure Front Door.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -187,4 +188,96 @@ fn sandbox_runs_the_platform_example_end_to_end() {
     let o = sandbox.strata(work.path(), &none, &["sandbox", "env"]);
     assert_eq!(o.status.code(), Some(1), "{}", both(&o));
     assert!(!sandbox.dir.join("pid").exists());
+}
+
+/// Starts the sandbox and returns its environment.
+fn up(sandbox: &Sandbox, cwd: &Path) -> BTreeMap<String, String> {
+    let none = BTreeMap::new();
+    ok(sandbox.strata(cwd, &none, &["sandbox", "up"]));
+    parse_env(&String::from_utf8(ok(sandbox.strata(cwd, &none, &["sandbox", "env"])).stdout).unwrap())
+}
+
+/// `GET` on the sandbox's Cloudflare API.
+fn cloudflare_get(env: &BTreeMap<String, String>, path: &str) -> Value {
+    let url = format!("{}{path}", env["CLOUDFLARE_API_BASE_URL"]);
+    // reqwest is built without a default crypto provider (the CLI installs ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(&env["CLOUDFLARE_API_TOKEN"])
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    })
+}
+
+#[test]
+fn multicdn_fails_over_from_google_cloud_cdn_to_front_door_through_cloudflare() {
+    let sandbox = Sandbox::new();
+    let work = tempfile::tempdir().unwrap();
+    let env = up(&sandbox, work.path());
+    let account = cloudflare_test_server::DEFAULT_ACCOUNT_ID;
+    std::fs::write(
+        work.path().join("strata.yaml"),
+        format!(
+            "version: 1
+project: shop
+providers:
+  cloudflare: {{ account_id: {account}, zone: example.com }}
+  gcp: {{ project: shop-sandbox-1 }}
+  azure: {{ subscription_id: 00000000-0000-0000-0000-000000000001, resource_group: shop-edge }}
+cdn:
+  lb:
+    provider: gcp
+    hostnames: [www.example.com]
+    origin: {{ bucket: shop-assets }}
+  fd:
+    provider: azure
+    origin: {{ domain: app.example.net }}
+    custom_domain: www.example.com
+  edge:
+    strategy: failover
+    members: [lb, fd]
+    dns: {{ provider: cloudflare, zone: example.com, record: www, health_check: {{ path: /healthz }} }}
+"
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| sandbox.strata(work.path(), &env, args);
+    ok(run(&["validate"]));
+    ok(run(&["apply", "--auto-approve"]));
+    ok(run(&["plan", "--detailed-exitcode"]));
+
+    // One pool per member, in failover order: Google's by the load balancer's IP address, Front
+    // Door's by its endpoint host.
+    let pools = cloudflare_get(&env, &format!("/accounts/{account}/load_balancers/pools"));
+    let pools = pools["result"].as_array().unwrap();
+    let origin = |member: &str| {
+        let pool =
+            pools.iter().find(|p| p["name"] == format!("shop-edge-{member}")).unwrap_or_else(|| panic!("{pools:#?}"));
+        (pool["id"].as_str().unwrap().to_string(), pool["origins"][0]["address"].as_str().unwrap().to_string())
+    };
+    let (lb_pool, lb_address) = origin("lb");
+    let (fd_pool, fd_address) = origin("fd");
+    assert!(lb_address.parse::<std::net::Ipv4Addr>().is_ok(), "an IP address: {lb_address}");
+    assert!(fd_address.ends_with(".azurefd.net"), "the Front Door endpoint: {fd_address}");
+    let show: Value = serde_json::from_slice(&ok(run(&["show", "--json"])).stdout).unwrap();
+    assert!(show.to_string().contains(&lb_address), "the GCP address recorded in state");
+
+    let zone = cloudflare_get(&env, "/zones?name=example.com")["result"][0]["id"].as_str().unwrap().to_string();
+    let lbs = cloudflare_get(&env, &format!("/zones/{zone}/load_balancers"));
+    let lb =
+        lbs["result"].as_array().unwrap().iter().find(|l| l["name"] == "www.example.com").expect("the load balancer");
+    assert_eq!(lb["default_pools"], serde_json::json!([lb_pool, fd_pool]));
+    assert_eq!(lb["fallback_pool"], fd_pool.as_str());
+    assert_eq!(lb["steering_policy"], "off");
+
+    ok(run(&["destroy", "--auto-approve"]));
+    let pools = cloudflare_get(&env, &format!("/accounts/{account}/load_balancers/pools"));
+    assert_eq!(pools["result"].as_array().map(Vec::len), Some(0), "{pools}");
 }

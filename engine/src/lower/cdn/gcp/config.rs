@@ -20,7 +20,7 @@ pub struct GcpCdn {
     #[allow(dead_code)] // checked by the section before decoding; here for the schema
     pub provider: CdnProvider,
     /// The host names served (`static.example.com`): the managed certificate's domains (at most
-    /// 100). Point their DNS at `${cdn.<name>.ip}`; the certificate stays PROVISIONING until
+    /// 100). Point their DNS at `${cdn.<name>.ip.address}`; the certificate stays PROVISIONING until
     /// then.
     pub hostnames: Vec<String>,
     /// The single origin: a Cloud Storage bucket.

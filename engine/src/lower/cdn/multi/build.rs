@@ -29,7 +29,7 @@ fn domain_of(member: &str) -> String {
 /// `domain_name` is the site's own name) the load balancer's IP address.
 fn origin_address(member: &CheckedMember) -> String {
     match member.provider.as_str() {
-        "gcp" => format!("${{cdn.{}.ip}}", member.name),
+        "gcp" => format!("${{cdn.{}.ip.address}}", member.name),
         _ => domain_of(&member.name),
     }
 }

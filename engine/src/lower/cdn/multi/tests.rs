@@ -215,7 +215,7 @@ fn google_members_are_pooled_by_address_and_refused_in_route53_sets() {
     let (rs, d) = lower(&gcp_and_azure("cloudflare"));
     assert!(d.is_empty(), "{:#?}", d.items);
     let pool = |m: &str| rs.iter().find(|r| r.address.as_str() == format!("cdn.edge.pool.{m}")).unwrap();
-    assert_eq!(pool("lb").attrs["origins"][0]["address"], "${cdn.lb.ip}");
+    assert_eq!(pool("lb").attrs["origins"][0]["address"], "${cdn.lb.ip.address}");
     assert_eq!(pool("fd").attrs["origins"][0]["address"], "${cdn.fd.domain_name}");
     // A Route 53 set is CNAMEs: an address-only member is reported where it is listed.
     let text = gcp_and_azure("route53");

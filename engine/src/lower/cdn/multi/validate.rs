@@ -168,7 +168,7 @@ fn members(
                 format!(
                     "`cdn.{mname}` (Google Cloud CDN) answers at an IP address, not a hostname, so it cannot be one of the CNAME records of `cdn.{name}`'s Route 53 set."
                 ),
-                Some("use `dns: { provider: cloudflare }`, whose pools take an address, or point a record at `${cdn.<member>.ip}` yourself".into()),
+                Some("use `dns: { provider: cloudflare }`, whose pools take an address, or point a record at `${cdn.<member>.ip.address}` yourself".into()),
             );
             continue;
         }
