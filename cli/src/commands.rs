@@ -577,7 +577,7 @@ async fn apply_locked(
     observer.finish();
     match format {
         Format::Json => println!("{}", serde_json::json!({"plan": p, "apply": report})),
-        _ => print!("{}", render::apply_human(&report, ui.style)),
+        _ => print!("{}", render::apply_human(&report, p.destroy, ui.style)),
     }
     Ok(if report.failed() > 0 || report.interrupted { EXIT_ERROR } else { EXIT_OK })
 }

@@ -371,7 +371,7 @@ pub fn drift_markdown(d: &DriftReport) -> String {
     out
 }
 
-pub fn apply_human(report: &ApplyReport, style: Style) -> String {
+pub fn apply_human(report: &ApplyReport, destroy: bool, style: Style) -> String {
     let mut out = String::new();
     let failed: Vec<_> = report
         .outcomes
@@ -401,19 +401,29 @@ pub fn apply_human(report: &ApplyReport, style: Style) -> String {
         }
     }
     let interrupted = report.outcomes.iter().filter(|o| o.outcome == Outcome::Interrupted).count();
+    // A destroy (`strata destroy`, or a saved `plan --destroy`) speaks of destroying, as
+    // Terraform does: "Destroy complete! Resources: 32 destroyed."
+    let noun = if destroy { "Destroy" } else { "Apply" };
+    let counts = if destroy {
+        format!("{} destroyed", report.count(Action::Delete))
+    } else {
+        format!(
+            "{} added, {} changed, {} replaced, {} destroyed",
+            report.count(Action::Create),
+            report.count(Action::Update),
+            report.count(Action::Replace),
+            report.count(Action::Delete)
+        )
+    };
     let line = format!(
-        "{}! Resources: {} added, {} changed, {} replaced, {} destroyed{}{}.",
+        "{noun} {}! Resources: {counts}{}{}.",
         if report.interrupted {
-            "Apply interrupted"
+            "interrupted"
         } else if failed.is_empty() {
-            "Apply complete"
+            "complete"
         } else {
-            "Apply finished with errors"
+            "finished with errors"
         },
-        report.count(Action::Create),
-        report.count(Action::Update),
-        report.count(Action::Replace),
-        report.count(Action::Delete),
         if failed.is_empty() { String::new() } else { format!(", {} failed or skipped", failed.len()) },
         if interrupted > 0 { format!(", {interrupted} not started") } else { String::new() },
     );

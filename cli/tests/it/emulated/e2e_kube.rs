@@ -206,11 +206,7 @@ fn apply_replan_drift_revert_and_delete_what_the_spec_drops() {
 
     // Destroy: everything gone, the namespace last.
     let destroyed = p.strata(&["destroy", "--auto-approve"]).ok();
-    assert!(
-        destroyed.stdout.contains("Resources: 0 added, 0 changed, 0 replaced, 4 destroyed."),
-        "{}",
-        destroyed.stdout
-    );
+    assert!(destroyed.stdout.contains("Destroy complete! Resources: 4 destroyed."), "{}", destroyed.stdout);
     assert_eq!(k.object("namespace", "shop", None), None);
     assert_eq!(k.names("deployments,services,configmaps"), Vec::<String>::new());
     assert_eq!(p.state_addresses(None), Vec::<String>::new());

@@ -94,11 +94,7 @@ fn observability_example_apply_replan_objective_change_destroy() {
     p.strata(&["plan", "--detailed-exitcode"]).ok();
 
     let destroyed = p.strata(&["destroy", "--auto-approve"]).ok();
-    assert!(
-        destroyed.stdout.contains("Resources: 0 added, 0 changed, 0 replaced, 11 destroyed."),
-        "{}",
-        destroyed.stdout
-    );
+    assert!(destroyed.stdout.contains("Destroy complete! Resources: 11 destroyed."), "{}", destroyed.stdout);
     assert_eq!(k.names(KINDS), Vec::<String>::new());
     assert!(k.object("configmap", "apex-dashboard-slos", Some("apex")).is_none());
     assert_eq!(p.state_addresses(None), Vec::<String>::new());
