@@ -242,3 +242,44 @@ impl Section for Cdn {
         out
     }
 }
+
+/// How a target words its origins for [`check_origin_choice`].
+pub(crate) struct OriginWording {
+    /// What an origin is: "the host Front Door fetches from".
+    pub what: &'static str,
+    /// The entry, for "… has one or the other": "an Azure entry".
+    pub entry: &'static str,
+    /// Help for a missing origin.
+    pub add: &'static str,
+    /// Help for both.
+    pub keep: &'static str,
+}
+
+/// An entry has exactly one of `origin` (one) and `origins` (several): `cdn::missing-origin` at
+/// the entry without either, `cdn::origin-conflict` at `origins` with both.
+pub(crate) fn check_origin_choice(
+    cx: &mut SpecContext<'_>,
+    name: &str,
+    has_origin: bool,
+    has_origins: bool,
+    p: &dyn Fn(&[&str]) -> Vec<String>,
+    w: &OriginWording,
+) {
+    match (has_origin, has_origins) {
+        (false, false) => cx.key_error(
+            &p(&[]),
+            "cdn::missing-origin",
+            "Missing origin",
+            format!("`cdn.{name}` needs an origin: {}.", w.what),
+            Some(w.add.into()),
+        ),
+        (true, true) => cx.key_error(
+            &p(&["origins"]),
+            "cdn::origin-conflict",
+            "Conflicting origins",
+            format!("`cdn.{name}` has both `origin` and `origins`; {} has one or the other.", w.entry),
+            Some(w.keep.into()),
+        ),
+        _ => {}
+    }
+}

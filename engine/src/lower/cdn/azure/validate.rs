@@ -1,6 +1,7 @@
 //! Checks of one entry that its types cannot express, each reported at its span.
 
 use super::config::AzureCdn;
+use crate::lower::cdn::{OriginWording, check_origin_choice};
 use crate::spec::{SpecContext, is_dns_label, path};
 
 fn valid_host(h: &str) -> bool {
@@ -160,23 +161,13 @@ pub fn entry(cx: &mut SpecContext<'_>, name: &str, e: &AzureCdn) -> bool {
 }
 
 fn origins(cx: &mut SpecContext<'_>, name: &str, e: &AzureCdn, p: &dyn Fn(&[&str]) -> Vec<String>) {
-    match (&e.origin, e.origins.is_empty()) {
-        (None, true) => cx.key_error(
-            &p(&[]),
-            "cdn::missing-origin",
-            "Missing origin",
-            format!("`cdn.{name}` needs an origin: the host Front Door fetches from."),
-            Some("add `origin: { domain: app.example.net }`, or `origins:` for several".into()),
-        ),
-        (Some(_), false) => cx.key_error(
-            &p(&["origins"]),
-            "cdn::origin-conflict",
-            "Conflicting origins",
-            format!("`cdn.{name}` has both `origin` and `origins`; an Azure entry has one or the other."),
-            Some("keep `origin` for one host, or list every host under `origins`".into()),
-        ),
-        _ => {}
-    }
+    let wording = OriginWording {
+        what: "the host Front Door fetches from",
+        entry: "an Azure entry",
+        add: "add `origin: { domain: app.example.net }`, or `origins:` for several",
+        keep: "keep `origin` for one host, or list every host under `origins`",
+    };
+    check_origin_choice(cx, name, e.origin.is_some(), !e.origins.is_empty(), p, &wording);
     let mut hosts: Vec<(Vec<String>, &str)> = Vec::new();
     if let Some(o) = &e.origin {
         hosts.push((p(&["origin", "domain"]), &o.domain));

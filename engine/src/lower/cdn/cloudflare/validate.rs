@@ -6,6 +6,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::config::CloudflareCdn;
+use crate::lower::cdn::{OriginWording, check_origin_choice};
 use crate::spec::{SpecContext, is_dns_label, path};
 
 /// What validation worked out for the build.
@@ -32,23 +33,13 @@ pub fn entry(cx: &mut SpecContext<'_>, name: &str, e: &CloudflareCdn) -> Option<
         v
     };
 
-    match (&e.origin, e.origins.is_empty()) {
-        (None, true) => cx.key_error(
-            &p(&[]),
-            "cdn::missing-origin",
-            "Missing origin",
-            format!("`cdn.{name}` needs an origin: the host Cloudflare fetches from."),
-            Some("add `origin: { domain: origin.example.net }`, or `origins:` for failover".into()),
-        ),
-        (Some(_), false) => cx.key_error(
-            &p(&["origins"]),
-            "cdn::origin-conflict",
-            "Conflicting origins",
-            format!("`cdn.{name}` has both `origin` and `origins`; a Cloudflare entry has one or the other."),
-            Some("keep `origin` for one host, or list every host under `origins`".into()),
-        ),
-        _ => {}
-    }
+    let wording = OriginWording {
+        what: "the host Cloudflare fetches from",
+        entry: "a Cloudflare entry",
+        add: "add `origin: { domain: origin.example.net }`, or `origins:` for failover",
+        keep: "keep `origin` for one host, or list every host under `origins`",
+    };
+    check_origin_choice(cx, name, e.origin.is_some(), !e.origins.is_empty(), &p, &wording);
     let mut origin_hosts: Vec<(Vec<String>, &str)> = Vec::new();
     if let Some(o) = &e.origin {
         origin_hosts.push((p(&["origin", "domain"]), &o.domain));

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use super::config::{CacheMode, GcpCdn};
 use crate::diag::did_you_mean;
 use crate::lower::cdn::cloudfront::Ttl;
+use crate::lower::cdn::{OriginWording, check_origin_choice};
 use crate::spec::{SpecContext, is_dns_label, path};
 
 /// The longest TTL Cloud CDN accepts (one year, 31,622,400 s).
@@ -134,23 +135,13 @@ fn check_origins(
     p: &dyn Fn(&[&str]) -> Vec<String>,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    match (&e.origin, e.origins.is_empty()) {
-        (None, true) => cx.key_error(
-            &p(&[]),
-            "cdn::missing-origin",
-            "Missing origin",
-            format!("`cdn.{name}` needs an origin: the Cloud Storage bucket Cloud CDN fetches from."),
-            Some("add `origin: { bucket: my-assets }`, or `origins:` by name".into()),
-        ),
-        (Some(_), false) => cx.key_error(
-            &p(&["origins"]),
-            "cdn::origin-conflict",
-            "Conflicting origins",
-            format!("`cdn.{name}` has both `origin` and `origins`; an entry has one or the other."),
-            Some("keep `origin` for one bucket, or list every bucket under `origins`".into()),
-        ),
-        _ => {}
-    }
+    let wording = OriginWording {
+        what: "the Cloud Storage bucket Cloud CDN fetches from",
+        entry: "an entry",
+        add: "add `origin: { bucket: my-assets }`, or `origins:` by name",
+        keep: "keep `origin` for one bucket, or list every bucket under `origins`",
+    };
+    check_origin_choice(cx, name, e.origin.is_some(), !e.origins.is_empty(), p, &wording);
     let named = e.origin.iter().map(|o| ("default".to_string(), o, p(&["origin", "bucket"])));
     let named = named.chain(e.origins.iter().map(|(n, o)| (n.clone(), o, p(&["origins", n, "bucket"]))));
     for (origin, o, at) in named.collect::<Vec<_>>() {
